@@ -1,0 +1,85 @@
+/**
+ * How the edges treat a failure: HTTP maps the category to a status, messaging decides
+ * between retrying (transient) and parking the message (everything else).
+ */
+export type ErrorCategory =
+  | 'validation'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'transient'
+  | 'permanent';
+
+export interface AppErrorOptions {
+  category: ErrorCategory;
+  cause?: unknown;
+  /** Structured detail for the client, e.g. the fields that failed validation. */
+  details?: unknown;
+}
+
+/** The one error base of Orderflow: a stable `code` (`PAYMENT.CARD_DECLINED`) plus a category. */
+export class AppError extends Error {
+  readonly code: string;
+  readonly category: ErrorCategory;
+  readonly details: unknown;
+
+  constructor(code: string, message: string, options: AppErrorOptions) {
+    super(message, { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.category = options.category;
+    this.details = options.details;
+  }
+}
+
+export const transientError = (code: string, message: string, cause?: unknown): AppError =>
+  new AppError(code, message, { category: 'transient', cause });
+
+export const permanentError = (code: string, message: string, cause?: unknown): AppError =>
+  new AppError(code, message, { category: 'permanent', cause });
+
+// Infrastructure failures that go away by themselves: connection loss, server restart,
+// lock conflicts, pool exhaustion. Node socket codes, PostgreSQL SQLSTATEs and Prisma codes.
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND',
+  '40001', '40P01', '55P03', '53300', '57P01', '57P02', '57P03',
+  'P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028', 'P2034',
+]);
+const TRANSIENT_MESSAGES = /connection (terminated|closed|refused|ended)|Connection terminated|server closed the connection|timeout exceeded when trying to connect|Channel closed|Connection closed/i;
+
+function codesOf(err: unknown): string[] {
+  const codes: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; current && typeof current === 'object' && depth < 5; depth++) {
+    const e = current as { code?: unknown; cause?: unknown; originalCode?: unknown };
+    if (typeof e.code === 'string') codes.push(e.code);
+    if (typeof e.originalCode === 'string') codes.push(e.originalCode);
+    current = e.cause;
+  }
+  return codes;
+}
+
+/**
+ * The category of any thrown value. An AppError says it itself; infrastructure errors that
+ * heal on their own (lost connections, deadlocks, serialization failures) are transient;
+ * anything else (a bug, a broken invariant) is permanent.
+ */
+export function categorize(err: unknown): ErrorCategory {
+  if (err instanceof AppError) return err.category;
+  if (codesOf(err).some((c) => TRANSIENT_CODES.has(c) || c.startsWith('08'))) return 'transient';
+  if (err instanceof Error && TRANSIENT_MESSAGES.test(err.message)) return 'transient';
+  return 'permanent';
+}
+
+/** A stable code for logs and dead letters, whatever was thrown. */
+export function errorCode(err: unknown): string {
+  if (err instanceof AppError) return err.code;
+  const [first] = codesOf(err);
+  if (first) return first;
+  return err instanceof Error ? err.name : 'UNKNOWN';
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

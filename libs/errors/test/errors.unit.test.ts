@@ -1,0 +1,21 @@
+import { AppError, categorize, errorCode } from '../src';
+
+describe('error categories', () => {
+  it('an AppError keeps the category it was given', () => {
+    const err = new AppError('PAYMENT.GATEWAY_TIMEOUT', 'gateway timed out', { category: 'transient' });
+    expect(categorize(err)).toBe('transient');
+    expect(errorCode(err)).toBe('PAYMENT.GATEWAY_TIMEOUT');
+  });
+
+  it('lost connections, deadlocks and serialization failures are transient, wherever the code sits', () => {
+    expect(categorize(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe('transient');
+    expect(categorize(Object.assign(new Error('x'), { code: '40P01' }))).toBe('transient');
+    expect(categorize(new Error('wrapped', { cause: Object.assign(new Error('y'), { code: '57P01' }) }))).toBe('transient');
+    expect(categorize(new Error('Connection terminated unexpectedly'))).toBe('transient');
+  });
+
+  it('a programming error is permanent', () => {
+    expect(categorize(new TypeError('x is undefined'))).toBe('permanent');
+    expect(categorize('a string')).toBe('permanent');
+  });
+});
