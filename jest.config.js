@@ -11,6 +11,7 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.base.json' }],
   },
   moduleFileExtensions: ['ts', 'js', 'json'],
+  globalSetup: '<rootDir>/jest.global-setup.js',
   testTimeout: 60_000,
   maxWorkers: 2,
 };

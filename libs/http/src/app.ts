@@ -1,0 +1,57 @@
+import express, { Router, type Express } from 'express';
+import type { Registry } from 'prom-client';
+import type { Logger } from '@orderflow/logging';
+import { accessLog } from './access-log';
+import { setJwtSecret } from './auth';
+import { jsonBody } from './body';
+import { createMetricsRegistry, measureRequests } from './metrics';
+import { probes, type ReadinessCheck } from './probes';
+import { notFound, problemHandler } from './problem';
+import { requestId } from './request-id';
+
+export interface AppOptions {
+  /** Service name, used as the `service` label of the default metrics registry. */
+  service: string;
+  logger: Logger;
+  /** HS256 secret that `authenticate()` / `requireRole()` verify bearer tokens with. */
+  jwtSecret: string;
+  /** Largest JSON body accepted (bytes-style string); larger → 413. Default `'1mb'`. */
+  bodyLimit?: string;
+  /** Content types other than JSON that routes read themselves (e.g. `['text/csv']`); others → 415. */
+  rawBodyTypes?: string[];
+  /** Named checks behind `GET /ready`, each given ~2 s. Default: none (always ready). */
+  readiness?: Record<string, ReadinessCheck>;
+  /** Registry served on `GET /metrics`. Default: `createMetricsRegistry(service)`. */
+  metrics?: Registry;
+  /** Mounts the service's routes; errors they throw become problem documents. */
+  routes: (router: Router) => void;
+}
+
+// Nginx runs on the same host, pod network or compose network: trust only private
+// addresses, so a client on the internet cannot forge X-Forwarded-For.
+const TRUSTED_PROXIES = 'loopback, linklocal, uniquelocal';
+
+/**
+ * The Express app of a service, not yet listening: request id and log context, access log,
+ * request metrics, `/health` `/ready` `/metrics`, JSON bodies, the service's routes, and one
+ * error middleware answering RFC 7807 problem documents.
+ */
+export function createApp(options: AppOptions): Express {
+  const { logger } = options;
+  const registry = options.metrics ?? createMetricsRegistry(options.service);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', TRUSTED_PROXIES);
+  setJwtSecret(app, options.jwtSecret);
+
+  app.use(requestId(), accessLog(logger), measureRequests(registry));
+  app.use(probes({ readiness: options.readiness ?? {}, registry, logger }));
+  app.use(jsonBody({ limit: options.bodyLimit ?? '1mb', rawTypes: options.rawBodyTypes ?? [] }));
+
+  const routes = Router();
+  options.routes(routes);
+  app.use(routes);
+
+  app.use(notFound(), problemHandler(logger));
+  return app;
+}

@@ -1,0 +1,15 @@
+export { createApp, type AppOptions } from './app';
+export { createMetricsRegistry } from './metrics';
+export type { ReadinessCheck } from './probes';
+export type { Problem } from './problem';
+export {
+  authenticate,
+  requireRole,
+  principalOf,
+  signToken,
+  DEV_JWT_SECRET,
+  ROLES,
+  type Principal,
+  type Role,
+} from './auth';
+export { validate, type FieldError } from './validate';

@@ -1,0 +1,58 @@
+import type { Request, RequestHandler } from 'express';
+import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { PROBE_PATHS } from './probes';
+
+const DURATION_METRIC = 'http_request_duration_seconds';
+type DurationLabels = 'method' | 'route' | 'status';
+
+/**
+ * A Prometheus registry with the Node.js process metrics, labelled with the service name.
+ * Build it in `main.ts` when the service adds metrics of its own, and pass it to `createApp`.
+ */
+export function createMetricsRegistry(service: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/** Observes every non-probe request in `http_request_duration_seconds{method,route,status}`. */
+export function measureRequests(registry: Registry): RequestHandler {
+  const duration =
+    (registry.getSingleMetric(DURATION_METRIC) as Histogram<DurationLabels> | undefined) ??
+    new Histogram<DurationLabels>({
+      name: DURATION_METRIC,
+      help: 'Duration of HTTP requests in seconds',
+      labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    });
+
+  return (req, res, next) => {
+    if (PROBE_PATHS.has(req.path)) return next();
+    const matchedRoute = trackRoute(req);
+    const stop = duration.startTimer({ method: req.method });
+    res.on('close', () => {
+      // The route pattern, never the raw path: ids in paths would explode the label cardinality.
+      stop({ route: matchedRoute() ?? 'unmatched', status: String(res.statusCode) });
+    });
+    next();
+  };
+}
+
+// Express restores `req.baseUrl` when an error leaves a mounted router, so reading
+// `req.baseUrl + req.route.path` at the end would lose the mount prefix of failed requests.
+// The full pattern is captured at the moment the router assigns `req.route`.
+function trackRoute(req: Request): () => string | undefined {
+  let route: { path?: unknown } | undefined;
+  let pattern: string | undefined;
+  Object.defineProperty(req, 'route', {
+    configurable: true,
+    enumerable: true,
+    get: () => route,
+    set: (value: { path?: unknown } | undefined) => {
+      route = value;
+      if (value) pattern = req.baseUrl + String(value.path);
+    },
+  });
+  return () => pattern;
+}

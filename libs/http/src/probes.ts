@@ -1,0 +1,59 @@
+import { Router } from 'express';
+import type { Registry } from 'prom-client';
+import { errorMessage } from '@orderflow/errors';
+import type { Logger } from '@orderflow/logging';
+
+/** Answers whether one dependency (database, broker) is usable; throwing counts as `false`. */
+export type ReadinessCheck = () => boolean | Promise<boolean>;
+
+/** Probe and scrape endpoints: no auth, no access log, no request metrics. */
+export const PROBE_PATHS: ReadonlySet<string> = new Set(['/health', '/ready', '/metrics']);
+
+// Kubernetes probes time out on their own; a hanging check must answer before they do.
+const CHECK_TIMEOUT_MS = 2_000;
+
+export function probes(deps: {
+  readiness: Record<string, ReadinessCheck>;
+  registry: Registry;
+  logger: Logger;
+}): Router {
+  const router = Router();
+
+  router.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  router.get('/ready', async (_req, res) => {
+    const results = await Promise.all(
+      Object.entries(deps.readiness).map(
+        async ([name, check]) => [name, await runCheck(name, check, deps.logger)] as const,
+      ),
+    );
+    const ready = results.every(([, ok]) => ok);
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
+  });
+
+  router.get('/metrics', async (_req, res) => {
+    res.type(deps.registry.contentType).send(await deps.registry.metrics());
+  });
+
+  return router;
+}
+
+async function runCheck(name: string, check: ReadinessCheck, logger: Logger): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+  });
+  try {
+    // `.then(check)` turns a synchronous throw into a rejection.
+    const ok = (await Promise.race([Promise.resolve().then(check), timeout])) === true;
+    if (!ok) logger.warn('readiness check failed', { check: name, reason: 'reported not ready' });
+    return ok;
+  } catch (err) {
+    logger.warn('readiness check failed', { check: name, reason: errorMessage(err) });
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}

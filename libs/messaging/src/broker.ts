@@ -1,0 +1,180 @@
+import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type RecoveringChannelModel } from 'amqplib';
+import type { Logger } from '@orderflow/logging';
+
+export interface BrokerOptions {
+  url: string;
+  /** Shown in the management UI's connection list (and used by tests to close it). */
+  connectionName: string;
+  logger: Logger;
+  /** Reconnect backoff: first delay and cap, in ms. */
+  initialReconnectDelayMs?: number;
+  maxReconnectDelayMs?: number;
+  /** Runs on every (re)connection before any channel opens: declare topology here. */
+  onConnect?: (model: ChannelModel) => Promise<void>;
+}
+
+type AnyChannel = Channel | ConfirmChannel;
+
+/**
+ * A channel that outlives connections: re-opened (and its `setup` re-run) after a reconnect,
+ * or after the broker closed just this channel (e.g. a channel-level error).
+ */
+export class ManagedChannel<C extends AnyChannel = AnyChannel> {
+  private channel: C | undefined;
+  private model: ChannelModel | undefined;
+  private reopenTimer: NodeJS.Timeout | undefined;
+  closed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly confirm: boolean,
+    private readonly setup: (channel: C) => Promise<void>,
+    private readonly broker: Broker,
+  ) {}
+
+  /** The live channel, or undefined while the broker is unreachable. */
+  get current(): C | undefined {
+    return this.channel;
+  }
+
+  /** @internal */
+  async open(model: ChannelModel): Promise<void> {
+    if (this.closed || (this.model === model && this.channel)) return;
+    const channel = (this.confirm ? await model.createConfirmChannel() : await model.createChannel()) as C;
+    channel.on('error', (err: Error) => this.broker.logger.warn('channel error', { channel: this.name, err: err.message }));
+    channel.on('close', () => {
+      if (this.channel !== channel) return;
+      this.channel = undefined;
+      this.broker.emitChannelState();
+      // The connection may still be up (a channel-level error): re-open on it.
+      if (!this.closed && this.broker.currentModel === model) this.scheduleReopen(model);
+    });
+    await this.setup(channel);
+    this.model = model;
+    this.channel = channel;
+    this.broker.emitChannelState();
+  }
+
+  private scheduleReopen(model: ChannelModel): void {
+    clearTimeout(this.reopenTimer);
+    this.reopenTimer = setTimeout(() => {
+      if (this.broker.currentModel !== model) return;
+      this.open(model).catch((err: Error) => {
+        this.broker.logger.warn('channel reopen failed', { channel: this.name, err: err.message });
+        this.scheduleReopen(model);
+      });
+    }, 250);
+    this.reopenTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.reopenTimer);
+    const channel = this.channel;
+    this.channel = undefined;
+    await channel?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * One AMQP connection per process, kept alive by amqplib's built-in recovery (exponential
+ * backoff with jitter). Channels opened through it are restored after every reconnect.
+ */
+export class Broker {
+  private connection: RecoveringChannelModel | undefined;
+  private readonly channels: ManagedChannel[] = [];
+  private readonly listeners = new Set<() => void>();
+  currentModel: ChannelModel | undefined;
+
+  constructor(private readonly options: BrokerOptions) {}
+
+  get logger(): Logger {
+    return this.options.logger;
+  }
+
+  /** Starts connecting; resolves once connected the first time. */
+  async connect(): Promise<void> {
+    if (this.connection) return;
+    const { url, connectionName } = this.options;
+    this.connection = await amqplib.connect(url, {
+      noDelay: true,
+      clientProperties: { connection_name: connectionName },
+      recovery: {
+        initialDelay: this.options.initialReconnectDelayMs ?? 100,
+        maxDelay: this.options.maxReconnectDelayMs ?? 5_000,
+        maxRetries: Infinity,
+        waitForConnect: false,
+        setup: async (model: ChannelModel) => {
+          try {
+            await this.options.onConnect?.(model);
+            this.currentModel = model;
+            for (const channel of this.channels) await channel.open(model);
+          } catch (err) {
+            this.currentModel = undefined;
+            throw err;
+          }
+        },
+      },
+    });
+    this.connection.on('connect', () => {
+      this.logger.info('broker connected', { connection: connectionName });
+      this.emitChannelState();
+    });
+    this.connection.on('disconnect', (err: Error) => {
+      this.currentModel = undefined;
+      this.logger.warn('broker disconnected', { connection: connectionName, err: err.message });
+      this.emitChannelState();
+    });
+    this.connection.on('connect-failed', (err: Error) =>
+      this.logger.warn('broker connection attempt failed', { connection: connectionName, err: err.message }),
+    );
+    this.connection.on('error', () => undefined);
+    await this.connection.waitForConnect();
+  }
+
+  isConnected(): boolean {
+    return this.currentModel !== undefined;
+  }
+
+  /** Opens a channel that is restored, with `setup` re-run, whenever it or the connection is lost. */
+  async openChannel<C extends AnyChannel>(
+    name: string,
+    confirm: boolean,
+    setup: (channel: C) => Promise<void> = async () => undefined,
+  ): Promise<ManagedChannel<C>> {
+    const channel = new ManagedChannel<C>(name, confirm, setup, this);
+    this.channels.push(channel as unknown as ManagedChannel);
+    if (this.currentModel) await channel.open(this.currentModel);
+    return channel;
+  }
+
+  /** Runs `fn` on a short-lived channel of the current connection (admin operations). */
+  async withChannel<T>(confirm: boolean, fn: (channel: ConfirmChannel) => Promise<T>): Promise<T> {
+    const model = this.currentModel;
+    if (!model) throw Object.assign(new Error('broker is not connected'), { code: 'ECONNREFUSED' });
+    const channel = confirm ? await model.createConfirmChannel() : ((await model.createChannel()) as ConfirmChannel);
+    channel.on('error', () => undefined);
+    try {
+      return await fn(channel);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  /** Called with no argument whenever a connection or channel comes or goes. */
+  onStateChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** @internal */
+  emitChannelState(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  async close(): Promise<void> {
+    for (const channel of this.channels) await channel.close();
+    await this.connection?.close().catch(() => undefined);
+    this.currentModel = undefined;
+  }
+}

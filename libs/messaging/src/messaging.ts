@@ -1,0 +1,158 @@
+import type { Pool } from 'pg';
+import type { EventContract, PayloadOf, EnvelopeMeta } from '@orderflow/events';
+import type { Logger } from '@orderflow/logging';
+import { Broker } from './broker';
+import { QueueConsumer } from './consumer';
+import { discardParked, listParked, parkedCount, replayParked, type ParkedFilter, type ParkedMessage } from './dead-letters';
+import type { Subscriptions } from './handlers';
+import { enqueueEvents, eventFactory, OutboxRelay, type OutgoingEvent } from './outbox';
+import type { SqlClient, TransactionRunner } from './sql';
+import { assertTopology, type Topology } from './topology';
+
+export interface MessagingOptions<Tx extends SqlClient> {
+  topology: Topology;
+  amqpUrl: string;
+  /** Connection name in the management UI, e.g. `order-service@host-1234`. */
+  connectionName: string;
+  /** The service's pg pool (shared with its Prisma adapter): the relay claims rows with it. */
+  pool: Pool;
+  transaction: TransactionRunner<Tx>;
+  logger: Logger;
+  prefetch?: number;
+  batchSize?: number;
+  relayBatchSize?: number;
+  relayPollIntervalMs?: number;
+  observe?: (outcome: 'ack' | 'retry' | 'park' | 'duplicate', seconds: number, eventType: string) => void;
+}
+
+/** What publishing code gets: `publish` buffers an event that commits with the transaction. */
+export type Publish = <C extends EventContract>(
+  contract: C,
+  payload: PayloadOf<C>,
+  meta: Omit<EnvelopeMeta, 'source'>,
+) => void;
+
+export interface MessagingStatus {
+  connected: boolean;
+  consumers: Record<string, boolean>;
+}
+
+/**
+ * A service's whole messaging: one broker connection, the outbox relay, one consumer per
+ * queue of its topology, and the dead-letter operations.
+ */
+export class Messaging<Tx extends SqlClient> {
+  readonly broker: Broker;
+  readonly relay: OutboxRelay;
+  private consumers: Array<QueueConsumer<Tx>> = [];
+  private readonly newEvent;
+
+  constructor(private readonly o: MessagingOptions<Tx>) {
+    this.broker = new Broker({
+      url: o.amqpUrl,
+      connectionName: o.connectionName,
+      logger: o.logger,
+      onConnect: async (model) => {
+        const ch = await model.createChannel();
+        try {
+          await assertTopology(ch, o.topology);
+        } finally {
+          await ch.close().catch(() => undefined);
+        }
+      },
+    });
+    this.relay = new OutboxRelay({
+      pool: o.pool,
+      broker: this.broker,
+      logger: o.logger,
+      batchSize: o.relayBatchSize,
+      pollIntervalMs: o.relayPollIntervalMs,
+    });
+    this.newEvent = eventFactory(o.topology);
+  }
+
+  get topology(): Topology {
+    return this.o.topology;
+  }
+
+  /**
+   * Connects (declaring the topology), starts the relay and, for every queue in
+   * `subscriptions`, a consumer. Resolves once connected; keeps reconnecting afterwards.
+   */
+  async start(subscriptions: Subscriptions<Tx> = {}): Promise<void> {
+    await this.broker.connect();
+    await this.relay.start();
+    for (const [purpose, handlers] of Object.entries(subscriptions)) {
+      const queue = this.o.topology.queues.find((q) => q.name.endsWith(`${this.o.topology.service}.${purpose}`));
+      if (!queue) throw new Error(`subscription "${purpose}" has no queue in the ${this.o.topology.service} topology`);
+      const consumer = new QueueConsumer<Tx>({
+        broker: this.broker,
+        topology: this.o.topology,
+        queue: queue.name,
+        handlers,
+        transaction: this.o.transaction,
+        logger: this.o.logger,
+        prefetch: this.o.prefetch ?? 200,
+        batchSize: this.o.batchSize ?? 100,
+        onEventsEnqueued: () => this.relay.wake(),
+        observe: this.o.observe,
+      });
+      await consumer.start();
+      this.consumers.push(consumer);
+    }
+  }
+
+  /** Builds an outgoing event with the envelope filled in. */
+  event<C extends EventContract>(contract: C, payload: PayloadOf<C>, meta: Omit<EnvelopeMeta, 'source'>): OutgoingEvent {
+    return this.newEvent(contract, payload, meta);
+  }
+
+  /**
+   * Runs `fn` in a transaction; events it publishes are written to the outbox in that same
+   * transaction and relayed as soon as it commits.
+   */
+  async transaction<T>(fn: (tx: Tx, publish: Publish) => Promise<T>): Promise<T> {
+    const emitted: OutgoingEvent[] = [];
+    const publish: Publish = (contract, payload, meta) => emitted.push(this.newEvent(contract, payload, meta));
+    const result = await this.o.transaction(async (tx) => {
+      const value = await fn(tx, publish);
+      await enqueueEvents(tx, emitted);
+      return value;
+    });
+    if (emitted.length > 0) this.relay.wake();
+    return result;
+  }
+
+  status(): MessagingStatus {
+    return {
+      connected: this.broker.isConnected(),
+      consumers: Object.fromEntries(this.consumers.map((c) => [c.queueName, c.active])),
+    };
+  }
+
+  /** Ready when connected and every consumer is consuming. */
+  isReady(): boolean {
+    const s = this.status();
+    return s.connected && Object.values(s.consumers).every(Boolean);
+  }
+
+  readonly deadLetters = {
+    list: (filter?: ParkedFilter, limit?: number): Promise<ParkedMessage[]> => listParked(this.broker, this.o.topology, filter, limit),
+    replay: (filter: ParkedFilter): Promise<number> => replayParked(this.broker, this.o.topology, filter),
+    discard: (filter: ParkedFilter): Promise<number> => discardParked(this.broker, this.o.topology, filter),
+    count: (): Promise<number> => parkedCount(this.broker, this.o.topology),
+  };
+
+  /**
+   * Graceful stop (SIGTERM): stop consuming, finish in-flight handlers, publish what the
+   * outbox still holds, close the connection. Returns the outbox rows left unsent.
+   */
+  async stop(flushTimeoutMs = 10_000): Promise<number> {
+    await Promise.all(this.consumers.map((c) => c.stop()));
+    let unsent = 0;
+    if (this.broker.isConnected()) unsent = await this.relay.flush(flushTimeoutMs).catch(() => -1);
+    await this.relay.stop();
+    await this.broker.close();
+    return unsent;
+  }
+}

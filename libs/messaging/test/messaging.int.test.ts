@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import amqplib from 'amqplib';
+import { createEvent } from '@orderflow/events';
+import { OutboxRelay, enqueueEvents, eventFactory } from '../src';
+import { Harness } from './harness';
+import { AMQP_URL, logger, waitFor, workRequested } from './support';
+
+describe('messaging conformance (real RabbitMQ and PostgreSQL)', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await Harness.create({ retryDelaysMs: [200, 400, 800], relayPollIntervalMs: 60_000 });
+    await h.messaging.start(h.subscriptions());
+  });
+  afterAll(() => h.close());
+
+  it('when a state change commits with an event, the consumer handles it once and the outbox row is marked sent', async () => {
+    const [eventId] = await h.request('hello');
+    const ledger = await waitFor(async () => (await h.ledger('hello')).length === 1 && h.ledger('hello'), 'the effect');
+    expect(ledger).toEqual([{ key: 'hello', eventId }]);
+    const row = await waitFor(
+      () => h.db.prisma.outboxEvent.findFirst({ where: { eventId, sentAt: { not: null } } }),
+      'the outbox row marked sent',
+    );
+    expect(row.routingKey).toBe('work.requested');
+    expect(row.exchange).toBe(`${h.prefix}work.events`);
+  });
+
+  it('the relay wakes on commit: an event reaches the consumer long before the (60 s) poll', async () => {
+    const started = Date.now();
+    await h.request('prompt');
+    await waitFor(async () => (await h.ledger('prompt')).length === 1, 'the effect', 5_000);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it('when the handler fails transiently, it is retried with growing delays and succeeds', async () => {
+    h.behaviours.set('flaky', { transientFailures: 2 });
+    await h.request('flaky');
+    await waitFor(async () => (await h.ledger('flaky')).length === 1, 'the effect after retries');
+    const times = h.attempts.get('flaky')!;
+    expect(times).toHaveLength(3);
+    const [first, second, third] = times as [number, number, number];
+    expect(second - first).toBeGreaterThanOrEqual(180);
+    expect(third - second).toBeGreaterThanOrEqual(380);
+    expect(third - second).toBeGreaterThan(second - first);
+    expect(await h.messaging.deadLetters.list({ originalQueue: h.topology.queues[0]!.name })).toEqual(
+      expect.not.arrayContaining([expect.objectContaining({ eventType: 'work.requested' })]),
+    );
+  });
+
+  it('when transient failures outlast the retries, the message is parked with the error, attempts and routing key', async () => {
+    h.behaviours.set('hopeless', { transientFailures: 100 });
+    const [eventId] = await h.request('hopeless');
+    const [parked] = await waitFor(async () => {
+      const list = await h.messaging.deadLetters.list();
+      return list.some((m) => m.eventId === eventId) && list.filter((m) => m.eventId === eventId);
+    }, 'the parked message');
+    expect(parked).toMatchObject({
+      reason: 'retries-exhausted',
+      errorCode: 'TEST.FLAKY',
+      error: 'flaky dependency for hopeless',
+      attempts: 4,
+      originalRoutingKey: 'work.requested',
+      originalExchange: `${h.prefix}work.events`,
+      originalQueue: `${h.prefix}worker.work-requested`,
+    });
+    expect(h.attempts.get('hopeless')).toHaveLength(4);
+    expect(await h.ledger('hopeless')).toEqual([]);
+    await h.messaging.deadLetters.discard({ parkedId: parked!.parkedId });
+  });
+
+  it('when the handler fails permanently, the message is parked at once; after the fix, replay applies it once', async () => {
+    h.behaviours.set('broken', { permanent: true });
+    const [eventId] = await h.request('broken');
+    const parked = await waitFor(
+      async () => (await h.messaging.deadLetters.list()).find((m) => m.eventId === eventId),
+      'the parked message',
+    );
+    expect(parked).toMatchObject({ reason: 'permanent-failure', errorCode: 'TEST.BROKEN', attempts: 1 });
+    expect(h.attempts.get('broken')).toHaveLength(1);
+
+    h.behaviours.delete('broken');
+    expect(await h.messaging.deadLetters.replay({ parkedId: parked.parkedId })).toBe(1);
+    await waitFor(async () => (await h.ledger('broken')).length === 1, 'the replayed effect');
+    expect(await h.ledger('broken')).toEqual([{ key: 'broken', eventId }]);
+    expect((await h.messaging.deadLetters.list()).find((m) => m.eventId === eventId)).toBeUndefined();
+  });
+
+  describe('invalid messages go to the dead-letter queue at once, with the reason', () => {
+    let conn: amqplib.ChannelModel;
+    let ch: amqplib.ConfirmChannel;
+    beforeAll(async () => {
+      conn = await amqplib.connect(AMQP_URL);
+      ch = await conn.createConfirmChannel();
+    });
+    afterAll(() => conn.close());
+
+    const send = async (body: string, messageId: string): Promise<void> => {
+      ch.publish(`${h.prefix}work.events`, 'work.requested', Buffer.from(body), { messageId, persistent: true });
+      await ch.waitForConfirms();
+    };
+    const parkedWith = (id: string) =>
+      waitFor(async () => (await h.messaging.deadLetters.list()).find((m) => m.eventId === id), `parked ${id}`);
+
+    it('a body that is not JSON', async () => {
+      const id = randomUUID();
+      await send('{not json', id);
+      expect(await parkedWith(id)).toMatchObject({ reason: 'invalid-message', error: 'message body is not valid JSON', body: '{not json' });
+    });
+
+    it('an envelope without an eventId names the field', async () => {
+      const id = randomUUID();
+      const event = createEvent(workRequested, { key: 'x' }, { source: 't', correlationId: 'c' });
+      await send(JSON.stringify({ ...event, eventId: undefined }), id);
+      expect((await parkedWith(id)).error).toMatch(/eventId/);
+    });
+
+    it('a payload that breaks the contract names the field, and the handler never runs', async () => {
+      const id = randomUUID();
+      const event = createEvent(workRequested, { key: 'never-run' }, { source: 't', correlationId: 'c' });
+      await send(JSON.stringify({ ...event, payload: { key: '' } }), id);
+      const parked = await parkedWith(id);
+      expect(parked.error).toMatch(/payload\.key/);
+      expect(h.attempts.get('never-run')).toBeUndefined();
+
+      // Replaying it sends it through validation again: it comes back parked, nothing is lost.
+      expect(await h.messaging.deadLetters.replay({ parkedId: parked.parkedId })).toBe(1);
+      await waitFor(
+        async () => (await h.messaging.deadLetters.list()).find((m) => m.eventId === id && m.parkedId !== parked.parkedId),
+        'the message parked again',
+      );
+      expect(await h.messaging.deadLetters.discard({ errorCode: 'MESSAGE.INVALID' })).toBeGreaterThanOrEqual(3);
+      expect((await h.messaging.deadLetters.list({ errorCode: 'MESSAGE.INVALID' })).length).toBe(0);
+    });
+  });
+
+  it('when the same event is delivered twice (republished outbox row, duplicate publish), the effect happens once', async () => {
+    const [eventId] = await h.request('dup');
+    await waitFor(() => h.db.prisma.outboxEvent.findFirst({ where: { eventId, sentAt: { not: null } } }), 'first publish');
+    // A relay that crashed after the broker confirmed but before marking the row: it republishes.
+    await h.db.prisma.outboxEvent.updateMany({ where: { eventId }, data: { sentAt: null } });
+    h.messaging.relay.wake();
+    await waitFor(() => h.db.prisma.outboxEvent.findFirst({ where: { eventId, sentAt: { not: null } } }), 'second publish');
+    // And a third copy straight onto the exchange.
+    const conn = await amqplib.connect(AMQP_URL);
+    const ch = await conn.createConfirmChannel();
+    const row = await h.db.prisma.outboxEvent.findFirstOrThrow({ where: { eventId } });
+    ch.publish(row.exchange, row.routingKey, Buffer.from(JSON.stringify(row.envelope)), { messageId: eventId });
+    await ch.waitForConfirms();
+    await conn.close();
+
+    await waitFor(async () => (h.attempts.get('dup') ?? []).length >= 1 && (await h.ledger('dup')).length === 1, 'the effect');
+    // Give the two copies time to arrive: they are acked as duplicates without running the handler.
+    await waitFor(async () => {
+      const rows = await h.db.pool.query("SELECT count(*)::int AS n FROM processed_events WHERE event_id = $1", [eventId]);
+      return rows.rows[0].n === 1 && (await queueIsEmpty(h.topology.queues[0]!.name));
+    }, 'all copies consumed');
+    expect(await h.ledger('dup')).toEqual([{ key: 'dup', eventId }]);
+    expect(h.attempts.get('dup')).toHaveLength(1);
+  });
+
+  it('two relays on one outbox (two replicas) never publish the same row twice', async () => {
+    const topology = h.topology;
+    const newEvent = eventFactory(topology);
+    const tap = await amqplib.connect(AMQP_URL);
+    const tapCh = await tap.createChannel();
+    const { queue } = await tapCh.assertQueue('', { exclusive: true });
+    await tapCh.bindQueue(queue, `${h.prefix}work.events`, 'work.requested');
+    const seen = new Map<string, number>();
+    await tapCh.consume(queue, (m) => m && seen.set(m.properties.messageId as string, (seen.get(m.properties.messageId as string) ?? 0) + 1), { noAck: true });
+
+    // Rows written without waking anyone: only the two extra relays below drain them.
+    const total = 3_000;
+    const events = Array.from({ length: total }, (_, i) => newEvent(workRequested, { key: `replica-${i}` }, { correlationId: 'replicas' }));
+    for (let i = 0; i < total; i += 500) {
+      await h.db.prisma.$transaction((tx) => enqueueEvents(tx, events.slice(i, i + 500)));
+    }
+    const replicaA = new OutboxRelay({ pool: h.db.pool, broker: h.messaging.broker, logger, batchSize: 100, pollIntervalMs: 60_000 });
+    const replicaB = new OutboxRelay({ pool: h.db.pool, broker: h.messaging.broker, logger, batchSize: 100, pollIntervalMs: 60_000 });
+    await Promise.all([replicaA.start(), replicaB.start()]);
+    await waitFor(() => seen.size === total, `${total} distinct events on the exchange`, 30_000);
+    await Promise.all([replicaA.stop(), replicaB.stop()]);
+    await waitFor(async () => (await h.ledger()).filter((r) => r.key.startsWith('replica-')).length === total, 'all handled');
+    await tap.close();
+
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    expect(replicaA.published + replicaB.published + h.messaging.relay.published).toBeGreaterThanOrEqual(total);
+    expect(replicaA.published).toBeGreaterThan(0);
+    expect(replicaB.published).toBeGreaterThan(0);
+  });
+});
+
+async function queueIsEmpty(name: string): Promise<boolean> {
+  const conn = await amqplib.connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    const q = await ch.checkQueue(name);
+    return q.messageCount === 0;
+  } finally {
+    await conn.close();
+  }
+}
