@@ -75,13 +75,18 @@ export function parseEvent<P>(raw: unknown, contract?: EventContract<string, P>)
   const envelope = envelopeSchema.safeParse(raw);
   if (!envelope.success) return { ok: false, reason: `invalid envelope: ${describe(envelope.error, '')}` };
   if (!contract) return { ok: true, event: envelope.data as Envelope<P> };
-  if (envelope.data.eventType !== contract.type || envelope.data.version !== contract.version) {
+  return parsePayload(envelope.data, contract);
+}
+
+/** Validates the payload of an already valid envelope against its contract. */
+export function parsePayload<P>(envelope: Envelope, contract: EventContract<string, P>): ParseResult<P> {
+  if (envelope.eventType !== contract.type || envelope.version !== contract.version) {
     return {
       ok: false,
-      reason: `unexpected event ${envelope.data.eventType} v${envelope.data.version}, expected ${contract.type} v${contract.version}`,
+      reason: `unexpected event ${envelope.eventType} v${envelope.version}, expected ${contract.type} v${contract.version}`,
     };
   }
-  const payload = contract.payload.safeParse(envelope.data.payload);
+  const payload = contract.payload.safeParse(envelope.payload);
   if (!payload.success) return { ok: false, reason: `invalid payload: ${describe(payload.error, 'payload')}` };
-  return { ok: true, event: { ...envelope.data, payload: payload.data } };
+  return { ok: true, event: { ...envelope, payload: payload.data } };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
-import { parseEvent, type Envelope, type EventContract } from '@orderflow/events';
+import { parseEvent, parsePayload, type Envelope, type EventContract } from '@orderflow/events';
 import { categorize, errorCode, errorMessage } from '@orderflow/errors';
 import { withLogContext, type Logger } from '@orderflow/logging';
 import type { Broker, ManagedChannel } from './broker';
@@ -158,7 +158,7 @@ export class QueueConsumer<Tx extends SqlClient> {
     if (!spec) {
       return { reason: `no handler for ${envelope.event.eventType} v${envelope.event.version} on ${this.o.queue}` };
     }
-    const parsed = parseEvent(raw, spec.contract as EventContract);
+    const parsed = parsePayload(envelope.event, spec.contract as EventContract);
     if (!parsed.ok) return { reason: parsed.reason };
     return { ...d, event: parsed.event, spec: spec as HandlerSpec<SqlClient>, attempt: attemptOf(d.msg.properties.headers) };
   }

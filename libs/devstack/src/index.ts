@@ -1,0 +1,1 @@
+export { SERVICES, GATEWAY_PORT, MANAGEMENT_UI_PORT, type ServiceSpec } from './services';
