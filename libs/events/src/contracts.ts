@@ -80,16 +80,11 @@ const orderOutcome = z.object({
 
 export const orderConfirmed = defineEvent('order.confirmed', 1, orderOutcome);
 export const orderRejected = defineEvent('order.rejected', 1, orderOutcome);
-export const orderCancelled = defineEvent(
-  'order.cancelled',
-  1,
-  orderOutcome.extend({
-    /** Whether a charge was made and must be refunded. */
-    refund: z.boolean(),
-    /** Whether stock is still reserved for the order and must be released. */
-    releaseStock: z.boolean(),
-  }),
-);
+/**
+ * Inventory releases whatever it holds for the order and payment refunds whatever it charged;
+ * each remembers the cancellation, so a reservation or charge racing it is undone too.
+ */
+export const orderCancelled = defineEvent('order.cancelled', 1, orderOutcome);
 
 export const importChunk = defineEvent(
   'import.chunk',

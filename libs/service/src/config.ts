@@ -1,0 +1,24 @@
+import os from 'node:os';
+import { vars, z } from '@orderflow/config';
+
+/** What every service reads from its environment; a service extends it with its own. */
+export function serviceConfigSchema(defaultPort: number) {
+  return z.object({
+    PORT: vars.port(defaultPort),
+    DATABASE_URL: vars.postgresUrl(),
+    AMQP_URL: vars.amqpUrl(),
+    JWT_SECRET: vars.secret(),
+    LOG_LEVEL: vars.logLevel(),
+    /** Unacknowledged messages per consumer; batches are half of it. */
+    PREFETCH: vars.positiveInt(200),
+    RETRY_DELAYS_MS: vars.delays('1000,5000,30000'),
+    DB_POOL_SIZE: vars.positiveInt(10),
+    /** Prepended to exchange and queue names: lets several systems share one broker (tests). */
+    TOPOLOGY_PREFIX: z.string().regex(/^[a-z0-9_.-]*$/).default(''),
+    /** Seconds given to in-flight work on SIGTERM before the process exits anyway. */
+    SHUTDOWN_TIMEOUT_S: vars.positiveInt(20),
+    INSTANCE_ID: z.string().min(1).default(`${os.hostname()}-${process.pid}`),
+  });
+}
+
+export type ServiceConfig = z.infer<ReturnType<typeof serviceConfigSchema>>;

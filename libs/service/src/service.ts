@@ -1,0 +1,157 @@
+import type { Server } from 'node:http';
+import type { Express, Router } from 'express';
+import { Pool } from 'pg';
+import { Gauge, Histogram, type Registry } from 'prom-client';
+import { createApp, createMetricsRegistry } from '@orderflow/http';
+import { createLogger, type Logger } from '@orderflow/logging';
+import { Messaging, type SqlClient, type Subscriptions, type Topology, type TransactionRunner } from '@orderflow/messaging';
+import type { ServiceConfig } from './config';
+
+/** What a service's routes and handlers are built from. */
+export interface ServiceDeps<Client, Tx extends SqlClient> {
+  config: ServiceConfig;
+  logger: Logger;
+  db: Client;
+  messaging: Messaging<Tx>;
+  metrics: Registry;
+  /** Injected so tests are deterministic. */
+  now: () => Date;
+}
+
+export interface ServiceDefinition<Client, Tx extends SqlClient> {
+  /** `order-service`, … (logs, metrics, connection names). */
+  name: string;
+  config: ServiceConfig;
+  topology: (prefix: string) => Topology;
+  /** Builds the Prisma client on the service's pool (`new PrismaClient({ adapter: new PrismaPg(pool) })`). */
+  database: (pool: Pool) => { client: Client; transaction: TransactionRunner<Tx>; disconnect: () => Promise<void> };
+  routes?: (deps: ServiceDeps<Client, Tx>) => (router: Router) => void;
+  subscriptions?: (deps: ServiceDeps<Client, Tx>) => Subscriptions<Tx>;
+  /** Runs once at start, before consuming (e.g. seed data). */
+  onStart?: (deps: ServiceDeps<Client, Tx>) => Promise<void>;
+  /** Raw request bodies this service reads itself (e.g. text/csv). */
+  rawBodyTypes?: string[];
+  bodyLimit?: string;
+  logger?: Logger;
+  now?: () => Date;
+}
+
+export interface Service<Client, Tx extends SqlClient> {
+  app: Express;
+  deps: ServiceDeps<Client, Tx>;
+  /** Connects, runs onStart, starts consuming. */
+  start(): Promise<void>;
+  /** Graceful stop: consumers, in-flight work, outbox flush, connections. */
+  stop(): Promise<void>;
+}
+
+/** Wires one service: pool, Prisma, messaging, HTTP app with probes and metrics. Not listening yet. */
+export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinition<Client, Tx>): Service<Client, Tx> {
+  const { config } = def;
+  const logger = def.logger ?? createLogger({ service: def.name, level: config.LOG_LEVEL });
+  const pool = new Pool({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE });
+  // An idle client losing its server (database restart) must not crash the process.
+  pool.on('error', (err) => logger.warn('idle database client failed', { err: err.message }));
+  const database = def.database(pool);
+  const metrics = createMetricsRegistry(def.name);
+  const processing = new Histogram({
+    name: 'messaging_handle_duration_seconds',
+    help: 'Time to handle one message (its share of a batch), by outcome',
+    labelNames: ['event_type', 'outcome'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [metrics],
+  });
+  const messaging = new Messaging<Tx>({
+    topology: def.topology(config.TOPOLOGY_PREFIX),
+    amqpUrl: config.AMQP_URL,
+    connectionName: `${def.name}@${config.INSTANCE_ID}`,
+    pool,
+    transaction: database.transaction,
+    logger,
+    prefetch: config.PREFETCH,
+    batchSize: Math.max(1, Math.floor(config.PREFETCH / 2)),
+    observe: (outcome, seconds, eventType) => processing.observe({ event_type: eventType, outcome }, seconds),
+  });
+  new Gauge({
+    name: 'messaging_dead_letter_depth',
+    help: 'Messages parked in the dead-letter queue',
+    registers: [metrics],
+    async collect() {
+      this.set(await messaging.deadLetters.count().catch(() => -1));
+    },
+  });
+  new Gauge({
+    name: 'messaging_outbox_lag_seconds',
+    help: 'Age of the oldest unsent outbox row (0 when none)',
+    registers: [metrics],
+    async collect() {
+      this.set(await messaging.relay.lagSeconds().catch(() => -1));
+    },
+  });
+  const deps: ServiceDeps<Client, Tx> = { config, logger, db: database.client, messaging, metrics, now: def.now ?? (() => new Date()) };
+  const app = createApp({
+    service: def.name,
+    logger,
+    jwtSecret: config.JWT_SECRET,
+    metrics,
+    bodyLimit: def.bodyLimit,
+    rawBodyTypes: def.rawBodyTypes,
+    readiness: {
+      database: async () => (await pool.query('SELECT 1')).rowCount === 1,
+      broker: () => messaging.isReady(),
+    },
+    routes: def.routes ? def.routes(deps) : () => undefined,
+  });
+
+  return {
+    app,
+    deps,
+    async start() {
+      await def.onStart?.(deps);
+      await messaging.start(def.subscriptions ? def.subscriptions(deps) : {});
+    },
+    async stop() {
+      const unsent = await messaging.stop();
+      if (unsent !== 0) logger.warn('outbox not fully flushed at shutdown; the next start publishes it', { unsent });
+      await database.disconnect().catch(() => undefined);
+      await pool.end().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Runs a service as a process: starts it, listens on PORT, and on SIGTERM/SIGINT stops
+ * accepting requests, drains messaging and exits 0 (1 if the drain timed out).
+ */
+export async function runService<Client, Tx extends SqlClient>(def: ServiceDefinition<Client, Tx>): Promise<void> {
+  const service = buildService(def);
+  const { logger, config } = service.deps;
+  await service.start();
+  const server: Server = service.app.listen(config.PORT, () => logger.info('listening', { port: config.PORT }));
+  server.keepAliveTimeout = 65_000;
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal });
+    const timer = setTimeout(() => {
+      logger.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_S * 1000);
+    timer.unref();
+    server.close();
+    server.closeIdleConnections();
+    service
+      .stop()
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((err: Error) => {
+        logger.error('shutdown failed', { err: err.message });
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}

@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import amqplib from 'amqplib';
+import { Pool } from 'pg';
+import { DEV_JWT_SECRET, signToken, type Role } from '@orderflow/http';
+import type { Topology } from '@orderflow/messaging';
+
+export const PG_ADMIN_URL = process.env.PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+export const TEST_JWT_SECRET = DEV_JWT_SECRET;
+
+/** The migrated template a service's test databases are cloned from (see jest.global-setup.js). */
+export const templateDatabase = (database: string): string => `orderflow_tpl_${database.replace(/-/g, '_')}`;
+
+export const uniqueName = (tag: string): string => `${tag}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+
+/** A topology prefix of its own: exchanges and queues no other test sees. */
+export const uniquePrefix = (): string => `${uniqueName('t')}.`;
+
+export const urlFor = (name: string): string => PG_ADMIN_URL.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
+
+/** A database of its own, cloned from the service's migrated template; `drop` removes it. */
+export async function cloneDatabase(database: string): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+  const name = uniqueName(database.replace(/-/g, '_'));
+  const admin = new Pool({ connectionString: PG_ADMIN_URL, max: 1 });
+  try {
+    await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${templateDatabase(database)}"`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: urlFor(name),
+    name,
+    drop: async () => {
+      const a = new Pool({ connectionString: PG_ADMIN_URL, max: 1 });
+      try {
+        await a.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await a.end();
+      }
+    },
+  };
+}
+
+/** Deletes the exchanges and queues of test topologies. */
+export async function deleteTopologies(...topologies: Topology[]): Promise<void> {
+  const conn = await amqplib.connect(AMQP_URL);
+  const ch = await conn.createChannel();
+  for (const t of topologies) {
+    for (const q of [...t.queues.map((x) => x.name), ...t.retryLevels.map((l) => l.queue), t.deadLetterQueue]) await ch.deleteQueue(q);
+    for (const e of [...t.exchanges, ...t.retryLevels.map((l) => l.exchange)]) await ch.deleteExchange(e);
+  }
+  await conn.close();
+}
+
+/** Polls `probe` until it returns a truthy value: wait for outcomes, never for fixed times. */
+export async function waitFor<T>(
+  probe: () => Promise<T> | T,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<Exclude<T, false | null | undefined | 0 | ''>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last as Exclude<T, false | null | undefined | 0 | ''>;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last value: ${JSON.stringify(last)?.slice(0, 500)})`);
+}
+
+/** `Authorization` header value for a test principal. */
+export const bearer = (sub: string, role: Role = 'customer'): string => `Bearer ${signToken({ sub, role }, TEST_JWT_SECRET)}`;
+
+/** Environment for a service under test (every variable its config requires). */
+export function serviceEnv(overrides: Record<string, string>): Record<string, string> {
+  return {
+    AMQP_URL,
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
+    RETRY_DELAYS_MS: '200,400,800',
+    ...overrides,
+  };
+}
