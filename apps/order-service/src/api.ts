@@ -1,0 +1,168 @@
+import { randomUUID } from 'node:crypto';
+import type { Request, Router } from 'express';
+import { z } from 'zod';
+import { AppError } from '@orderflow/errors';
+import { orderCreated } from '@orderflow/events';
+import { authenticate, principalOf, validate } from '@orderflow/http';
+import type { Messaging } from '@orderflow/messaging';
+import type { Db, Tx } from './db';
+import { totalOf, type OrderStatus } from './decide';
+import { applyDecision } from './handlers';
+import { insertOrder, lockOrders, recordChanges, type StatusChange } from './store';
+
+const STATUSES = ['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'REJECTED', 'CANCELLED'] as const;
+
+const price = z.number().min(0).max(1_000_000).refine((n) => Number.isInteger(Math.round(n * 100)) && Math.abs(n * 100 - Math.round(n * 100)) < 1e-6, 'must have at most 2 decimals');
+const newOrder = z.object({
+  customerId: z.string().trim().min(1).max(200),
+  items: z
+    .array(
+      z.object({
+        productId: z.string().trim().min(1).max(100),
+        quantity: z.number().int().min(1).max(10_000),
+        unitPrice: price,
+      }),
+    )
+    .min(1)
+    .max(100),
+  paymentMethod: z.string().trim().min(1).max(100),
+});
+const idempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+const orderIdParam = z.object({ id: z.uuid() });
+const listQuery = z.object({
+  customerId: z.string().min(1).max(200).optional(),
+  status: z.enum(STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional(),
+});
+
+type OrderRow = Awaited<ReturnType<typeof loadOrder>>;
+
+async function loadOrder(db: Db, id: string) {
+  return db.order.findUnique({
+    where: { id },
+    include: { lines: { orderBy: { lineNo: 'asc' } }, timeline: { orderBy: { id: 'asc' } } },
+  });
+}
+
+function present(o: NonNullable<OrderRow>) {
+  return {
+    orderId: o.id,
+    customerId: o.customerId,
+    status: o.status,
+    total: Number(o.total),
+    paymentMethod: o.paymentMethod,
+    items: o.lines.map((l) => ({ productId: l.productId, quantity: l.quantity, unitPrice: Number(l.unitPrice) })),
+    timeline: o.timeline.map((t) => ({ status: t.status, at: t.at.toISOString(), reason: t.reason })),
+    createdAt: o.createdAt.toISOString(),
+    updatedAt: o.updatedAt.toISOString(),
+  };
+}
+
+const notFound = (id: string): AppError => new AppError('ORDER.NOT_FOUND', `order ${id} not found`, { category: 'not_found' });
+
+/** Cursor of keyset paging (newest first): the last item's creation time and id. */
+const encodeCursor = (createdAt: Date, id: string): string => Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    const createdAt = new Date(at);
+    if (Number.isNaN(createdAt.getTime()) || !z.uuid().safeParse(id).success) throw new Error('bad cursor');
+    return { createdAt, id };
+  } catch {
+    throw new AppError('REQUEST.INVALID', 'invalid cursor', { category: 'validation', details: [{ field: 'cursor', message: 'is not a cursor returned by this API' }] });
+  }
+}
+
+export interface OrdersApiDeps {
+  db: Db;
+  messaging: Messaging<Tx>;
+  now: () => Date;
+  newId?: () => string;
+}
+
+/** `/api/orders`: place, read, list and cancel orders (DESIGN.md, "HTTP API"). */
+export function api(deps: OrdersApiDeps) {
+  const { db, messaging, now } = deps;
+  const newId = deps.newId ?? randomUUID;
+
+  /** Customers act only for themselves; admins for anyone. Others' orders look absent. */
+  const visibleTo = (req: Request, customerId: string): boolean => {
+    const me = principalOf(req);
+    return me.role === 'admin' || me.sub === customerId;
+  };
+
+  return (router: Router): void => {
+    router.post('/api/orders', authenticate(), async (req, res) => {
+      const body = validate(newOrder, req.body);
+      const key = req.get('Idempotency-Key');
+      const idemKey = key === undefined ? null : validate(z.object({ 'Idempotency-Key': idempotencyKey }), { 'Idempotency-Key': key })['Idempotency-Key'];
+      if (!visibleTo(req, body.customerId)) {
+        throw new AppError('AUTH.FORBIDDEN', 'customers can place orders only for themselves', { category: 'forbidden' });
+      }
+      const total = totalOf(body.items);
+      const at = now();
+      const result = await messaging.transaction(async (tx, publish) => {
+        const r = await insertOrder(tx, { id: newId(), customerId: body.customerId, paymentMethod: body.paymentMethod, total, idempotencyKey: idemKey, lines: body.items, at });
+        if (r.created) {
+          publish(orderCreated, { orderId: r.id, customerId: body.customerId, items: body.items, total, paymentMethod: body.paymentMethod }, { correlationId: r.id, causationId: req.id ?? null });
+        }
+        return r;
+      });
+      if (!result.created) res.set('Idempotent-Replayed', 'true');
+      res
+        .status(202)
+        .location(`/api/orders/${result.id}`)
+        .json(
+          result.created
+            ? { orderId: result.id, status: 'PENDING', customerId: body.customerId, total, createdAt: at.toISOString() }
+            : (({ orderId, status, customerId, total: t, createdAt }) => ({ orderId, status, customerId, total: t, createdAt }))(present((await loadOrder(db, result.id))!)),
+        );
+    });
+
+    router.get('/api/orders/:id', authenticate(), async (req, res) => {
+      const { id } = validate(orderIdParam, req.params);
+      const order = await loadOrder(db, id);
+      if (!order || !visibleTo(req, order.customerId)) throw notFound(id);
+      res.json(present(order));
+    });
+
+    router.get('/api/orders', authenticate(), async (req, res) => {
+      const q = validate(listQuery, req.query);
+      const me = principalOf(req);
+      if (me.role === 'customer' && q.customerId && q.customerId !== me.sub) {
+        throw new AppError('AUTH.FORBIDDEN', 'customers list only their own orders', { category: 'forbidden' });
+      }
+      const customerId = me.role === 'customer' ? me.sub : q.customerId;
+      const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+      const rows = await db.order.findMany({
+        where: {
+          ...(customerId ? { customerId } : {}),
+          ...(q.status ? { status: q.status } : {}),
+          ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: q.limit + 1,
+        include: { lines: { orderBy: { lineNo: 'asc' } }, timeline: { orderBy: { id: 'asc' } } },
+      });
+      const page = rows.slice(0, q.limit);
+      const last = page[page.length - 1];
+      res.json({ items: page.map(present), nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null });
+    });
+
+    router.post('/api/orders/:id/cancel', authenticate(), async (req, res) => {
+      const { id } = validate(orderIdParam, req.params);
+      const status = await messaging.transaction(async (tx, publish) => {
+        const order = (await lockOrders(tx, [id])).get(id);
+        if (!order || !visibleTo(req, order.customerId)) throw notFound(id);
+        const changes: StatusChange[] = [];
+        const by = principalOf(req).role === 'admin' ? 'cancelled by an administrator' : 'cancelled by the customer';
+        const d = applyDecision(order, { type: 'cancel', reason: by }, { publish: (c, p, m) => publish(c, p, { correlationId: id, causationId: req.id ?? null, ...m }) }, changes, now());
+        if (d.kind === 'refuse') throw new AppError(d.code, d.message, { category: 'conflict' });
+        await recordChanges(tx, changes);
+        return order.status as OrderStatus;
+      });
+      res.status(202).json({ orderId: id, status });
+    });
+  };
+}

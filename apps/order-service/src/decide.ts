@@ -1,0 +1,65 @@
+/**
+ * The order lifecycle as a pure function: current status + what happened → the next status,
+ * the reason recorded in the timeline and the event to emit (DESIGN.md, "Order lifecycle").
+ */
+export type OrderStatus = 'PENDING' | 'STOCK_RESERVED' | 'CONFIRMED' | 'REJECTED' | 'CANCELLED';
+
+export type SagaInput =
+  | { type: 'stock-reserved' }
+  | { type: 'stock-failed'; reason: string }
+  | { type: 'payment-completed'; amount: number }
+  | { type: 'payment-failed'; reason: string }
+  | { type: 'stock-released'; reason: string }
+  | { type: 'payment-refunded'; amount: number }
+  | { type: 'cancel'; reason: string };
+
+export type Emit = 'order.confirmed' | 'order.rejected' | 'order.cancelled';
+
+export type Decision =
+  /** A status change (or, for compensations that finished, a note on the timeline). */
+  | { kind: 'change'; status: OrderStatus; reason: string; emit: Emit | null }
+  /** Nothing to do: a late or repeated event whose consequences are handled elsewhere. */
+  | { kind: 'ignore'; why: string }
+  /** Refused: the caller asked for something the order's state does not allow. */
+  | { kind: 'refuse'; code: 'ORDER.NOT_CANCELLABLE'; message: string };
+
+export const TERMINAL: ReadonlySet<OrderStatus> = new Set(['REJECTED', 'CANCELLED']);
+
+const money = (n: number): string => n.toFixed(2);
+
+export function decide(status: OrderStatus, input: SagaInput): Decision {
+  switch (input.type) {
+    case 'stock-reserved':
+      return status === 'PENDING'
+        ? { kind: 'change', status: 'STOCK_RESERVED', reason: 'stock reserved', emit: null }
+        : { kind: 'ignore', why: `stock reserved while ${status}` };
+    case 'stock-failed':
+      return status === 'PENDING'
+        ? { kind: 'change', status: 'REJECTED', reason: input.reason, emit: 'order.rejected' }
+        : { kind: 'ignore', why: `stock failure while ${status}` };
+    case 'payment-completed':
+      // PENDING too: the payment may overtake the reservation's own notice on its way here.
+      return status === 'PENDING' || status === 'STOCK_RESERVED'
+        ? { kind: 'change', status: 'CONFIRMED', reason: `payment of ${money(input.amount)} completed`, emit: 'order.confirmed' }
+        : { kind: 'ignore', why: `payment completed while ${status} (payment refunds it on order.cancelled)` };
+    case 'payment-failed':
+      return status === 'PENDING' || status === 'STOCK_RESERVED'
+        ? { kind: 'change', status: 'CANCELLED', reason: `payment failed: ${input.reason}`, emit: 'order.cancelled' }
+        : { kind: 'ignore', why: `payment failed while ${status}` };
+    case 'cancel':
+      return status === 'PENDING' || status === 'STOCK_RESERVED' || status === 'CONFIRMED'
+        ? { kind: 'change', status: 'CANCELLED', reason: input.reason, emit: 'order.cancelled' }
+        : { kind: 'refuse', code: 'ORDER.NOT_CANCELLABLE', message: `order is ${status} and cannot be cancelled` };
+    case 'stock-released':
+      return status === 'CANCELLED' || status === 'REJECTED'
+        ? { kind: 'change', status, reason: `stock released (${input.reason})`, emit: null }
+        : { kind: 'ignore', why: `stock released while ${status}` };
+    case 'payment-refunded':
+      return { kind: 'change', status, reason: `payment of ${money(input.amount)} refunded`, emit: null };
+  }
+}
+
+/** Order total from its lines, in cents to avoid float drift. */
+export function totalOf(lines: ReadonlyArray<{ quantity: number; unitPrice: number }>): number {
+  return lines.reduce((cents, l) => cents + l.quantity * Math.round(l.unitPrice * 100), 0) / 100;
+}

@@ -1,0 +1,103 @@
+import type { SqlClient } from '@orderflow/messaging';
+import type { OrderStatus } from './decide';
+
+/** What the saga needs of an order, read under a row lock. */
+export interface OrderState {
+  id: string;
+  status: OrderStatus;
+  customerId: string;
+  total: number;
+}
+
+export interface StatusChange {
+  orderId: string;
+  status: OrderStatus;
+  reason: string;
+  at: Date;
+}
+
+/** Locks the orders (in id order, so concurrent batches cannot deadlock) and returns their state. */
+export async function lockOrders(tx: SqlClient, ids: readonly string[]): Promise<Map<string, OrderState>> {
+  const rows = await tx.$queryRawUnsafe<Array<{ id: string; status: OrderStatus; customer_id: string; total: number }>>(
+    `SELECT id::text, status::text AS status, customer_id, total::float8 AS total
+       FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+    [...ids],
+  );
+  return new Map(rows.map((r) => [r.id, { id: r.id, status: r.status, customerId: r.customer_id, total: Number(r.total) }]));
+}
+
+/** Applies status changes: the last status of each order, and every change on its timeline. Two statements. */
+export async function recordChanges(tx: SqlClient, changes: readonly StatusChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  const last = new Map(changes.map((c) => [c.orderId, c]));
+  await tx.$executeRawUnsafe(
+    `UPDATE orders AS o SET status = v.status::"OrderStatus", updated_at = v.at
+       FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(id, status, at)
+      WHERE o.id = v.id`,
+    [...last.keys()],
+    [...last.values()].map((c) => c.status),
+    [...last.values()].map((c) => c.at.toISOString()),
+  );
+  await tx.$executeRawUnsafe(
+    `INSERT INTO order_status_changes (order_id, status, reason, at)
+     SELECT v.id, v.status::"OrderStatus", v.reason, v.at
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS v(id, status, reason, at)`,
+    changes.map((c) => c.orderId),
+    changes.map((c) => c.status),
+    changes.map((c) => c.reason),
+    changes.map((c) => c.at.toISOString()),
+  );
+}
+
+export interface NewOrder {
+  id: string;
+  customerId: string;
+  paymentMethod: string;
+  total: number;
+  idempotencyKey: string | null;
+  lines: ReadonlyArray<{ productId: string; quantity: number; unitPrice: number }>;
+  at: Date;
+}
+
+/**
+ * Inserts an order with its lines and first timeline entry. With an idempotency key already
+ * used by this customer it inserts nothing and returns the existing order's id instead.
+ */
+export async function insertOrder(tx: SqlClient, o: NewOrder): Promise<{ id: string; created: boolean }> {
+  const inserted = await tx.$queryRawUnsafe<Array<{ id: string }>>(
+    `INSERT INTO orders (id, customer_id, status, payment_method, total, idempotency_key, created_at, updated_at)
+     VALUES ($1::uuid, $2, 'PENDING', $3, $4::numeric, $5, $6::timestamptz, $6::timestamptz)
+     ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING id::text`,
+    o.id,
+    o.customerId,
+    o.paymentMethod,
+    o.total,
+    o.idempotencyKey,
+    o.at.toISOString(),
+  );
+  if (inserted.length === 0) {
+    const [existing] = await tx.$queryRawUnsafe<Array<{ id: string }>>(
+      'SELECT id::text FROM orders WHERE customer_id = $1 AND idempotency_key = $2',
+      o.customerId,
+      o.idempotencyKey,
+    );
+    if (!existing) throw new Error('idempotency conflict without an existing order');
+    return { id: existing.id, created: false };
+  }
+  await tx.$executeRawUnsafe(
+    `INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price)
+     SELECT $1::uuid, v.n, v.product_id, v.quantity, v.unit_price
+       FROM unnest($2::int[], $3::text[], $4::int[], $5::numeric[]) AS v(n, product_id, quantity, unit_price)`,
+    o.id,
+    o.lines.map((_, i) => i + 1),
+    o.lines.map((l) => l.productId),
+    o.lines.map((l) => l.quantity),
+    o.lines.map((l) => l.unitPrice),
+  );
+  await tx.$executeRawUnsafe(
+    `INSERT INTO order_status_changes (order_id, status, reason, at) VALUES ($1::uuid, 'PENDING', 'order placed', $2::timestamptz)`,
+    o.id,
+    o.at.toISOString(),
+  );
+  return { id: o.id, created: true };
+}

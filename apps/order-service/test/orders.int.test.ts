@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import amqplib from 'amqplib';
+import request from 'supertest';
+import { parseConfig } from '@orderflow/config';
+import { createEvent, inventoryReserved, paymentCompleted, paymentFailed, type EventContract, type PayloadOf } from '@orderflow/events';
+import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
+import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
+import { api } from '../src/api';
+import { database, type Db, type Tx } from '../src/db';
+import { subscriptions } from '../src/handlers';
+import { topology } from '../src/topology';
+
+const body = (customerId: string, paymentMethod = 'pm_card_ok') => ({
+  customerId,
+  items: [
+    { productId: 'PROD-002', quantity: 2, unitPrice: 25 },
+    { productId: 'PROD-003', quantity: 1, unitPrice: 75.5 },
+  ],
+  paymentMethod,
+});
+
+describe('order service (real PostgreSQL and RabbitMQ)', () => {
+  const prefix = uniquePrefix();
+  let db: Awaited<ReturnType<typeof cloneDatabase>>;
+  let service: Service<Db, Tx>;
+  let conn: amqplib.ChannelModel;
+  let ch: amqplib.ConfirmChannel;
+  const published: Array<{ type: string; payload: { orderId: string } }> = [];
+
+  beforeAll(async () => {
+    db = await cloneDatabase('order');
+    const config = parseConfig(serviceConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix }));
+    service = buildService({ name: 'order-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions });
+    await service.start();
+    conn = await amqplib.connect(AMQP_URL);
+    ch = await conn.createConfirmChannel();
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, `${prefix}order.events`, '#');
+    await ch.consume(queue, (m) => m && published.push({ type: m.fields.routingKey, payload: JSON.parse(m.content.toString()).payload }), { noAck: true });
+  });
+  afterAll(async () => {
+    await conn.close();
+    await service.stop();
+    await deleteTopologies(service.deps.messaging.topology);
+    await db.drop();
+  });
+
+  async function publish<C extends EventContract>(contract: C, payload: PayloadOf<C>): Promise<void> {
+    const event = createEvent(contract, payload, { source: 'test', correlationId: randomUUID() });
+    ch.publish(`${prefix}${contract.exchange}`, contract.type, Buffer.from(JSON.stringify(event)), { persistent: true });
+    await ch.waitForConfirms();
+  }
+  const place = (customerId: string, headers: Record<string, string> = {}) =>
+    request(service.app).post('/api/orders').set('Authorization', bearer(customerId)).set(headers).send(body(customerId));
+  const get = (id: string, as = 'alice') => request(service.app).get(`/api/orders/${id}`).set('Authorization', bearer(as));
+  const eventsFor = (orderId: string) => published.filter((e) => e.payload.orderId === orderId).map((e) => e.type);
+
+  it('a valid order is accepted with 202 and Location, stored PENDING with its total, and order.created is published', async () => {
+    const res = await place('alice');
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ status: 'PENDING', customerId: 'alice', total: 125.5 });
+    expect(res.headers.location).toBe(`/api/orders/${res.body.orderId}`);
+    await waitFor(() => eventsFor(res.body.orderId).includes('order.created'), 'order.created');
+    const order = (await get(res.body.orderId)).body;
+    expect(order).toMatchObject({ status: 'PENDING', total: 125.5, paymentMethod: 'pm_card_ok', items: body('alice').items });
+    expect(order.timeline).toEqual([{ status: 'PENDING', at: expect.any(String), reason: 'order placed' }]);
+  });
+
+  it('when stock is reserved and payment completes, the order is CONFIRMED with a timeline of each step', async () => {
+    const { orderId } = (await place('alice')).body;
+    await publish(inventoryReserved, { orderId, customerId: 'alice', items: body('alice').items, total: 125.5, paymentMethod: 'pm_card_ok' });
+    await publish(paymentCompleted, { orderId, customerId: 'alice', paymentId: randomUUID(), amount: 125.5 });
+    const order = await waitFor(async () => ((await get(orderId)).body.status === 'CONFIRMED' ? (await get(orderId)).body : null), 'confirmed');
+    expect(order.timeline.map((t: { status: string }) => t.status)).toEqual(['PENDING', 'STOCK_RESERVED', 'CONFIRMED']);
+    expect(new Date(order.timeline[2].at).getTime()).toBeGreaterThanOrEqual(new Date(order.timeline[0].at).getTime());
+    await waitFor(() => eventsFor(orderId).includes('order.confirmed'), 'order.confirmed');
+  });
+
+  it('when payment fails, the order is CANCELLED with the reason and order.cancelled is published', async () => {
+    const { orderId } = (await place('alice')).body;
+    await publish(inventoryReserved, { orderId, customerId: 'alice', items: body('alice').items, total: 125.5, paymentMethod: 'pm_card_declined' });
+    await publish(paymentFailed, { orderId, customerId: 'alice', reason: 'card declined' });
+    const order = await waitFor(async () => ((await get(orderId)).body.status === 'CANCELLED' ? (await get(orderId)).body : null), 'cancelled');
+    expect(order.timeline.at(-1)).toMatchObject({ status: 'CANCELLED', reason: 'payment failed: card declined' });
+    await waitFor(() => eventsFor(orderId).includes('order.cancelled'), 'order.cancelled');
+  });
+
+  it('the same Idempotency-Key twice gives one order and one saga', async () => {
+    const key = randomUUID();
+    const [a, b] = await Promise.all([place('bob', { 'Idempotency-Key': key }), place('bob', { 'Idempotency-Key': key })]);
+    expect([a.status, b.status]).toEqual([202, 202]);
+    expect(a.body.orderId).toBe(b.body.orderId);
+    const list = await request(service.app).get('/api/orders?customerId=bob').set('Authorization', bearer('bob'));
+    expect(list.body.items.filter((o: { orderId: string }) => o.orderId === a.body.orderId)).toHaveLength(1);
+    await waitFor(() => eventsFor(a.body.orderId).includes('order.created'), 'order.created');
+    expect(eventsFor(a.body.orderId).filter((t) => t === 'order.created')).toHaveLength(1);
+  });
+
+  it('malformed bodies get 400 naming each bad field, and nothing is stored', async () => {
+    const before = await service.deps.db.order.count();
+    const res = await request(service.app)
+      .post('/api/orders')
+      .set('Authorization', bearer('alice'))
+      .send({ customerId: 'alice', items: [{ productId: '', quantity: 0, unitPrice: 1.234 }] });
+    expect(res.status).toBe(400);
+    const fields = res.body.errors.map((e: { field: string }) => e.field).sort();
+    expect(fields).toEqual(['items[0].productId', 'items[0].quantity', 'items[0].unitPrice', 'paymentMethod']);
+    const notJson = await request(service.app).post('/api/orders').set('Authorization', bearer('alice')).set('Content-Type', 'application/json').send('{"customerId":');
+    expect(notJson.status).toBe(400);
+    expect(await service.deps.db.order.count()).toBe(before);
+  });
+
+  it("a customer cannot create or read another customer's orders", async () => {
+    const forOther = await request(service.app).post('/api/orders').set('Authorization', bearer('mallory')).send(body('alice'));
+    expect(forOther.status).toBe(403);
+    const { orderId } = (await place('alice')).body;
+    expect((await get(orderId, 'mallory')).status).toBe(404);
+    expect((await request(service.app).get('/api/orders?customerId=alice').set('Authorization', bearer('mallory'))).status).toBe(403);
+    expect((await request(service.app).post(`/api/orders/${orderId}/cancel`).set('Authorization', bearer('mallory'))).status).toBe(404);
+    expect((await request(service.app).get(`/api/orders/${orderId}`)).status).toBe(401);
+  });
+
+  it('lists newest first with cursor paging and a status filter', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await place('dora')).body.orderId);
+    const page1 = await request(service.app).get('/api/orders?limit=2').set('Authorization', bearer('dora'));
+    const page2 = await request(service.app).get(`/api/orders?limit=2&cursor=${page1.body.nextCursor}`).set('Authorization', bearer('dora'));
+    const page3 = await request(service.app).get(`/api/orders?limit=2&cursor=${page2.body.nextCursor}`).set('Authorization', bearer('dora'));
+    const seen = [...page1.body.items, ...page2.body.items, ...page3.body.items].map((o: { orderId: string }) => o.orderId);
+    expect(seen).toEqual([...ids].reverse());
+    expect(page3.body.nextCursor).toBeNull();
+    const pending = await request(service.app).get('/api/orders?status=CONFIRMED').set('Authorization', bearer('dora'));
+    expect(pending.body.items).toEqual([]);
+    expect((await request(service.app).get('/api/orders?cursor=nope').set('Authorization', bearer('dora'))).status).toBe(400);
+  });
+
+  it('cancelling a CONFIRMED order cancels it and publishes order.cancelled; cancelling again is 409', async () => {
+    const { orderId } = (await place('erin')).body;
+    await publish(paymentCompleted, { orderId, customerId: 'erin', paymentId: randomUUID(), amount: 125.5 });
+    await waitFor(async () => (await get(orderId, 'erin')).body.status === 'CONFIRMED', 'confirmed');
+    const cancel = await request(service.app).post(`/api/orders/${orderId}/cancel`).set('Authorization', bearer('erin'));
+    expect(cancel.status).toBe(202);
+    expect(cancel.body).toEqual({ orderId, status: 'CANCELLED' });
+    await waitFor(() => eventsFor(orderId).includes('order.cancelled'), 'order.cancelled');
+    const again = await request(service.app).post(`/api/orders/${orderId}/cancel`).set('Authorization', bearer('erin'));
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('ORDER.NOT_CANCELLABLE');
+  });
+});
