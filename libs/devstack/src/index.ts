@@ -1,1 +1,3 @@
 export { SERVICES, GATEWAY_PORT, MANAGEMENT_UI_PORT, type ServiceSpec } from './services';
+export { startSystem, type SystemOptions, type RunningSystem } from './system';
+export { renderTemplate, GATEWAY_TEMPLATE, findNginx } from './gateway';

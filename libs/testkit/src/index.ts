@@ -81,3 +81,49 @@ export function serviceEnv(overrides: Record<string, string>): Record<string, st
     ...overrides,
   };
 }
+
+/** Deletes every queue and exchange whose name starts with `prefix` (a whole test system's topology). */
+export async function deleteByPrefix(prefix: string): Promise<void> {
+  if (!prefix) throw new Error('refusing to delete with an empty prefix');
+  const { execFile } = await import('node:child_process');
+  const list = (what: 'list_queues' | 'list_exchanges'): Promise<string[]> =>
+    new Promise((resolve, reject) =>
+      execFile('rabbitmqctl', ['-q', what, 'name', '--no-table-headers'], (err, stdout) =>
+        err ? reject(err) : resolve(stdout.split('\n').map((l) => l.trim()).filter((n) => n.startsWith(prefix))),
+      ),
+    );
+  const conn = await amqplib.connect(AMQP_URL);
+  const ch = await conn.createChannel();
+  for (const q of await list('list_queues')) await ch.deleteQueue(q);
+  for (const e of await list('list_exchanges')) await ch.deleteExchange(e);
+  await conn.close();
+}
+
+/** Drops every database whose name starts with `prefix`. */
+export async function dropDatabasesByPrefix(prefix: string): Promise<void> {
+  if (!/^[a-z0-9_]+$/.test(prefix)) throw new Error(`unsafe database prefix ${prefix}`);
+  const admin = new Pool({ connectionString: PG_ADMIN_URL, max: 1 });
+  try {
+    const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [`${prefix}%`]);
+    for (const r of rows) await admin.query(`DROP DATABASE IF EXISTS "${r.datname}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** A run of `count` consecutive free TCP ports on 127.0.0.1. */
+export async function freePorts(count: number): Promise<number[]> {
+  const net = await import('node:net');
+  const isFree = (port: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const ports = Array.from({ length: count }, (_, i) => base + i);
+    if ((await Promise.all(ports.map(isFree))).every(Boolean)) return ports;
+  }
+  throw new Error('no free port range found');
+}

@@ -1,0 +1,182 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import amqplib from 'amqplib';
+import { applyMigrations, ensureDatabase, listDatabases, withDatabaseName } from '@orderflow/migrate';
+import { findNginx, NGINX_MISSING, startGateway } from './gateway';
+import { GATEWAY_PORT, SERVICES } from './services';
+
+const root = path.resolve(__dirname, '../../..');
+
+export interface SystemOptions {
+  pgUrl?: string;
+  amqpUrl?: string;
+  jwtSecret?: string;
+  gatewayPort?: number;
+  /** Ports of the services: this, +1, +2… (default 8081…8085). */
+  basePort?: number;
+  /** Database names are `<databasePrefix>_<service>` (default `orderflow`). */
+  databasePrefix?: string;
+  /** Prefix of every exchange and queue (isolates a test system on a shared broker). */
+  topologyPrefix?: string;
+  /** Extra environment for every service (e.g. RETRY_DELAYS_MS, LOG_LEVEL). */
+  env?: Record<string, string>;
+  /** Where the services' and the gateway's output goes. */
+  stdio?: 'inherit' | 'ignore';
+  say?: (line: string) => void;
+  /** Called when a process exits while the system is running. */
+  onCrash?: (name: string, code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+export interface RunningSystem {
+  gatewayUrl: string | null;
+  services: Array<{ app: string; url: string; pid: number | undefined }>;
+  databases: Map<string, string>;
+  /** SIGTERM to every process, waits for them (SIGKILL after the grace period). */
+  stop(): Promise<void>;
+  processes: Map<string, ChildProcess>;
+}
+
+async function waitForPort(port: number, timeoutMs: number, alive: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!alive()) throw new Error(`process for port ${port} exited`);
+    const open = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
+}
+
+async function readyOf(url: string): Promise<boolean> {
+  try {
+    return (await fetch(`${url}/ready`)).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Brings the whole system up as `npm start` does: databases created and migrated, every
+ * service started and ready, the Nginx gateway in front when Nginx is installed.
+ */
+export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem> {
+  const say = o.say ?? (() => undefined);
+  const pgUrl = o.pgUrl ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+  const amqpUrl = o.amqpUrl ?? 'amqp://guest:guest@127.0.0.1:5672';
+  const basePort = o.basePort ?? 8081;
+  const gatewayPort = o.gatewayPort ?? GATEWAY_PORT;
+  const dbPrefix = o.databasePrefix ?? 'orderflow';
+
+  try {
+    await (await amqplib.connect(amqpUrl)).close();
+  } catch (err) {
+    throw new Error(`RabbitMQ is not reachable at ${amqpUrl} (${(err as Error).message}). Start it with: rabbitmq-server -detached`);
+  }
+
+  const databases = new Map<string, string>();
+  const schemas = listDatabases(root).filter((d) => !d.name.endsWith('-test'));
+  for (const db of schemas) {
+    const url = withDatabaseName(pgUrl, `${dbPrefix}_${new URL(db.defaultUrl).pathname.slice(1).replace(/^orderflow_/, '')}`);
+    try {
+      await ensureDatabase(url);
+    } catch (err) {
+      throw new Error(
+        `PostgreSQL is not reachable at ${pgUrl} (${(err as Error).message}). Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`,
+      );
+    }
+    const applied = await applyMigrations({ url, migrationsDir: db.migrationsDir, schemaPath: db.schemaPath });
+    say(`database ${db.name}: ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'up to date'}`);
+    databases.set(db.name, url);
+  }
+
+  const processes = new Map<string, ChildProcess>();
+  let stopping = false;
+  const watch = (name: string, child: ChildProcess): void => {
+    processes.set(name, child);
+    child.on('exit', (code, signal) => {
+      if (!stopping) o.onCrash?.(name, code, signal);
+    });
+  };
+
+  const services: RunningSystem['services'] = [];
+  const present = SERVICES.map((s, i) => ({ ...s, port: basePort + i })).filter((s) => fs.existsSync(path.join(root, 'apps', s.app, 'src/main.ts')));
+  for (const s of present) {
+    const child = spawn(process.execPath, ['--enable-source-maps', '--import', 'tsx', path.join(root, 'apps', s.app, 'src/main.ts')], {
+      cwd: root,
+      env: {
+        ...process.env,
+        PORT: String(s.port),
+        DATABASE_URL: databases.get(s.database),
+        AMQP_URL: amqpUrl,
+        JWT_SECRET: o.jwtSecret ?? process.env.JWT_SECRET ?? 'orderflow-dev-secret-change-me',
+        TOPOLOGY_PREFIX: o.topologyPrefix ?? '',
+        ...o.env,
+      },
+      stdio: ['ignore', o.stdio ?? 'inherit', o.stdio ?? 'inherit'],
+    });
+    watch(s.app, child);
+    services.push({ app: s.app, url: `http://127.0.0.1:${s.port}`, pid: child.pid });
+  }
+
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    await Promise.all(
+      [...processes.values()].map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGTERM');
+            setTimeout(() => c.kill('SIGKILL'), 25_000).unref();
+          }),
+      ),
+    );
+  };
+
+  try {
+    for (const s of services) {
+      const child = processes.get(s.app)!;
+      await waitForPort(Number(new URL(s.url).port), 60_000, () => child.exitCode === null && child.signalCode === null);
+      const deadline = Date.now() + 30_000;
+      while (!(await readyOf(s.url))) {
+        if (Date.now() > deadline) throw new Error(`${s.app} is not ready after 30 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+
+    let gatewayUrl: string | null = null;
+    const nginx = findNginx();
+    if (!nginx) say(NGINX_MISSING);
+    else {
+      const port = (app: string): string => {
+        const i = SERVICES.findIndex((s) => s.app === app);
+        return `127.0.0.1:${basePort + i}`;
+      };
+      const gateway = startGateway(nginx, {
+        port: gatewayPort,
+        upstreams: {
+          ORDER_UPSTREAM: port('order-service'),
+          INVENTORY_UPSTREAM: port('inventory-service'),
+          PAYMENT_UPSTREAM: port('payment-service'),
+          NOTIFICATION_UPSTREAM: port('notification-service'),
+          IMPORT_UPSTREAM: port('import-worker'),
+        },
+      });
+      watch('gateway', gateway.process);
+      await waitForPort(gatewayPort, 10_000, () => gateway.process.exitCode === null);
+      gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    }
+    return { gatewayUrl, services, databases, stop, processes };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
