@@ -64,7 +64,7 @@ describe('the Nginx gateway config (real nginx)', () => {
     const big = 'x'.repeat(2 * 1024 * 1024);
     const refused = await fetch(`${base}/api/orders`, { method: 'POST', body: big, headers: { 'content-type': 'application/json' } });
     expect(refused.status).toBe(413);
-    expect((await refused.json()).code).toBe('GATEWAY.PAYLOAD_TOO_LARGE');
+    expect(((await refused.json()) as { code: string }).code).toBe('GATEWAY.PAYLOAD_TOO_LARGE');
     const streamed = await fetch(`${base}/api/imports`, { method: 'POST', body: big, headers: { 'content-type': 'text/csv' } });
     expect(streamed.status).toBe(200);
   });
@@ -72,6 +72,6 @@ describe('the Nginx gateway config (real nginx)', () => {
   it('unknown paths get a JSON 404', async () => {
     const res = await fetch(`${base}/admin.php`);
     expect(res.status).toBe(404);
-    expect((await res.json()).code).toBe('GATEWAY.NOT_FOUND');
+    expect(((await res.json()) as { code: string }).code).toBe('GATEWAY.NOT_FOUND');
   });
 });

@@ -49,13 +49,16 @@ const TRANSIENT_CODES = new Set([
 const TRANSIENT_MESSAGES = /connection (terminated|closed|refused|ended)|Connection terminated|server closed the connection|timeout exceeded when trying to connect|Channel closed|Connection closed/i;
 
 function codesOf(err: unknown): string[] {
+  // Codes hide at different depths: Node puts them on the error, pg on its error, Prisma's
+  // driver adapters under meta.driverAdapterError.cause.originalCode (e.g. 40P01 in a P2010).
   const codes: string[] = [];
-  let current: unknown = err;
-  for (let depth = 0; current && typeof current === 'object' && depth < 5; depth++) {
-    const e = current as { code?: unknown; cause?: unknown; originalCode?: unknown };
-    if (typeof e.code === 'string') codes.push(e.code);
-    if (typeof e.originalCode === 'string') codes.push(e.originalCode);
-    current = e.cause;
+  const queue: unknown[] = [err];
+  for (let seen = 0; queue.length > 0 && seen < 20; seen++) {
+    const current = queue.shift();
+    if (!current || typeof current !== 'object') continue;
+    const e = current as Record<string, unknown>;
+    for (const key of ['code', 'originalCode']) if (typeof e[key] === 'string') codes.push(e[key] as string);
+    queue.push(e.cause, e.meta, e.driverAdapterError);
   }
   return codes;
 }

@@ -12,6 +12,12 @@ describe('error categories', () => {
     expect(categorize(Object.assign(new Error('x'), { code: '40P01' }))).toBe('transient');
     expect(categorize(new Error('wrapped', { cause: Object.assign(new Error('y'), { code: '57P01' }) }))).toBe('transient');
     expect(categorize(new Error('Connection terminated unexpectedly'))).toBe('transient');
+    // What Prisma throws for a deadlock in a raw query through the pg driver adapter.
+    const prismaDeadlock = Object.assign(new Error('Raw query failed'), {
+      code: 'P2010',
+      meta: { driverAdapterError: { cause: { originalCode: '40P01', kind: 'postgres' } } },
+    });
+    expect(categorize(prismaDeadlock)).toBe('transient');
   });
 
   it('a programming error is permanent', () => {

@@ -1,0 +1,19 @@
+import { loadConfig } from '@orderflow/config';
+import { runService, serviceConfigSchema } from '@orderflow/service';
+import { api } from './api';
+import { database } from './db';
+import { subscriptions } from './handlers';
+import { seedSampleProducts } from './samples';
+import { topology } from './topology';
+
+const config = loadConfig(serviceConfigSchema(8082));
+
+void runService({
+  name: 'inventory-service',
+  config,
+  topology: (prefix) => topology(prefix, config.RETRY_DELAYS_MS),
+  database,
+  routes: api,
+  subscriptions,
+  onStart: seedSampleProducts,
+});

@@ -1,0 +1,154 @@
+/**
+ * Inventory's decisions, pure so they are tested without I/O. The handlers lock what these
+ * functions read (order state, product stock), call them, and write what they return.
+ */
+
+/**
+ * What inventory knows about an order (table `order_stock`). `NEW`: first heard of in the
+ * current transaction (the handler's claim); it is always resolved before the commit.
+ * `CANCELLED`: a cancellation or failed payment arrived before the order.created — the
+ * tombstone that makes that order.created reserve nothing.
+ */
+export type OrderStatus = 'NEW' | 'RESERVED' | 'FAILED' | 'RELEASED' | 'CANCELLED';
+
+export interface Line {
+  productId: string;
+  quantity: number;
+}
+
+export interface StockLevel {
+  available: number;
+  reserved: number;
+}
+
+/** Stock of the products a decision may touch, by product id. Missing id = unknown product. */
+export type Stock = ReadonlyMap<string, StockLevel>;
+
+/** Quantity of one product moved from available to reserved (or back, on release). */
+export interface Move {
+  productId: string;
+  quantity: number;
+}
+
+export interface Shortage {
+  productId: string;
+  requested: number;
+  available: number;
+}
+
+export type Reservation =
+  | { ok: true; moves: Move[] }
+  | { ok: false; unavailable: Shortage[]; unknown: string[] };
+
+/** The reason inventory.failed carries when a cancellation overtook the order.created. */
+export const ORDER_CANCELLED = 'order cancelled';
+
+/** Lines of one product summed into one, in product id order (stable events and SQL). */
+export function sumLines(lines: readonly Line[]): Move[] {
+  const totals = new Map<string, number>();
+  for (const l of lines) totals.set(l.productId, (totals.get(l.productId) ?? 0) + l.quantity);
+  return [...totals].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([productId, quantity]) => ({ productId, quantity }));
+}
+
+/** All or nothing: every (summed) line fits in the available stock, or nothing is reserved. */
+export function reserve(stock: Stock, lines: readonly Line[]): Reservation {
+  const wanted = sumLines(lines);
+  const unknown = wanted.filter((m) => !stock.has(m.productId)).map((m) => m.productId);
+  const unavailable = wanted
+    .map((m) => ({ productId: m.productId, requested: m.quantity, available: stock.get(m.productId)?.available ?? 0 }))
+    .filter((s) => s.requested > s.available);
+  return unavailable.length === 0 ? { ok: true, moves: wanted } : { ok: false, unavailable, unknown };
+}
+
+/** Human-readable why of a failed reservation: names unknown products and each shortage. */
+export function failureReason(r: Extract<Reservation, { ok: false }>): string {
+  const unknown = new Set(r.unknown);
+  const parts = [
+    ...(r.unknown.length > 0 ? [`unknown product ${r.unknown.join(', ')}`] : []),
+    ...r.unavailable
+      .filter((s) => !unknown.has(s.productId))
+      .map((s) => `insufficient stock for ${s.productId} (requested ${s.requested}, available ${s.available})`),
+  ];
+  return parts.join('; ');
+}
+
+export type CreatedDecision =
+  | { kind: 'reserve'; next: 'RESERVED'; moves: Move[] }
+  | { kind: 'reject'; next: 'FAILED'; reason: string; unavailable: Shortage[] }
+  /** order.created was answered already (same order, another event id): nothing changes. */
+  | { kind: 'ignore' };
+
+/** What to do with an order.created, given what is known about its order. */
+export function decideCreated(status: OrderStatus, stock: Stock, lines: readonly Line[]): CreatedDecision {
+  switch (status) {
+    case 'NEW': {
+      const r = reserve(stock, lines);
+      return r.ok
+        ? { kind: 'reserve', next: 'RESERVED', moves: r.moves }
+        : { kind: 'reject', next: 'FAILED', reason: failureReason(r), unavailable: r.unavailable };
+    }
+    case 'CANCELLED':
+      // Answer anyway, so every order.created gets exactly one reply and no saga waits forever.
+      return { kind: 'reject', next: 'FAILED', reason: ORDER_CANCELLED, unavailable: [] };
+    case 'RESERVED':
+    case 'FAILED':
+    case 'RELEASED':
+      return { kind: 'ignore' };
+  }
+}
+
+/** Applies moves to a copy of the stock: `+1` reserves (available → reserved), `-1` releases. */
+export function applyMoves(stock: Stock, moves: readonly Move[], direction: 1 | -1): Map<string, StockLevel> {
+  const next = new Map(stock);
+  for (const m of moves) {
+    const level = next.get(m.productId);
+    if (!level) throw new Error(`applyMoves: unknown product ${m.productId}`);
+    next.set(m.productId, { available: level.available - direction * m.quantity, reserved: level.reserved + direction * m.quantity });
+  }
+  return next;
+}
+
+export interface CreatedOrder {
+  orderId: string;
+  status: OrderStatus;
+  lines: readonly Line[];
+}
+
+/**
+ * Decides a batch of order.created in delivery order over one snapshot of (locked) stock:
+ * each reservation lowers what the next order can get. Returns the decisions and the stock
+ * after them.
+ */
+export function decideCreatedBatch(stock: Stock, orders: readonly CreatedOrder[]): { decisions: CreatedDecision[]; stock: Stock } {
+  let current: Stock = stock;
+  const decisions = orders.map((o) => {
+    const d = decideCreated(o.status, current, o.lines);
+    if (d.kind === 'reserve') current = applyMoves(current, d.moves, 1);
+    return d;
+  });
+  return { decisions, stock: current };
+}
+
+export type ReleaseDecision =
+  | { kind: 'release'; next: 'RELEASED'; moves: Move[] }
+  /** Nothing reserved yet: remember the cancellation so the order.created reserves nothing. */
+  | { kind: 'remember'; next: 'CANCELLED' }
+  /** Nothing held (failed, released or cancelled before): nothing changes, nothing is published. */
+  | { kind: 'ignore' };
+
+/**
+ * What to do when an order's stock must go back (payment.failed, order.cancelled), given
+ * what is known about the order and the quantities it still holds.
+ */
+export function decideRelease(status: OrderStatus, held: readonly Move[]): ReleaseDecision {
+  switch (status) {
+    case 'NEW':
+      return { kind: 'remember', next: 'CANCELLED' };
+    case 'RESERVED':
+      return held.length > 0 ? { kind: 'release', next: 'RELEASED', moves: [...held] } : { kind: 'ignore' };
+    case 'FAILED':
+    case 'RELEASED':
+    case 'CANCELLED':
+      return { kind: 'ignore' };
+  }
+}

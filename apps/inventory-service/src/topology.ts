@@ -1,0 +1,17 @@
+import { inventoryFailed, inventoryReleased, inventoryReserved, orderCancelled, orderCreated, paymentFailed } from '@orderflow/events';
+import { defineTopology } from '@orderflow/messaging';
+
+/**
+ * Inventory reserves on order.created and gives stock back on payment.failed and
+ * order.cancelled. All three share one queue (`inventory.saga`) so an order's events are
+ * handled in the order they were published: a cancellation never overtakes its own
+ * order.created inside this service (the tombstone covers the case where it did upstream).
+ */
+export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 5000, 30000]) =>
+  defineTopology({
+    service: 'inventory',
+    prefix,
+    publishes: [inventoryReserved, inventoryFailed, inventoryReleased],
+    consumes: { saga: [orderCreated, paymentFailed, orderCancelled] },
+    retryDelaysMs,
+  });

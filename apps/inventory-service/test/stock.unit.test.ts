@@ -1,0 +1,109 @@
+import {
+  ORDER_CANCELLED,
+  applyMoves,
+  decideCreated,
+  decideCreatedBatch,
+  decideRelease,
+  reserve,
+  type Stock,
+} from '../src/stock';
+
+const stock = (levels: Record<string, [available: number, reserved?: number]>): Stock =>
+  new Map(Object.entries(levels).map(([id, [available, reserved = 0]]) => [id, { available, reserved }]));
+
+describe('reserving stock for an order', () => {
+  it('when every line fits, all lines are reserved, one move per product in product order', () => {
+    expect(reserve(stock({ B: [5], A: [5] }), [{ productId: 'B', quantity: 2 }, { productId: 'A', quantity: 1 }])).toEqual({
+      ok: true,
+      moves: [{ productId: 'A', quantity: 1 }, { productId: 'B', quantity: 2 }],
+    });
+  });
+
+  it('when one line does not fit, nothing is reserved and the shortage names requested and available', () => {
+    const r = reserve(stock({ A: [5], B: [1] }), [{ productId: 'A', quantity: 2 }, { productId: 'B', quantity: 3 }]);
+    expect(r).toEqual({ ok: false, unavailable: [{ productId: 'B', requested: 3, available: 1 }], unknown: [] });
+  });
+
+  it('lines of the same product are summed before checking the stock', () => {
+    const lines = [{ productId: 'A', quantity: 3 }, { productId: 'A', quantity: 3 }];
+    expect(reserve(stock({ A: [5] }), lines)).toMatchObject({ ok: false, unavailable: [{ productId: 'A', requested: 6, available: 5 }] });
+    expect(reserve(stock({ A: [6] }), lines)).toEqual({ ok: true, moves: [{ productId: 'A', quantity: 6 }] });
+  });
+
+  it('an order for exactly the available stock is reserved; one more unit is not', () => {
+    expect(reserve(stock({ A: [4] }), [{ productId: 'A', quantity: 4 }]).ok).toBe(true);
+    expect(reserve(stock({ A: [4] }), [{ productId: 'A', quantity: 5 }]).ok).toBe(false);
+  });
+
+  it('an unknown product fails the order and the reason names it', () => {
+    const d = decideCreated('NEW', stock({ A: [5] }), [{ productId: 'A', quantity: 1 }, { productId: 'NOPE', quantity: 2 }]);
+    expect(d).toEqual({
+      kind: 'reject',
+      next: 'FAILED',
+      reason: 'unknown product NOPE',
+      unavailable: [{ productId: 'NOPE', requested: 2, available: 0 }],
+    });
+  });
+
+  it('the reason of a shortage names the product and both quantities', () => {
+    const d = decideCreated('NEW', stock({ A: [1] }), [{ productId: 'A', quantity: 2 }]);
+    expect(d).toMatchObject({ kind: 'reject', reason: 'insufficient stock for A (requested 2, available 1)' });
+  });
+
+  it('an order cancelled before its order.created reserves nothing and is answered with "order cancelled"', () => {
+    expect(decideCreated('CANCELLED', stock({ A: [5] }), [{ productId: 'A', quantity: 1 }])).toEqual({
+      kind: 'reject',
+      next: 'FAILED',
+      reason: ORDER_CANCELLED,
+      unavailable: [],
+    });
+  });
+
+  it.each(['RESERVED', 'FAILED', 'RELEASED'] as const)('an order.created for an order already %s changes nothing', (status) => {
+    expect(decideCreated(status, stock({ A: [5] }), [{ productId: 'A', quantity: 1 }])).toEqual({ kind: 'ignore' });
+  });
+
+  it('in a batch, each reservation lowers what the next order can get; a failed order takes nothing', () => {
+    const { decisions, stock: after } = decideCreatedBatch(stock({ A: [3, 1] }), [
+      { orderId: 'o1', status: 'NEW', lines: [{ productId: 'A', quantity: 2 }] },
+      { orderId: 'o2', status: 'NEW', lines: [{ productId: 'A', quantity: 2 }] },
+      { orderId: 'o3', status: 'NEW', lines: [{ productId: 'A', quantity: 1 }] },
+    ]);
+    expect(decisions.map((d) => d.kind)).toEqual(['reserve', 'reject', 'reserve']);
+    expect(decisions[1]).toMatchObject({ unavailable: [{ productId: 'A', requested: 2, available: 1 }] });
+    expect(after.get('A')).toEqual({ available: 0, reserved: 4 });
+  });
+
+  it('moves keep available + reserved constant and do not change the stock they were given', () => {
+    const before = stock({ A: [5, 2] });
+    const reserved = applyMoves(before, [{ productId: 'A', quantity: 3 }], 1);
+    expect(reserved.get('A')).toEqual({ available: 2, reserved: 5 });
+    expect(applyMoves(reserved, [{ productId: 'A', quantity: 3 }], -1).get('A')).toEqual({ available: 5, reserved: 2 });
+    expect(before.get('A')).toEqual({ available: 5, reserved: 2 });
+  });
+});
+
+describe('releasing the stock of an order', () => {
+  const held = [{ productId: 'A', quantity: 2 }];
+
+  it('a reserved order gives back everything it holds', () => {
+    expect(decideRelease('RESERVED', held)).toEqual({ kind: 'release', next: 'RELEASED', moves: held });
+  });
+
+  it('releasing twice changes nothing the second time', () => {
+    const first = decideRelease('RESERVED', held);
+    expect(first.kind).toBe('release');
+    expect(decideRelease(first.kind === 'release' ? first.next : 'RESERVED', [])).toEqual({ kind: 'ignore' });
+  });
+
+  it.each(['FAILED', 'CANCELLED'] as const)('an order that holds nothing (%s) releases nothing', (status) => {
+    expect(decideRelease(status, [])).toEqual({ kind: 'ignore' });
+  });
+
+  it('a release for an order not seen yet is remembered, so its order.created reserves nothing', () => {
+    const release = decideRelease('NEW', []);
+    expect(release).toEqual({ kind: 'remember', next: 'CANCELLED' });
+    const created = decideCreated(release.kind === 'remember' ? release.next : 'NEW', stock({ A: [5] }), [{ productId: 'A', quantity: 1 }]);
+    expect(created).toMatchObject({ kind: 'reject', reason: ORDER_CANCELLED });
+  });
+});
