@@ -1,0 +1,15 @@
+import { inventoryReserved, orderCancelled, paymentCompleted, paymentFailed, paymentRefunded } from '@orderflow/events';
+import { defineTopology } from '@orderflow/messaging';
+
+/**
+ * Reservations and cancellations share one queue (`payment.saga`) so that, for an order,
+ * they are handled in the order they were published.
+ */
+export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 5000, 30000]) =>
+  defineTopology({
+    service: 'payment',
+    prefix,
+    publishes: [paymentCompleted, paymentFailed, paymentRefunded],
+    consumes: { saga: [inventoryReserved, orderCancelled] },
+    retryDelaysMs,
+  });

@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import amqplib from 'amqplib';
+import request from 'supertest';
+import { parseConfig } from '@orderflow/config';
+import { createEvent, inventoryReserved, orderCancelled, type Envelope, type EventOf } from '@orderflow/events';
+import { buildService, type Service } from '@orderflow/service';
+import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
+import { api } from '../src/api';
+import { paymentConfigSchema, type PaymentConfig } from '../src/config';
+import { database, type Db, type Tx } from '../src/db';
+import { subscriptions } from '../src/handlers';
+import { topology } from '../src/topology';
+
+interface PaymentView {
+  id: string;
+  type: string;
+  status: string;
+  amount: number;
+  attempts: number;
+  reason: string | null;
+}
+
+describe('payment service (real PostgreSQL and RabbitMQ)', () => {
+  const prefix = uniquePrefix();
+  let db: Awaited<ReturnType<typeof cloneDatabase>>;
+  let config: PaymentConfig;
+  let service: Service<Db, Tx>;
+  let conn: amqplib.ChannelModel;
+  let ch: amqplib.ConfirmChannel;
+  /** Everything the service published on payment.events, as the broker delivered it. */
+  const received: Envelope<{ orderId: string; reason?: string; paymentId?: string; amount?: number }>[] = [];
+
+  const build = (instanceId: string): Service<Db, Tx> =>
+    buildService({
+      name: 'payment-service',
+      config: { ...config, INSTANCE_ID: instanceId },
+      topology: (p) => topology(p, config.RETRY_DELAYS_MS),
+      database,
+      routes: api,
+      subscriptions: (deps) => subscriptions({ ...deps, successRate: config.PAYMENT_SUCCESS_RATE }),
+    });
+
+  beforeAll(async () => {
+    db = await cloneDatabase('payment');
+    config = parseConfig(paymentConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix }));
+    service = build('replica-1');
+    await service.start();
+    conn = await amqplib.connect(AMQP_URL);
+    ch = await conn.createConfirmChannel();
+    const listener = await conn.createChannel();
+    const { queue } = await listener.assertQueue('', { exclusive: true });
+    await listener.bindQueue(queue, `${prefix}payment.events`, '#');
+    await listener.consume(queue, (msg) => msg && received.push(JSON.parse(msg.content.toString('utf8'))), { noAck: true });
+  });
+  afterAll(async () => {
+    await conn.close();
+    await service.stop();
+    await deleteTopologies(service.deps.messaging.topology);
+    await db.drop();
+  });
+
+  async function send(...events: Envelope[]): Promise<void> {
+    for (const e of events) {
+      const exchange = e.eventType.startsWith('inventory.') ? 'inventory.events' : 'order.events';
+      ch.publish(`${prefix}${exchange}`, e.eventType, Buffer.from(JSON.stringify(e)), { persistent: true });
+    }
+    await ch.waitForConfirms();
+  }
+
+  const reservation = (orderId: string, paymentMethod: string, total = 59.9, customerId = 'alice'): EventOf<typeof inventoryReserved> =>
+    createEvent(inventoryReserved, { orderId, customerId, items: [{ productId: 'PROD-001', quantity: 1, unitPrice: total }], total, paymentMethod }, { source: 'inventory-service', correlationId: orderId });
+
+  const cancellation = (orderId: string, total = 59.9, customerId = 'alice'): EventOf<typeof orderCancelled> =>
+    createEvent(orderCancelled, { orderId, customerId, total, reason: 'cancelled by customer' }, { source: 'order-service', correlationId: orderId });
+
+  const receivedFor = (orderId: string, type: string) => received.filter((e) => e.eventType === type && e.payload.orderId === orderId);
+
+  /** Events of a type the service committed to its outbox for an order: final once the causing event is processed. */
+  const outboxed = (orderId: string, eventType: string) =>
+    service.deps.db.outboxEvent.count({ where: { routingKey: eventType, envelope: { path: ['payload', 'orderId'], equals: orderId } } });
+
+  const processed = (...events: Envelope[]) => async () =>
+    (await service.deps.db.processedEvent.count({ where: { eventId: { in: events.map((e) => e.eventId) } } })) === new Set(events.map((e) => e.eventId)).size;
+
+  async function payments(orderId: string, auth = bearer('admin', 'admin')): Promise<PaymentView[]> {
+    const res = await request(service.app).get(`/api/payments?orderId=${orderId}`).set('Authorization', auth);
+    expect(res.status).toBe(200);
+    return res.body.items;
+  }
+
+  it('when the card is pm_card_ok, the order is charged once and payment.completed carries the charge', async () => {
+    const orderId = randomUUID();
+    await send(reservation(orderId, 'pm_card_ok', 59.9));
+    const [completed] = await waitFor(() => receivedFor(orderId, 'payment.completed').length === 1 && receivedFor(orderId, 'payment.completed'), 'payment.completed');
+    const items = await payments(orderId, bearer('alice'));
+    expect(items).toEqual([
+      expect.objectContaining({ orderId, type: 'CHARGE', status: 'SUCCEEDED', amount: 59.9, attempts: 1, reason: null }),
+    ]);
+    expect(completed?.payload).toEqual({ orderId, customerId: 'alice', paymentId: items[0]?.id, amount: 59.9 });
+    expect(completed?.causationId).not.toBeNull();
+    expect(receivedFor(orderId, 'payment.failed')).toHaveLength(0);
+  });
+
+  it('when the card is declined, payment.failed says "card declined" and a FAILED charge is recorded', async () => {
+    const orderId = randomUUID();
+    await send(reservation(orderId, 'pm_card_declined', 12.5));
+    const [failed] = await waitFor(() => receivedFor(orderId, 'payment.failed').length === 1 && receivedFor(orderId, 'payment.failed'), 'payment.failed');
+    expect(failed?.payload).toEqual({ orderId, customerId: 'alice', reason: 'card declined' });
+    expect(await payments(orderId)).toEqual([expect.objectContaining({ type: 'CHARGE', status: 'FAILED', amount: 12.5, attempts: 1, reason: 'card declined' })]);
+    expect(await outboxed(orderId, 'payment.completed')).toBe(0);
+  });
+
+  it('when the card gateway is flaky, the charge succeeds on the third delivery, after the broker retry delays', async () => {
+    const orderId = randomUUID();
+    const started = Date.now();
+    await send(reservation(orderId, 'pm_card_flaky', 20));
+    await waitFor(() => receivedFor(orderId, 'payment.completed').length === 1, 'payment.completed');
+    // Retries wait in the TTL queues: 200 ms then 400 ms (serviceEnv's RETRY_DELAYS_MS).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+    // The attempt number comes from the header the retry republish sets: 3 means two trips through the broker.
+    expect(await payments(orderId)).toEqual([expect.objectContaining({ type: 'CHARGE', status: 'SUCCEEDED', amount: 20, attempts: 3 })]);
+    expect(receivedFor(orderId, 'payment.failed')).toHaveLength(0);
+    expect(await service.deps.messaging.deadLetters.count()).toBe(0);
+  });
+
+  it('the same reservation delivered three times plus another reservation event for the order charge it exactly once', async () => {
+    const orderId = randomUUID();
+    const first = reservation(orderId, 'pm_card_ok', 30);
+    const second = reservation(orderId, 'pm_card_ok', 30);
+    await send(first, first, first, second);
+    // One consumer takes the queue in order, so once `second` is processed the copies before it are too.
+    await waitFor(processed(first, second), 'both reservation events processed');
+    await waitFor(async () => (await ch.checkQueue(`${prefix}payment.saga`)).messageCount === 0, 'queue drained');
+    expect(await payments(orderId)).toEqual([expect.objectContaining({ type: 'CHARGE', status: 'SUCCEEDED', attempts: 1 })]);
+    expect(await outboxed(orderId, 'payment.completed')).toBe(1);
+    await waitFor(() => receivedFor(orderId, 'payment.completed').length === 1, 'payment.completed');
+  });
+
+  it('two replicas racing over two reservation events per order charge each order exactly once', async () => {
+    const replica = build('replica-2');
+    await replica.start();
+    try {
+      const orderIds = Array.from({ length: 30 }, () => randomUUID());
+      const events = orderIds.flatMap((id) => [reservation(id, 'pm_card_ok', 10), reservation(id, 'pm_card_ok', 10)]);
+      await send(...events);
+      await waitFor(processed(...events), 'every reservation event processed');
+      const charges = await service.deps.db.payment.groupBy({ by: ['orderId'], where: { orderId: { in: orderIds } }, _count: { _all: true } });
+      expect(charges).toHaveLength(orderIds.length);
+      expect(charges.every((c) => c._count._all === 1)).toBe(true);
+      const completed = await Promise.all(orderIds.map((id) => outboxed(id, 'payment.completed')));
+      expect(completed.every((n) => n === 1)).toBe(true);
+    } finally {
+      await replica.stop();
+    }
+  });
+
+  it('when an order is cancelled after its charge, it is refunded once; a second cancellation changes nothing', async () => {
+    const orderId = randomUUID();
+    await send(reservation(orderId, 'pm_card_ok', 45.25));
+    await waitFor(() => receivedFor(orderId, 'payment.completed').length === 1, 'payment.completed');
+    await send(cancellation(orderId, 45.25));
+    const [refunded] = await waitFor(() => receivedFor(orderId, 'payment.refunded').length === 1 && receivedFor(orderId, 'payment.refunded'), 'payment.refunded');
+    const items = await payments(orderId, bearer('alice'));
+    expect(items.map((p) => [p.type, p.status, p.amount])).toEqual([
+      ['CHARGE', 'SUCCEEDED', 45.25],
+      ['REFUND', 'SUCCEEDED', 45.25],
+    ]);
+    expect(refunded?.payload).toEqual({ orderId, customerId: 'alice', paymentId: items[1]?.id, amount: 45.25 });
+
+    const again = cancellation(orderId, 45.25);
+    await send(again);
+    await waitFor(processed(again), 'second cancellation processed');
+    expect(await payments(orderId)).toHaveLength(2);
+    expect(await outboxed(orderId, 'payment.refunded')).toBe(1);
+  });
+
+  it('when the charge failed, a cancellation refunds nothing', async () => {
+    const orderId = randomUUID();
+    await send(reservation(orderId, 'pm_card_declined'));
+    await waitFor(() => receivedFor(orderId, 'payment.failed').length === 1, 'payment.failed');
+    const cancel = cancellation(orderId);
+    await send(cancel);
+    await waitFor(processed(cancel), 'cancellation processed');
+    expect((await payments(orderId)).map((p) => [p.type, p.status])).toEqual([['CHARGE', 'FAILED']]);
+    expect(await outboxed(orderId, 'payment.refunded')).toBe(0);
+  });
+
+  it('when an order is cancelled before its stock is reserved, the reservation charges nothing and answers payment.failed "order cancelled"', async () => {
+    const orderId = randomUUID();
+    const cancel = cancellation(orderId, 99);
+    await send(cancel);
+    await waitFor(processed(cancel), 'cancellation processed');
+    expect(await payments(orderId)).toEqual([expect.objectContaining({ type: 'CHARGE', status: 'VOIDED', reason: 'order cancelled' })]);
+
+    await send(reservation(orderId, 'pm_card_ok', 99));
+    const [failed] = await waitFor(() => receivedFor(orderId, 'payment.failed').length === 1 && receivedFor(orderId, 'payment.failed'), 'payment.failed');
+    expect(failed?.payload).toEqual({ orderId, customerId: 'alice', reason: 'order cancelled' });
+    expect((await payments(orderId)).map((p) => [p.type, p.status])).toEqual([['CHARGE', 'VOIDED']]);
+    expect(await outboxed(orderId, 'payment.completed')).toBe(0);
+  });
+
+  it('when an order is cancelled while its flaky charge waits for a retry, the retry charges nothing', async () => {
+    const orderId = randomUUID();
+    // The cancellation is queued before the retried reservation comes back from its 200 ms delay.
+    await send(reservation(orderId, 'pm_card_flaky', 15), cancellation(orderId, 15));
+    const [failed] = await waitFor(() => receivedFor(orderId, 'payment.failed').length === 1 && receivedFor(orderId, 'payment.failed'), 'payment.failed');
+    expect(failed?.payload.reason).toBe('order cancelled');
+    expect((await payments(orderId)).map((p) => [p.type, p.status])).toEqual([['CHARGE', 'VOIDED']]);
+    expect(await outboxed(orderId, 'payment.completed')).toBe(0);
+  });
+
+  it("reading payments needs a token and a uuid orderId; a customer sees only their own orders' payments", async () => {
+    const orderId = randomUUID();
+    await send(reservation(orderId, 'pm_card_ok', 5, 'alice'));
+    await waitFor(async () => (await payments(orderId)).length === 1, 'the charge');
+
+    expect((await request(service.app).get(`/api/payments?orderId=${orderId}`)).status).toBe(401);
+    for (const path of ['/api/payments', '/api/payments?orderId=not-a-uuid']) {
+      const bad = await request(service.app).get(path).set('Authorization', bearer('alice'));
+      expect(bad.status).toBe(400);
+      expect(JSON.stringify(bad.body)).toContain('orderId');
+    }
+    expect(await payments(orderId, bearer('mallory'))).toEqual([]);
+    expect(await payments(orderId, bearer('alice'))).toHaveLength(1);
+    expect(await payments(orderId, bearer('root', 'admin'))).toHaveLength(1);
+  });
+});
