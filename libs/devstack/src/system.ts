@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import amqplib from 'amqplib';
-import { applyMigrations, ensureDatabase, listDatabases, withDatabaseName } from '@orderflow/migrate';
+import { listDatabases, urlEnvVar, withDatabaseName } from '@orderflow/migrate';
+import { Client } from 'pg';
 import { findNginx, NGINX_MISSING, startGateway } from './gateway';
 import { GATEWAY_PORT, SERVICES } from './services';
 
@@ -55,6 +56,27 @@ async function waitForPort(port: number, timeoutMs: number, alive: () => boolean
   throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
 }
 
+/**
+ * Creates and migrates the databases with the migrate CLI in a child process: the wasm schema
+ * engine is an ES module, and a child keeps its memory out of this long-lived process.
+ */
+function migrate(databases: Map<string, string>, say: (line: string) => void): Promise<void> {
+  const env = { ...process.env };
+  for (const [name, url] of databases) env[urlEnvVar(name)] = url;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'libs/migrate/src/cli.ts'), 'deploy', ...databases.keys()], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let errors = '';
+    child.stdout.on('data', (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach((l) => say(`database ${l}`)));
+    child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`migrations failed:\n${errors.trim()}`))));
+  });
+}
+
 async function readyOf(url: string): Promise<boolean> {
   try {
     return (await fetch(`${url}/ready`)).status === 200;
@@ -82,21 +104,20 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
   }
 
   const databases = new Map<string, string>();
-  const schemas = listDatabases(root).filter((d) => !d.name.endsWith('-test'));
-  for (const db of schemas) {
-    const url = withDatabaseName(pgUrl, `${dbPrefix}_${new URL(db.defaultUrl).pathname.slice(1).replace(/^orderflow_/, '')}`);
-    try {
-      await ensureDatabase(url);
-    } catch (err) {
-      throw new Error(
-        `PostgreSQL is not reachable at ${pgUrl} (${(err as Error).message}). Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`,
-      );
-    }
-    const applied = await applyMigrations({ url, migrationsDir: db.migrationsDir, schemaPath: db.schemaPath });
-    say(`database ${db.name}: ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'up to date'}`);
-    databases.set(db.name, url);
+  for (const db of listDatabases(root).filter((d) => !d.name.endsWith('-test'))) {
+    databases.set(db.name, withDatabaseName(pgUrl, `${dbPrefix}_${new URL(db.defaultUrl).pathname.slice(1).replace(/^orderflow_/, '')}`));
   }
-
+  const pg = new Client({ connectionString: pgUrl });
+  try {
+    await pg.connect();
+  } catch (err) {
+    throw new Error(
+      `PostgreSQL is not reachable at ${pgUrl} (${(err as Error).message}). Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`,
+    );
+  } finally {
+    await pg.end().catch(() => undefined);
+  }
+  await migrate(databases, say);
   const processes = new Map<string, ChildProcess>();
   let stopping = false;
   const watch = (name: string, child: ChildProcess): void => {
