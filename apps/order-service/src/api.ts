@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { AppError } from '@orderflow/errors';
 import { orderCreated } from '@orderflow/events';
 import { authenticate, principalOf, validate } from '@orderflow/http';
-import type { Messaging } from '@orderflow/messaging';
+import type { Messaging, SqlClient } from '@orderflow/messaging';
 import type { Db, Tx } from './db';
 import { totalOf, type OrderStatus } from './decide';
 import { applyDecision } from './handlers';
@@ -76,6 +76,7 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
 
 export interface OrdersApiDeps {
   db: Db;
+  sql: SqlClient;
   messaging: Messaging<Tx>;
   now: () => Date;
   newId?: () => string;
@@ -83,7 +84,7 @@ export interface OrdersApiDeps {
 
 /** `/api/orders`: place, read, list and cancel orders (DESIGN.md, "HTTP API"). */
 export function api(deps: OrdersApiDeps) {
-  const { db, messaging, now } = deps;
+  const { db, sql, messaging, now } = deps;
   const newId = deps.newId ?? randomUUID;
 
   /** Customers act only for themselves; admins for anyone. Others' orders look absent. */
@@ -102,13 +103,14 @@ export function api(deps: OrdersApiDeps) {
       }
       const total = totalOf(body.items);
       const at = now();
-      const result = await messaging.transaction(async (tx, publish) => {
-        const r = await insertOrder(tx, { id: newId(), customerId: body.customerId, paymentMethod: body.paymentMethod, total, idempotencyKey: idemKey, lines: body.items, at });
-        if (r.created) {
-          publish(orderCreated, { orderId: r.id, customerId: body.customerId, items: body.items, total, paymentMethod: body.paymentMethod }, { correlationId: r.id, causationId: req.id ?? null });
-        }
-        return r;
-      });
+      const id = newId();
+      const created = messaging.event(
+        orderCreated,
+        { orderId: id, customerId: body.customerId, items: body.items, total, paymentMethod: body.paymentMethod },
+        { correlationId: id, causationId: req.id ?? null, occurredAt: at },
+      );
+      const result = await insertOrder(sql, { id, customerId: body.customerId, paymentMethod: body.paymentMethod, total, idempotencyKey: idemKey, lines: body.items, at }, created);
+      if (result.created) messaging.relay.wake();
       if (!result.created) res.set('Idempotent-Replayed', 'true');
       res
         .status(202)

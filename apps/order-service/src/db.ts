@@ -1,15 +1,21 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { Pool } from 'pg';
-import { PrismaClient, type Prisma } from './generated/prisma/client';
+import { pgTransactions, type SqlClient } from '@orderflow/messaging';
+import { PrismaClient } from './generated/prisma/client';
 
 export type Db = PrismaClient;
-export type Tx = Prisma.TransactionClient;
+/**
+ * Handlers and outbox writes run in plain pg transactions and speak SQL: the hot paths of the
+ * saga cannot afford a Prisma interactive transaction per batch. Reads and admin writes use
+ * the Prisma client.
+ */
+export type Tx = SqlClient;
 
-export function database(pool: Pool) {
-  const client = new PrismaClient({ adapter: new PrismaPg(pool) });
+export function database(pools: { http: Pool; messaging: Pool }) {
+  const client = new PrismaClient({ adapter: new PrismaPg(pools.http) });
   return {
     client,
-    transaction: <T>(fn: (tx: Tx) => Promise<T>) => client.$transaction(fn, { maxWait: 10_000, timeout: 30_000 }),
+    transaction: pgTransactions(pools.messaging),
     disconnect: () => client.$disconnect(),
   };
 }

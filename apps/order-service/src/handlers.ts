@@ -8,7 +8,6 @@ import {
   paymentCompleted,
   paymentFailed,
   paymentRefunded,
-  type EventContract,
   type EventOf,
 } from '@orderflow/events';
 import { onBatch, type HandlerContext, type Subscriptions } from '@orderflow/messaging';
@@ -45,37 +44,48 @@ function publishOutcome(ctx: Pick<HandlerContext<Tx>, 'publish'>, emit: Emit, or
   );
 }
 
-/** One saga step for a whole delivered batch: lock its orders once, decide each event, two writes. */
-function step<C extends EventContract>(contract: C, toInput: (e: EventOf<C>) => SagaInput, now: () => Date) {
-  return onBatch<C, Tx>(contract, async (events, ctx) => {
-    const orderIdOf = (e: EventOf<C>): string => (e.payload as { orderId: string }).orderId;
-    const orders = await lockOrders(ctx.tx, [...new Set(events.map(orderIdOf))]);
+const SAGA_EVENTS = [inventoryReserved, inventoryFailed, paymentCompleted, paymentFailed, inventoryReleased, paymentRefunded] as const;
+type SagaEvent = EventOf<(typeof SAGA_EVENTS)[number]>;
+
+/** What a saga event means for the order, as input to `decide`. */
+function inputOf(e: SagaEvent): SagaInput {
+  switch (e.eventType) {
+    case inventoryReserved.type:
+      return { type: 'stock-reserved' };
+    case inventoryFailed.type:
+      return { type: 'stock-failed', reason: (e as EventOf<typeof inventoryFailed>).payload.reason };
+    case paymentCompleted.type:
+      return { type: 'payment-completed', amount: (e as EventOf<typeof paymentCompleted>).payload.amount };
+    case paymentFailed.type:
+      return { type: 'payment-failed', reason: (e as EventOf<typeof paymentFailed>).payload.reason };
+    case inventoryReleased.type:
+      return { type: 'stock-released', reason: (e as EventOf<typeof inventoryReleased>).payload.reason };
+    default:
+      return { type: 'payment-refunded', amount: (e as EventOf<typeof paymentRefunded>).payload.amount };
+  }
+}
+
+/**
+ * The saga step for a whole delivered batch, whatever mix of events it holds: lock its orders
+ * once (id order), decide each event in delivery order, then two writes.
+ */
+export function subscriptions(deps: { now: () => Date }): Subscriptions<Tx> {
+  const { now } = deps;
+  const step = onBatch<(typeof SAGA_EVENTS)[number], Tx>(SAGA_EVENTS, async (events, ctx) => {
+    const orders = await lockOrders(ctx.tx, [...new Set(events.map((e) => e.payload.orderId))]);
     const changes: StatusChange[] = [];
     const at = now();
     for (const event of events) {
-      const order = orders.get(orderIdOf(event));
+      const order = orders.get(event.payload.orderId);
       if (!order) {
         // Events are published only after the order committed, so this is someone else's order.
-        ctx.logger.warn('event for an unknown order ignored', { eventType: event.eventType, orderId: orderIdOf(event) });
+        ctx.logger.warn('event for an unknown order ignored', { eventType: event.eventType, orderId: event.payload.orderId });
         continue;
       }
-      const d = applyDecision(order, toInput(event), ctx, changes, at);
+      const d = applyDecision(order, inputOf(event), ctx, changes, at);
       if (d.kind === 'ignore') ctx.logger.debug('saga event ignored', { orderId: order.id, eventType: event.eventType, why: d.why });
     }
     await recordChanges(ctx.tx, changes);
   });
-}
-
-export function subscriptions(deps: { now: () => Date }): Subscriptions<Tx> {
-  const { now } = deps;
-  return {
-    saga: [
-      step(inventoryReserved, () => ({ type: 'stock-reserved' }), now),
-      step(inventoryFailed, (e) => ({ type: 'stock-failed', reason: e.payload.reason }), now),
-      step(paymentCompleted, (e) => ({ type: 'payment-completed', amount: e.payload.amount }), now),
-      step(paymentFailed, (e) => ({ type: 'payment-failed', reason: e.payload.reason }), now),
-      step(inventoryReleased, (e) => ({ type: 'stock-released', reason: e.payload.reason }), now),
-      step(paymentRefunded, (e) => ({ type: 'payment-refunded', amount: e.payload.amount }), now),
-    ],
-  };
+  return { saga: [step] };
 }

@@ -1,4 +1,4 @@
-import type { SqlClient } from '@orderflow/messaging';
+import { outboxInsert, type OutgoingEvent, type SqlClient } from '@orderflow/messaging';
 import type { OrderStatus } from './decide';
 
 /** What the saga needs of an order, read under a row lock. */
@@ -60,44 +60,47 @@ export interface NewOrder {
 }
 
 /**
- * Inserts an order with its lines and first timeline entry. With an idempotency key already
- * used by this customer it inserts nothing and returns the existing order's id instead.
+ * Places an order in ONE statement — the order, its lines, its first timeline entry and its
+ * order.created outbox row, as data-modifying CTEs, atomic without a transaction (one round
+ * trip instead of six). With an idempotency key this customer already used, nothing is
+ * inserted and the existing order's id is returned.
  */
-export async function insertOrder(tx: SqlClient, o: NewOrder): Promise<{ id: string; created: boolean }> {
-  const inserted = await tx.$queryRawUnsafe<Array<{ id: string }>>(
-    `INSERT INTO orders (id, customer_id, status, payment_method, total, idempotency_key, created_at, updated_at)
-     VALUES ($1::uuid, $2, 'PENDING', $3, $4::numeric, $5, $6::timestamptz, $6::timestamptz)
-     ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING id::text`,
+export async function insertOrder(sql: SqlClient, o: NewOrder, created: OutgoingEvent): Promise<{ id: string; created: boolean }> {
+  const outbox = outboxInsert([created], 11, 'EXISTS (SELECT 1 FROM o)');
+  const inserted = await sql.$queryRawUnsafe<Array<{ id: string }>>(
+    `WITH o AS (
+       INSERT INTO orders (id, customer_id, status, payment_method, total, idempotency_key, created_at, updated_at)
+       VALUES ($1::uuid, $2, 'PENDING', $3, $4::numeric, $5, $6::timestamptz, $6::timestamptz)
+       ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING id
+     ), lines AS (
+       INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price)
+       SELECT o.id, v.n, v.product_id, v.quantity, v.unit_price
+         FROM o, unnest($7::int[], $8::text[], $9::int[], $10::numeric[]) AS v(n, product_id, quantity, unit_price)
+     ), timeline AS (
+       INSERT INTO order_status_changes (order_id, status, reason, at)
+       SELECT o.id, 'PENDING', 'order placed', $6::timestamptz FROM o
+     ), outbox AS (
+       ${outbox.sql}
+     )
+     SELECT id::text FROM o`,
     o.id,
     o.customerId,
     o.paymentMethod,
     o.total,
     o.idempotencyKey,
     o.at.toISOString(),
-  );
-  if (inserted.length === 0) {
-    const [existing] = await tx.$queryRawUnsafe<Array<{ id: string }>>(
-      'SELECT id::text FROM orders WHERE customer_id = $1 AND idempotency_key = $2',
-      o.customerId,
-      o.idempotencyKey,
-    );
-    if (!existing) throw new Error('idempotency conflict without an existing order');
-    return { id: existing.id, created: false };
-  }
-  await tx.$executeRawUnsafe(
-    `INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price)
-     SELECT $1::uuid, v.n, v.product_id, v.quantity, v.unit_price
-       FROM unnest($2::int[], $3::text[], $4::int[], $5::numeric[]) AS v(n, product_id, quantity, unit_price)`,
-    o.id,
     o.lines.map((_, i) => i + 1),
     o.lines.map((l) => l.productId),
     o.lines.map((l) => l.quantity),
     o.lines.map((l) => l.unitPrice),
+    ...outbox.params,
   );
-  await tx.$executeRawUnsafe(
-    `INSERT INTO order_status_changes (order_id, status, reason, at) VALUES ($1::uuid, 'PENDING', 'order placed', $2::timestamptz)`,
-    o.id,
-    o.at.toISOString(),
+  if (inserted.length === 1) return { id: o.id, created: true };
+  const [existing] = await sql.$queryRawUnsafe<Array<{ id: string }>>(
+    'SELECT id::text FROM orders WHERE customer_id = $1 AND idempotency_key = $2',
+    o.customerId,
+    o.idempotencyKey,
   );
-  return { id: o.id, created: true };
+  if (!existing) throw new Error('idempotency conflict without an existing order');
+  return { id: existing.id, created: false };
 }

@@ -23,6 +23,8 @@ export interface SystemOptions {
   topologyPrefix?: string;
   /** Extra environment for every service (e.g. RETRY_DELAYS_MS, LOG_LEVEL). */
   env?: Record<string, string>;
+  /** Extra Node.js flags for every service (e.g. --cpu-prof for a benchmark). */
+  nodeArgs?: string[];
   /** Where the services' and the gateway's output goes. */
   stdio?: 'inherit' | 'ignore';
   say?: (line: string) => void;
@@ -130,7 +132,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
   const services: RunningSystem['services'] = [];
   const present = SERVICES.map((s, i) => ({ ...s, port: basePort + i })).filter((s) => fs.existsSync(path.join(root, 'apps', s.app, 'src/main.ts')));
   for (const s of present) {
-    const child = spawn(process.execPath, ['--enable-source-maps', '--import', 'tsx', path.join(root, 'apps', s.app, 'src/main.ts')], {
+    const child = spawn(process.execPath, [...(o.nodeArgs ?? []), '--enable-source-maps', '--import', 'tsx', path.join(root, 'apps', s.app, 'src/main.ts')], {
       cwd: root,
       env: {
         ...process.env,

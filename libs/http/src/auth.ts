@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { Application, Request, RequestHandler } from 'express';
 import jwt, { type SignOptions } from 'jsonwebtoken';
 import { z } from 'zod';
@@ -18,12 +19,14 @@ export const DEV_JWT_SECRET = 'orderflow-dev-secret-change-me';
 const claims = z.object({ sub: z.string().min(1), role: z.enum(ROLES) });
 
 // Keyed by the app, not stored in app.locals, so the secret never reaches a view or a dump.
-const secrets = new WeakMap<Application, string>();
+// Held as a KeyObject: given a string, jsonwebtoken re-derives a key (createPublicKey, then
+// createSecretKey) on every verify, which cost more CPU than the rest of a request.
+const secrets = new WeakMap<Application, KeyObject>();
 const principals = new WeakMap<Request, Principal>();
 
 /** Called by createApp: the secret authenticate() and requireRole() verify tokens with. */
 export function setJwtSecret(app: Application, secret: string): void {
-  secrets.set(app, secret);
+  secrets.set(app, createSecretKey(Buffer.from(secret, 'utf8')));
 }
 
 /** Signs an HS256 token carrying `sub` and `role`. */

@@ -21,6 +21,8 @@ export interface ConsumerOptions<Tx extends SqlClient> {
   prefetch: number;
   /** Most messages handled in one database transaction. */
   batchSize: number;
+  /** Batches in flight at once (lanes by correlation id); 1 keeps strict queue order. */
+  concurrency?: number;
   /** Called after a commit that wrote outbox rows. */
   onEventsEnqueued: () => void;
   /** Observes each handled message: outcome and seconds spent. */
@@ -49,16 +51,23 @@ type Outcome = 'ack' | 'retry' | 'park' | 'duplicate';
 export class QueueConsumer<Tx extends SqlClient> {
   private channel: ManagedChannel<ConfirmChannel> | undefined;
   private consumerTag: string | undefined;
-  private buffer: Delivery[] = [];
-  private processing: Promise<void> | undefined;
+  /**
+   * Lanes process batches concurrently; a message's lane is chosen by its correlation id, so
+   * the events of one order (or import) are still handled one after another, in order.
+   */
+  private readonly lanes: Array<{ buffer: Delivery[]; processing: Promise<void> | undefined }>;
   private stopping = false;
   /** Channels that have closed: their unacked deliveries are back on the queue already. */
   private readonly closedChannels = new WeakSet<ConfirmChannel>();
-  private readonly specs = new Map<string, HandlerSpec<Tx>>();
+  /** `type@version` → the handler and the contract its payload is validated against. */
+  private readonly specs = new Map<string, { spec: HandlerSpec<Tx>; contract: EventContract }>();
   private readonly newEvent;
 
   constructor(private readonly o: ConsumerOptions<Tx>) {
-    for (const spec of o.handlers) this.specs.set(`${spec.contract.type}@${spec.contract.version}`, spec);
+    this.lanes = Array.from({ length: Math.max(1, o.concurrency ?? 1) }, () => ({ buffer: [], processing: undefined }));
+    for (const spec of o.handlers) {
+      for (const contract of spec.contracts) this.specs.set(`${contract.type}@${contract.version}`, { spec, contract });
+    }
     this.newEvent = eventFactory(o.topology);
   }
 
@@ -95,23 +104,24 @@ export class QueueConsumer<Tx extends SqlClient> {
       void channel.close().catch(() => undefined);
       return;
     }
-    this.buffer.push({ channel, msg });
-    this.kick();
+    const lane = this.lanes[laneOf(msg.properties.correlationId, this.lanes.length)]!;
+    lane.buffer.push({ channel, msg });
+    this.kick(lane);
   }
 
-  private kick(): void {
-    if (this.processing) return;
-    this.processing = this.run().finally(() => {
-      this.processing = undefined;
-      if (this.buffer.length > 0 && !this.stopping) this.kick();
+  private kick(lane: (typeof this.lanes)[number]): void {
+    if (lane.processing) return;
+    lane.processing = this.run(lane).finally(() => {
+      lane.processing = undefined;
+      if (lane.buffer.length > 0 && !this.stopping) this.kick(lane);
     });
   }
 
-  private async run(): Promise<void> {
-    while (this.buffer.length > 0 && !this.stopping) {
+  private async run(lane: (typeof this.lanes)[number]): Promise<void> {
+    while (lane.buffer.length > 0 && !this.stopping) {
       // Deliveries of a channel that has since closed are redelivered by the broker anyway.
       // (Never drop one of a live channel: a later multiple-ack would settle it unhandled.)
-      const batch = this.buffer.splice(0, this.o.batchSize).filter((d) => !this.closedChannels.has(d.channel));
+      const batch = lane.buffer.splice(0, this.o.batchSize).filter((d) => !this.closedChannels.has(d.channel));
       if (batch.length > 0) await this.processBatch(batch);
     }
   }
@@ -154,13 +164,13 @@ export class QueueConsumer<Tx extends SqlClient> {
     }
     const envelope = parseEvent(raw);
     if (!envelope.ok) return { reason: envelope.reason };
-    const spec = this.specs.get(`${envelope.event.eventType}@${envelope.event.version}`);
-    if (!spec) {
+    const found = this.specs.get(`${envelope.event.eventType}@${envelope.event.version}`);
+    if (!found) {
       return { reason: `no handler for ${envelope.event.eventType} v${envelope.event.version} on ${this.o.queue}` };
     }
-    const parsed = parsePayload(envelope.event, spec.contract as EventContract);
+    const parsed = parsePayload(envelope.event, found.contract);
     if (!parsed.ok) return { reason: parsed.reason };
-    return { ...d, event: parsed.event, spec: spec as HandlerSpec<SqlClient>, attempt: attemptOf(d.msg.properties.headers) };
+    return { ...d, event: parsed.event, spec: found.spec as HandlerSpec<SqlClient>, attempt: attemptOf(d.msg.properties.headers) };
   }
 
   /** One transaction: inbox records, handlers, outbox rows. Returns per-message outcome. */
@@ -170,14 +180,14 @@ export class QueueConsumer<Tx extends SqlClient> {
       const fresh = await this.claim(tx, batch.map((d) => d.event.eventId));
       const result: Outcome[] = batch.map((d) => (fresh.delete(d.event.eventId) ? 'ack' : 'duplicate'));
       const todo = batch.filter((_, i) => result[i] === 'ack');
-      // Consecutive events for the same batch handler go to it in one call.
+      // Consecutive events for the same batch handler (any of its event types) go to it in one call.
       for (let i = 0; i < todo.length; ) {
         const first = todo[i]!;
         if (first.spec.kind === 'batch') {
           let j = i;
           while (j < todo.length && todo[j]!.spec === first.spec) j++;
           const group = todo.slice(i, j);
-          await first.spec.fn(group.map((d) => d.event), this.context(tx, first, emitted));
+          await first.spec.fn(group.map((d) => d.event), this.context(tx, first, emitted, group));
           i = j;
         } else {
           const ctx = this.context(tx, first, emitted);
@@ -206,10 +216,12 @@ export class QueueConsumer<Tx extends SqlClient> {
     return new Set(rows.map((r) => r.event_id));
   }
 
-  private context(tx: SqlClient, d: Decoded, emitted: OutgoingEvent[]): MessageContext<SqlClient> {
+  private context(tx: SqlClient, d: Decoded, emitted: OutgoingEvent[], group: Decoded[] = [d]): MessageContext<SqlClient> {
+    const attempts = new Map(group.map((g) => [g.event.eventId, g.attempt]));
     return {
       tx,
       attempt: d.attempt,
+      attemptOf: (event) => attempts.get(event.eventId) ?? 1,
       logger: this.o.logger,
       publish: (contract, payload, meta) => {
         emitted.push(
@@ -226,10 +238,10 @@ export class QueueConsumer<Tx extends SqlClient> {
   private settle(batch: Decoded[], outcomes: Outcome[], started: bigint): void {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9 / batch.length;
     const last = batch[batch.length - 1]!;
-    // Every earlier delivery of this channel is settled already (batches run one at a time),
-    // so one multiple-ack settles the whole batch.
+    // With one lane every earlier delivery of this channel is settled already (batches run one
+    // at a time), so one multiple-ack settles the whole batch; lanes ack their own messages.
     const sameChannel = batch.every((d) => d.channel === last.channel);
-    if (sameChannel) safely(() => last.channel.ack(last.msg, true));
+    if (sameChannel && this.lanes.length === 1) safely(() => last.channel.ack(last.msg, true));
     else for (const d of batch) safely(() => d.channel.ack(d.msg));
     batch.forEach((d, i) => this.o.observe?.(outcomes[i]!, seconds, d.event.eventType));
   }
@@ -289,6 +301,7 @@ export class QueueConsumer<Tx extends SqlClient> {
         persistent: true,
         contentType: properties.contentType,
         messageId: properties.messageId,
+        correlationId: properties.correlationId,
         type: properties.type,
         timestamp: properties.timestamp,
         headers,
@@ -310,10 +323,19 @@ export class QueueConsumer<Tx extends SqlClient> {
     const ch = this.channel?.current;
     if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => undefined);
     this.consumerTag = undefined;
-    while (this.processing) await this.processing;
-    for (const d of this.buffer.splice(0)) safely(() => d.channel.nack(d.msg, false, true));
+    await Promise.all(this.lanes.map(async (lane) => {
+      while (lane.processing) await lane.processing;
+    }));
+    for (const lane of this.lanes) for (const d of lane.buffer.splice(0)) safely(() => d.channel.nack(d.msg, false, true));
     await this.channel?.close();
   }
+}
+
+function laneOf(correlationId: unknown, lanes: number): number {
+  if (lanes === 1 || typeof correlationId !== 'string') return 0;
+  let h = 0;
+  for (let i = 0; i < correlationId.length; i++) h = (h * 31 + correlationId.charCodeAt(i)) | 0;
+  return Math.abs(h) % lanes;
 }
 
 function safely(fn: () => void): void {

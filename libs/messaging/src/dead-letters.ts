@@ -106,6 +106,7 @@ export async function replayParked(broker: Broker, topology: Topology, filter: P
       persistent: true,
       contentType: msg.properties.contentType,
       messageId: msg.properties.messageId,
+      correlationId: msg.properties.correlationId,
       type: msg.properties.type,
       timestamp: msg.properties.timestamp,
       headers,

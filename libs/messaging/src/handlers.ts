@@ -12,6 +12,8 @@ export interface HandlerContext<Tx extends SqlClient> {
    */
   publish<C extends EventContract>(contract: C, payload: PayloadOf<C>, meta?: Partial<Omit<EnvelopeMeta, 'source'>>): void;
   logger: Logger;
+  /** The delivery attempt (1 = first) of an event being handled; 1 for events not in this call. */
+  attemptOf(event: { eventId: string }): number;
 }
 
 export interface MessageContext<Tx extends SqlClient> extends HandlerContext<Tx> {
@@ -31,20 +33,25 @@ export type BatchHandler<C extends EventContract, Tx extends SqlClient> = (
 ) => Promise<void>;
 
 export type HandlerSpec<Tx extends SqlClient> =
-  | { contract: EventContract; kind: 'single'; fn: Handler<EventContract, Tx> }
-  | { contract: EventContract; kind: 'batch'; fn: BatchHandler<EventContract, Tx> };
+  | { contracts: readonly EventContract[]; kind: 'single'; fn: Handler<EventContract, Tx> }
+  | { contracts: readonly EventContract[]; kind: 'batch'; fn: BatchHandler<EventContract, Tx> };
 
 /** Registers a handler for one event type. */
 export function on<C extends EventContract, Tx extends SqlClient>(contract: C, fn: Handler<C, Tx>): HandlerSpec<Tx> {
-  return { contract, kind: 'single', fn: fn as unknown as Handler<EventContract, Tx> };
+  return { contracts: [contract], kind: 'single', fn: fn as unknown as Handler<EventContract, Tx> };
 }
 
-/** Registers a handler that receives all events of one type from a delivered batch together. */
+/**
+ * Registers a handler that receives the events of a delivered batch together, in delivery
+ * order. Given several contracts, it receives all of their events in one call (a saga step
+ * that must see, say, reservations and payments of the same orders in order).
+ */
 export function onBatch<C extends EventContract, Tx extends SqlClient>(
-  contract: C,
+  contracts: C | readonly C[],
   fn: BatchHandler<C, Tx>,
 ): HandlerSpec<Tx> {
-  return { contract, kind: 'batch', fn: fn as unknown as BatchHandler<EventContract, Tx> };
+  const list = (Array.isArray(contracts) ? contracts : [contracts]) as readonly EventContract[];
+  return { contracts: list, kind: 'batch', fn: fn as unknown as BatchHandler<EventContract, Tx> };
 }
 
 /** Queue purpose (as in the topology's `consumes`) → the handlers of the events routed there. */

@@ -20,6 +20,8 @@ export interface MessagingOptions<Tx extends SqlClient> {
   logger: Logger;
   prefetch?: number;
   batchSize?: number;
+  /** Batches in flight per queue (lanes by correlation id). Default 1. */
+  concurrency?: number;
   relayBatchSize?: number;
   relayPollIntervalMs?: number;
   observe?: (outcome: 'ack' | 'retry' | 'park' | 'duplicate', seconds: number, eventType: string) => void;
@@ -94,6 +96,7 @@ export class Messaging<Tx extends SqlClient> {
         logger: this.o.logger,
         prefetch: this.o.prefetch ?? 200,
         batchSize: this.o.batchSize ?? 100,
+        concurrency: this.o.concurrency,
         onEventsEnqueued: () => this.relay.wake(),
         observe: this.o.observe,
       });

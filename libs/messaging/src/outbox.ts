@@ -26,17 +26,31 @@ export function eventFactory(topology: Topology) {
   });
 }
 
+/**
+ * The outbox insert as SQL text and parameters numbered from `$first`, for a service that
+ * writes its state change and its events in one statement (a data-modifying CTE is atomic
+ * without a transaction). `condition` (SQL) limits the insert, e.g. to when the state change
+ * happened: `EXISTS (SELECT 1 FROM inserted)`.
+ */
+export function outboxInsert(events: readonly OutgoingEvent[], first = 1, condition?: string): { sql: string; params: unknown[] } {
+  const p = (i: number): string => `$${first + i}`;
+  return {
+    sql: `INSERT INTO outbox_events (event_id, exchange, routing_key, envelope)
+     SELECT * FROM unnest(${p(0)}::uuid[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[]::jsonb[])${condition ? ` WHERE ${condition}` : ''}`,
+    params: [
+      events.map((e) => e.envelope.eventId),
+      events.map((e) => e.exchange),
+      events.map((e) => e.routingKey),
+      events.map((e) => JSON.stringify(e.envelope)),
+    ],
+  };
+}
+
 /** Writes events to the outbox inside the caller's transaction: one statement for any number. */
 export async function enqueueEvents(tx: SqlClient, events: readonly OutgoingEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await tx.$executeRawUnsafe(
-    `INSERT INTO outbox_events (event_id, exchange, routing_key, envelope)
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]::jsonb[])`,
-    events.map((e) => e.envelope.eventId),
-    events.map((e) => e.exchange),
-    events.map((e) => e.routingKey),
-    events.map((e) => JSON.stringify(e.envelope)),
-  );
+  const { sql, params } = outboxInsert(events);
+  await tx.$executeRawUnsafe(sql, ...params);
 }
 
 export interface RelayOptions {
@@ -126,7 +140,7 @@ export class OutboxRelay {
     try {
       await client.query('BEGIN');
       const { rows } = await client.query<OutboxRow>(
-        `SELECT id::text, event_id::text, exchange, routing_key, envelope::text
+        `SELECT id::text, event_id::text, exchange, routing_key, envelope::text, envelope->>'correlationId' AS correlation_id
            FROM outbox_events WHERE sent_at IS NULL ORDER BY id
            LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [this.batchSize],
@@ -156,6 +170,7 @@ export class OutboxRelay {
         persistent: true,
         contentType: 'application/json',
         messageId: row.event_id,
+        correlationId: row.correlation_id ?? undefined,
         type: row.routing_key,
         timestamp,
       });

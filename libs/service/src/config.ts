@@ -11,8 +11,13 @@ export function serviceConfigSchema(defaultPort: number) {
     LOG_LEVEL: vars.logLevel(),
     /** Unacknowledged messages per consumer; batches are half of it. */
     PREFETCH: vars.positiveInt(200),
+    /** Batches each consumer handles at once; events of one order always share a lane. */
+    CONSUMER_CONCURRENCY: vars.positiveInt(2),
     RETRY_DELAYS_MS: vars.delays('1000,5000,30000'),
+    /** Connections for HTTP requests (Prisma and single statements). */
     DB_POOL_SIZE: vars.positiveInt(10),
+    /** Connections for the outbox relay and the consumers' transactions. */
+    MESSAGING_POOL_SIZE: vars.positiveInt(4),
     /** Prepended to exchange and queue names: lets several systems share one broker (tests). */
     TOPOLOGY_PREFIX: z.string().regex(/^[a-z0-9_.-]*$/).default(''),
     /** Seconds given to in-flight work on SIGTERM before the process exits anyway. */

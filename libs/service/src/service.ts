@@ -4,7 +4,7 @@ import { Pool } from 'pg';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { createApp, createMetricsRegistry } from '@orderflow/http';
 import { createLogger, type Logger } from '@orderflow/logging';
-import { Messaging, type SqlClient, type Subscriptions, type Topology, type TransactionRunner } from '@orderflow/messaging';
+import { Messaging, pgStatements, type SqlClient, type Subscriptions, type Topology, type TransactionRunner } from '@orderflow/messaging';
 import type { ServiceConfig } from './config';
 
 /** What a service's routes and handlers are built from. */
@@ -12,6 +12,8 @@ export interface ServiceDeps<Client, Tx extends SqlClient> {
   config: ServiceConfig;
   logger: Logger;
   db: Client;
+  /** Single SQL statements on the service's pool (autocommit), for hot paths. */
+  sql: SqlClient;
   messaging: Messaging<Tx>;
   metrics: Registry;
   /** Injected so tests are deterministic. */
@@ -23,8 +25,11 @@ export interface ServiceDefinition<Client, Tx extends SqlClient> {
   name: string;
   config: ServiceConfig;
   topology: (prefix: string) => Topology;
-  /** Builds the Prisma client on the service's pool (`new PrismaClient({ adapter: new PrismaPg(pool) })`). */
-  database: (pool: Pool) => { client: Client; transaction: TransactionRunner<Tx>; disconnect: () => Promise<void> };
+  /**
+   * Builds the Prisma client on the HTTP pool and the transaction runner of the handlers on
+   * the messaging pool (separate pools: a burst of requests must not starve the saga).
+   */
+  database: (pools: { http: Pool; messaging: Pool }) => { client: Client; transaction: TransactionRunner<Tx>; disconnect: () => Promise<void> };
   routes?: (deps: ServiceDeps<Client, Tx>) => (router: Router) => void;
   subscriptions?: (deps: ServiceDeps<Client, Tx>) => Subscriptions<Tx>;
   /** Runs once at start, before consuming (e.g. seed data). */
@@ -50,9 +55,10 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
   const { config } = def;
   const logger = def.logger ?? createLogger({ service: def.name, level: config.LOG_LEVEL });
   const pool = new Pool({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE });
+  const messagingPool = new Pool({ connectionString: config.DATABASE_URL, max: config.MESSAGING_POOL_SIZE });
   // An idle client losing its server (database restart) must not crash the process.
-  pool.on('error', (err) => logger.warn('idle database client failed', { err: err.message }));
-  const database = def.database(pool);
+  for (const p of [pool, messagingPool]) p.on('error', (err) => logger.warn('idle database client failed', { err: err.message }));
+  const database = def.database({ http: pool, messaging: messagingPool });
   const metrics = createMetricsRegistry(def.name);
   const processing = new Histogram({
     name: 'messaging_handle_duration_seconds',
@@ -65,11 +71,12 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
     topology: def.topology(config.TOPOLOGY_PREFIX),
     amqpUrl: config.AMQP_URL,
     connectionName: `${def.name}@${config.INSTANCE_ID}`,
-    pool,
+    pool: messagingPool,
     transaction: database.transaction,
     logger,
     prefetch: config.PREFETCH,
-    batchSize: Math.max(1, Math.floor(config.PREFETCH / 2)),
+    batchSize: Math.max(1, Math.floor(config.PREFETCH / (2 * config.CONSUMER_CONCURRENCY))),
+    concurrency: config.CONSUMER_CONCURRENCY,
     observe: (outcome, seconds, eventType) => processing.observe({ event_type: eventType, outcome }, seconds),
   });
   new Gauge({
@@ -88,7 +95,7 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
       this.set(await messaging.relay.lagSeconds().catch(() => -1));
     },
   });
-  const deps: ServiceDeps<Client, Tx> = { config, logger, db: database.client, messaging, metrics, now: def.now ?? (() => new Date()) };
+  const deps: ServiceDeps<Client, Tx> = { config, logger, db: database.client, sql: pgStatements(pool), messaging, metrics, now: def.now ?? (() => new Date()) };
   const app = createApp({
     service: def.name,
     logger,
@@ -115,6 +122,7 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
       if (unsent !== 0) logger.warn('outbox not fully flushed at shutdown; the next start publishes it', { unsent });
       await database.disconnect().catch(() => undefined);
       await pool.end().catch(() => undefined);
+      await messagingPool.end().catch(() => undefined);
     },
   };
 }

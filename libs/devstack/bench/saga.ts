@@ -1,0 +1,229 @@
+/**
+ * `npm run bench:saga` — orders through the gateway for a fixed time, end to end.
+ *
+ *   npm run bench:saga -- --rate 300 --seconds 20      paced (open loop) at 300 orders/s
+ *   npm run bench:saga -- --rate max --concurrency 64  as fast as the system takes them
+ *
+ * Starts the whole system as `npm start` does (own databases and topology prefix), places
+ * orders with pm_card_ok on a product with ample stock, and times POST → terminal status by
+ * listening to the order service's outcome events (published in the commit that makes the
+ * order terminal). Prints orders/s completed, p50/p95/p99 latency and CPU per process.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+import amqplib from 'amqplib';
+import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
+import { startSystem } from '../src';
+
+const { values } = parseArgs({
+  options: {
+    rate: { type: 'string', default: '300' },
+    seconds: { type: 'string', default: '20' },
+    concurrency: { type: 'string', default: '64' },
+    prefetch: { type: 'string', default: '200' },
+    'log-level': { type: 'string', default: 'warn' },
+    /** Print queue depths and outbox backlogs every 2 s: where the time goes. */
+    trace: { type: 'boolean', default: false },
+  },
+});
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** CPU seconds used so far by a process (user + system), from /proc. */
+function cpuOf(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+const pidsOf = (name: string): number[] => {
+  try {
+    return execFileSync('pgrep', ['-f', name]).toString().trim().split('\n').map(Number).filter(Boolean);
+  } catch {
+    return [];
+  }
+};
+const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+
+/** Queue depths (ready/unacked) of the system's queues and unsent outbox rows per service. */
+async function trace(prefix: string, databases: Map<string, string>): Promise<void> {
+  const { Client } = await import('pg');
+  const conn = await amqplib.connect(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
+  const ch = await conn.createChannel();
+  const names = ['inventory.saga', 'payment.saga', 'order.saga', 'notification.events'];
+  const depths = await Promise.all(names.map(async (n) => `${n} ${(await ch.checkQueue(`${prefix}${n}`)).messageCount}`));
+  await conn.close();
+  const queues = depths.join('  ');
+  const outbox: string[] = [];
+  for (const [name, url] of databases) {
+    const c = new Client({ connectionString: url });
+    await c.connect();
+    const { rows } = await c.query<{ n: string }>('SELECT count(*)::text AS n FROM outbox_events WHERE sent_at IS NULL');
+    await c.end();
+    if (rows[0]?.n !== '0') outbox.push(`${name} ${rows[0]?.n}`);
+  }
+  process.stdout.write(`  [trace] queues ready: ${queues} | unsent outbox: ${outbox.join(', ') || 'none'}\n`);
+}
+
+async function main(): Promise<void> {
+  const seconds = Number(values.seconds);
+  const paced = values.rate !== 'max';
+  const rate = paced ? Number(values.rate) : Infinity;
+  const dbPrefix = uniqueName('bench');
+  const prefix = `${dbPrefix}.`;
+  const [gatewayPort, basePort] = await freePorts(6);
+  process.stdout.write('starting the system…\n');
+  const system = await startSystem({
+    gatewayPort,
+    basePort,
+    databasePrefix: dbPrefix,
+    topologyPrefix: prefix,
+    env: { LOG_LEVEL: values['log-level']!, PREFETCH: values.prefetch!, PAYMENT_SUCCESS_RATE: '1' },
+    nodeArgs: process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [],
+    stdio: 'inherit',
+  });
+  if (!system.gatewayUrl) throw new Error('the benchmark drives the gateway: install nginx');
+  const gateway = new URL(system.gatewayUrl);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Number(values.concurrency) });
+  const admin = bearer('bench-admin', 'admin');
+
+  function post(path: string, body: unknown, auth: string, method = 'POST'): Promise<{ status: number; body: string }> {
+    const data = Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        { host: gateway.hostname, port: gateway.port, path, method, agent, headers: { 'content-type': 'application/json', 'content-length': data.length, authorization: auth } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        },
+      );
+      req.on('error', reject);
+      req.end(data);
+    });
+  }
+
+  const productId = 'BENCH-1';
+  await post(`/api/inventory/${productId}`, { name: 'Bench item', price: 5, available: 100_000_000 }, admin, 'PUT');
+
+  // Outcome events tell when each order became terminal.
+  const sentAt = new Map<string, number>();
+  const terminalAt = new Map<string, { at: number; outcome: string }>();
+  const conn = await amqplib.connect(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
+  const ch = await conn.createChannel();
+  const { queue } = await ch.assertQueue('', { exclusive: true });
+  for (const key of ['order.confirmed', 'order.rejected', 'order.cancelled']) await ch.bindQueue(queue, `${prefix}order.events`, key);
+  let measuring = true;
+  await ch.consume(
+    queue,
+    (m) => {
+      if (!m) return;
+      const { payload } = JSON.parse(m.content.toString()) as { payload: { orderId: string } };
+      // Joined with sentAt at the end: under load an outcome can arrive before the 202 is read.
+      if (measuring && !terminalAt.has(payload.orderId)) terminalAt.set(payload.orderId, { at: Date.now(), outcome: m.fields.routingKey });
+    },
+    { noAck: true },
+  );
+
+  const processes = [
+    ...system.services.map((s) => ({ name: s.app, pids: s.pid ? [s.pid] : [] })),
+    { name: 'nginx', pids: system.processes.get('gateway')?.pid ? [system.processes.get('gateway')!.pid!, ...pidsOf('nginx: worker')] : [] },
+    { name: 'rabbitmq', pids: pidsOf('beam.smp') },
+    { name: 'postgres', pids: pidsOf('postgres') },
+    { name: 'load generator', pids: [process.pid] },
+  ];
+  const cpuStart = processes.map((p) => p.pids.reduce((s, pid) => s + cpuOf(pid), 0));
+
+  const tracer = values.trace ? setInterval(() => void trace(prefix, system.databases), 2000) : undefined;
+  process.stdout.write(`driving ${paced ? `${rate} orders/s` : `max rate, ${values.concurrency} concurrent`} for ${seconds} s…\n`);
+  const started = Date.now();
+  const until = started + seconds * 1000;
+  let accepted = 0;
+  let failed = 0;
+  let i = 0;
+  const placeOne = async (): Promise<void> => {
+    const customer = `c${i++ % 1000}`;
+    const t0 = Date.now();
+    try {
+      const res = await post('/api/orders', { customerId: customer, items: [{ productId, quantity: 1, unitPrice: 5 }], paymentMethod: 'pm_card_ok' }, tokens.get(customer)!);
+      if (res.status !== 202) {
+        failed++;
+        return;
+      }
+      accepted++;
+      sentAt.set((JSON.parse(res.body) as { orderId: string }).orderId, t0);
+    } catch {
+      failed++;
+    }
+  };
+  const tokens = new Map(Array.from({ length: 1000 }, (_, k) => [`c${k}`, bearer(`c${k}`)]));
+  if (paced) {
+    const inflight = new Set<Promise<void>>();
+    for (let n = 0; Date.now() < until; n++) {
+      const due = started + (n * 1000) / rate;
+      const wait = due - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const p = placeOne().finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+    await Promise.all(inflight);
+  } else {
+    await Promise.all(Array.from({ length: Number(values.concurrency) }, async () => {
+      while (Date.now() < until) await placeOne();
+    }));
+  }
+  const sendEnd = Date.now();
+  if (tracer) clearInterval(tracer);
+  // Let the orders placed in the window finish (bounded).
+  const drainUntil = Date.now() + 30_000;
+  const finished = (): number => [...sentAt.keys()].filter((id) => terminalAt.has(id)).length;
+  while (finished() < accepted && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
+  const wall = (Date.now() - started) / 1000;
+  measuring = false;
+  const cpuEnd = processes.map((p) => p.pids.reduce((s, pid) => s + cpuOf(pid), 0));
+
+  const outcomes = new Map<string, number>();
+  const latencies: number[] = [];
+  for (const [id, t0] of sentAt) {
+    const t = terminalAt.get(id);
+    if (!t) continue;
+    latencies.push(t.at - t0);
+    outcomes.set(t.outcome, (outcomes.get(t.outcome) ?? 0) + 1);
+  }
+  const sorted = latencies.sort((a, b) => a - b);
+  const completedInWindow = latencies.length;
+  console.log(`\nsaga through the gateway, ${paced ? `paced at ${rate}/s` : `closed loop x${values.concurrency}`}, ${seconds} s, prefetch ${values.prefetch}`);
+  console.log(`  accepted (202)    ${accepted}  (${(accepted / ((sendEnd - started) / 1000)).toFixed(0)} orders/s), failed ${failed}`);
+  console.log(`  terminal          ${completedInWindow} in ${wall.toFixed(1)} s → ${(completedInWindow / wall).toFixed(0)} orders/s end to end  ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  console.log(`  POST → terminal   p50 ${percentile(sorted, 50)} ms  p95 ${percentile(sorted, 95)} ms  p99 ${percentile(sorted, 99)} ms  max ${sorted.at(-1)} ms`);
+  console.log('  CPU (seconds, % of one core over the run):');
+  processes.forEach((p, k) => {
+    const used = cpuEnd[k]! - cpuStart[k]!;
+    console.log(`    ${p.name.padEnd(22)} ${used.toFixed(1).padStart(6)} s  ${((used / wall) * 100).toFixed(0).padStart(4)} %   ${((used / Math.max(1, completedInWindow)) * 1e6).toFixed(0)} µs/order`);
+  });
+
+  if (completedInWindow < accepted) {
+    const { Client } = await import('pg');
+    const c = new Client({ connectionString: system.databases.get('order') });
+    await c.connect();
+    const { rows } = await c.query<{ status: string; n: string }>('SELECT status::text, count(*)::text AS n FROM orders GROUP BY 1');
+    const missing = [...sentAt.keys()].filter((id) => !terminalAt.has(id)).slice(0, 5);
+    const { rows: stuck } = await c.query('SELECT id, status::text, created_at FROM orders WHERE id = ANY($1::uuid[])', [missing]);
+    await c.end();
+    console.log(`  NOT TERMINAL: ${accepted - completedInWindow}; orders by status: ${rows.map((r) => `${r.status} ${r.n}`).join(', ')}; e.g. ${JSON.stringify(stuck)}`);
+  }
+  await conn.close();
+  agent.destroy();
+  await system.stop();
+  await deleteByPrefix(prefix);
+  await dropDatabasesByPrefix(dbPrefix);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
