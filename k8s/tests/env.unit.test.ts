@@ -1,0 +1,58 @@
+/**
+ * Every variable a service requires at start (its zod schema: neither optional nor
+ * defaulted) is provided by its Kubernetes manifests and by the compose file, and the whole
+ * environment each one gets passes the service's own schema, as `loadConfig` would check it.
+ */
+import { defaultRetryDelays } from '../tools/rabbitmq-definitions';
+import { SERVICES, appDeployment, buildArg, compose, composeEnv, configSchemaOf, containerEnv, requiredVariables } from './support';
+
+const withoutSecrets = (env: Record<string, string>): string => Object.keys(env).sort().join(', ');
+
+describe('the required variables, derived from the code', () => {
+  it('are at least DATABASE_URL and JWT_SECRET for every service', () => {
+    for (const spec of SERVICES) expect(requiredVariables(spec)).toEqual(expect.arrayContaining(['DATABASE_URL', 'JWT_SECRET']));
+  });
+});
+
+describe.each(SERVICES.map((s) => [s.app, s] as const))('%s environment', (app, spec) => {
+  const required = requiredVariables(spec);
+  const schema = configSchemaOf(spec);
+
+  it('Kubernetes: the Deployment provides every required variable, and the service\'s schema accepts the result', () => {
+    const env = containerEnv(appDeployment(app).container);
+    expect(required.filter((name) => !(name in env))).toEqual([]);
+    const parsed = schema.safeParse(env);
+    expect({ ok: parsed.success, error: parsed.error, got: withoutSecrets(env) }).toMatchObject({ ok: true });
+    expect(env.DATABASE_URL).toMatch(/^postgresql:\/\/[^:]+:[^@]+@postgres:5432\/orderflow_/);
+    expect(env.AMQP_URL).toMatch(/^amqp:\/\/[^:]+:[^@]+@rabbitmq:5672$/);
+  });
+
+  it('compose: the service provides every required variable, and the service\'s schema accepts the result', () => {
+    const service = Object.values(compose().services).find((s) => s.command === undefined && buildArg(s, 'APP') === app);
+    expect(service).toBeDefined();
+    const env = composeEnv(service ?? {});
+    expect(required.filter((name) => !(name in env))).toEqual([]);
+    const parsed = schema.safeParse(env);
+    expect({ ok: parsed.success, error: parsed.error, got: withoutSecrets(env) }).toMatchObject({ ok: true });
+    expect(env.PORT).toBe(String(spec.port));
+  });
+
+  it('neither sets another retry ladder than the one the broker definitions declare', () => {
+    const k8s = containerEnv(appDeployment(app).container).RETRY_DELAYS_MS;
+    const service = Object.values(compose().services).find((s) => s.command === undefined && buildArg(s, 'APP') === app);
+    const local = composeEnv(service ?? {}).RETRY_DELAYS_MS;
+    for (const value of [k8s, local]) {
+      if (value !== undefined) expect(value.split(',').map(Number)).toEqual(defaultRetryDelays());
+    }
+  });
+});
+
+describe('a missing variable is caught', () => {
+  it('the schema check fails without JWT_SECRET (the check can fail)', () => {
+    const spec = SERVICES[0];
+    if (!spec) throw new Error('no services');
+    const env = containerEnv(appDeployment(spec.app).container);
+    delete env.JWT_SECRET;
+    expect(configSchemaOf(spec).safeParse(env).success).toBe(false);
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * The gateway: one template (nginx/templates/gateway.conf.template) for npm start, compose
+ * and Kubernetes, and every public /api prefix of DESIGN.md reaching the service that owns
+ * it, through an upstream variable that both deployments set to a name that resolves.
+ */
+import { readFileSync } from 'node:fs';
+import { GATEWAY_TEMPLATE_COPY, GATEWAY_TEMPLATE_SOURCE } from '../tools/generate';
+import {
+  SERVICES,
+  appDeployment,
+  buildArg,
+  compose,
+  composeEnv,
+  containerEnv,
+  generated,
+  named,
+  ofKind,
+  portNumber,
+  selects,
+  type Container,
+  type ServiceObject,
+  type Workload,
+} from './support';
+
+/** DESIGN.md, "HTTP API": the public prefixes and the service answering each. */
+const ROUTES: Record<string, string> = {
+  '/api/orders': 'order-service',
+  '/api/inventory': 'inventory-service',
+  '/api/payments': 'payment-service',
+  '/api/notifications': 'notification-service',
+  '/api/imports': 'import-worker',
+};
+
+const template = readFileSync(GATEWAY_TEMPLATE_SOURCE, 'utf8');
+
+/** prefix → the `${VARIABLE}` its upstream's server is, read from the template. */
+function routeVariables(conf: string): Record<string, string> {
+  const upstreams = new Map([...conf.matchAll(/upstream\s+(\w+)\s*\{[^}]*?server\s+\$\{([A-Z_]+)\}/g)].map((m) => [m[1], m[2]]));
+  const routes: Record<string, string> = {};
+  for (const [, prefix, body] of conf.matchAll(/location\s+(\/api\/[\w-]+)\s*\{([^}]*)\}/g)) {
+    const upstream = /proxy_pass\s+http:\/\/(\w+)\s*;/.exec(body ?? '')?.[1];
+    const variable = upstream ? upstreams.get(upstream) : undefined;
+    if (prefix && variable) routes[prefix] = variable;
+  }
+  return routes;
+}
+
+const gatewayPod = () => named<Workload>('Deployment', 'gateway').spec.template.spec;
+const gatewayContainer = (): Container => gatewayPod().containers[0] as Container;
+
+describe('gateway config: one source', () => {
+  it('k8s/gateway/gateway.conf.template is a byte-identical copy of nginx/templates/ (run: npx tsx k8s/tools/generate.ts)', () => {
+    expect(readFileSync(GATEWAY_TEMPLATE_COPY).equals(readFileSync(GATEWAY_TEMPLATE_SOURCE))).toBe(true);
+  });
+
+  it('Kubernetes mounts the ConfigMap generated from it where the nginx image renders templates', () => {
+    const configMap = generated('ConfigMap', 'gateway-templates');
+    expect(configMap.data?.['gateway.conf.template']).toBe(template);
+    const volume = gatewayPod().volumes?.find((v) => v.configMap?.name === configMap.metadata.name);
+    expect(gatewayContainer().volumeMounts?.find((m) => m.name === volume?.name)?.mountPath).toBe('/etc/nginx/templates');
+  });
+
+  it('compose mounts nginx/templates itself', () => {
+    expect(compose().services.gateway?.volumes).toContain('./nginx/templates:/etc/nginx/templates:ro');
+  });
+
+  it('the variables the template uses are all set, in Kubernetes and in compose', () => {
+    const used = [...new Set([...template.matchAll(/\$\{([A-Z_]+)\}/g)].map((m) => m[1] ?? ''))].sort();
+    expect(used).toEqual(['GATEWAY_PORT', 'IMPORT_UPSTREAM', 'INVENTORY_UPSTREAM', 'NOTIFICATION_UPSTREAM', 'ORDER_UPSTREAM', 'PAYMENT_UPSTREAM']);
+    const k8s = containerEnv(gatewayContainer());
+    const local = composeEnv(compose().services.gateway ?? {});
+    for (const name of used) {
+      expect([name, k8s[name]]).toEqual([name, expect.any(String)]);
+      expect([name, local[name]]).toEqual([name, expect.any(String)]);
+    }
+    // envsubst must not touch nginx's own $variables: only ours pass the filter.
+    for (const env of [k8s, local]) {
+      const filter = new RegExp(env.NGINX_ENVSUBST_FILTER ?? '(?!)');
+      expect(used.every((v) => filter.test(v))).toBe(true);
+      expect(['host', 'request_id', 'HOSTNAME', 'PATH'].some((v) => filter.test(v))).toBe(false);
+    }
+  });
+
+  it('listens where the Kubernetes Service and compose send traffic', () => {
+    const container = gatewayContainer();
+    const port = Number(containerEnv(container).GATEWAY_PORT);
+    expect(container.ports?.map((p) => p.containerPort)).toEqual([port]);
+    expect(portNumber(container.readinessProbe?.httpGet?.port, container)).toBe(port);
+    expect(container.readinessProbe?.httpGet?.path).toBe('/health');
+    expect(template).toMatch(/location = \/health/);
+    const service = named<ServiceObject>('Service', 'gateway');
+    expect(service.spec.ports.map((p) => portNumber(p.targetPort, container))).toEqual([port]);
+    expect(compose().services.gateway?.ports).toContain(`8080:${composeEnv(compose().services.gateway ?? {}).GATEWAY_PORT}`);
+  });
+});
+
+describe.each(Object.entries(ROUTES))('%s', (prefix, owner) => {
+  const variable = routeVariables(template)[prefix];
+  const spec = SERVICES.find((s) => s.app === owner);
+
+  it('is routed by the template to an upstream variable', () => {
+    expect(variable).toMatch(/^[A-Z]+_UPSTREAM$/);
+    expect(spec).toBeDefined();
+  });
+
+  it(`Kubernetes: the variable names a Service (cluster DNS) selecting ${owner} pods, on its port`, () => {
+    const [host, port] = (containerEnv(gatewayContainer())[variable ?? ''] ?? '').split(':');
+    const service = ofKind<ServiceObject>('Service').find((s) => s.metadata.name === host);
+    expect(service).toBeDefined();
+    const { deployment, container } = appDeployment(owner);
+    expect(selects(service?.spec.selector ?? {}, deployment.spec.template.metadata.labels)).toBe(true);
+    const servicePort = service?.spec.ports.find((p) => p.port === Number(port));
+    expect(portNumber(servicePort?.targetPort, container)).toBe(spec?.port);
+  });
+
+  it(`compose: the variable names the ${owner} service, on the port it listens on`, () => {
+    const [host, port] = (composeEnv(compose().services.gateway ?? {})[variable ?? ''] ?? '').split(':');
+    const service = compose().services[host ?? ''];
+    expect(service).toBeDefined();
+    expect(buildArg(service ?? {}, 'APP')).toBe(owner);
+    expect(composeEnv(service ?? {}).PORT).toBe(port);
+    expect(Object.keys(compose().services.gateway?.depends_on ?? {})).toContain(host);
+  });
+});
