@@ -1,11 +1,13 @@
 import { loadConfig } from '@orderflow/config';
-import { runService, serviceConfigSchema } from '@orderflow/service';
+import { runService } from '@orderflow/service';
 import { api } from './api';
+import { orderConfigSchema } from './config';
+import { startSweeper } from './deadlines';
 import { database } from './db';
 import { subscriptions } from './handlers';
 import { topology } from './topology';
 
-const config = loadConfig(serviceConfigSchema(8081));
+const config = loadConfig(orderConfigSchema(8081));
 
 void runService({
   name: 'order-service',
@@ -14,4 +16,6 @@ void runService({
   database,
   routes: api,
   subscriptions,
+  background: (deps) =>
+    startSweeper({ ...deps, deadlineMs: config.ORDER_DEADLINE_S * 1000, intervalMs: config.SWEEP_INTERVAL_S * 1000 }),
 });

@@ -6,6 +6,7 @@ import { createApp, createMetricsRegistry } from '@orderflow/http';
 import { createLogger, type Logger } from '@orderflow/logging';
 import { Messaging, pgStatements, type SqlClient, type Subscriptions, type Topology, type TransactionRunner } from '@orderflow/messaging';
 import type { ServiceConfig } from './config';
+import { deadLettersApi } from './dead-letters-api';
 
 /** What a service's routes and handlers are built from. */
 export interface ServiceDeps<Client, Tx extends SqlClient> {
@@ -34,6 +35,8 @@ export interface ServiceDefinition<Client, Tx extends SqlClient> {
   subscriptions?: (deps: ServiceDeps<Client, Tx>) => Subscriptions<Tx>;
   /** Runs once at start, before consuming (e.g. seed data). */
   onStart?: (deps: ServiceDeps<Client, Tx>) => Promise<void>;
+  /** Background work started after messaging (e.g. a sweeper), stopped first on shutdown. */
+  background?: (deps: ServiceDeps<Client, Tx>) => { stop: () => Promise<void> };
   /** Raw request bodies this service reads itself (e.g. text/csv). */
   rawBodyTypes?: string[];
   bodyLimit?: string;
@@ -107,17 +110,23 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
       database: async () => (await pool.query('SELECT 1')).rowCount === 1,
       broker: () => messaging.isReady(),
     },
-    routes: def.routes ? def.routes(deps) : () => undefined,
+    routes: (router) => {
+      deadLettersApi(messaging.topology.service, messaging as unknown as Messaging<SqlClient>)(router);
+      def.routes?.(deps)(router);
+    },
   });
 
+  let background: { stop: () => Promise<void> } | undefined;
   return {
     app,
     deps,
     async start() {
       await def.onStart?.(deps);
       await messaging.start(def.subscriptions ? def.subscriptions(deps) : {});
+      background = def.background?.(deps);
     },
     async stop() {
+      await background?.stop();
       const unsent = await messaging.stop();
       if (unsent !== 0) logger.warn('outbox not fully flushed at shutdown; the next start publishes it', { unsent });
       await database.disconnect().catch(() => undefined);

@@ -1,0 +1,61 @@
+import type { Logger } from '@orderflow/logging';
+import type { Messaging } from '@orderflow/messaging';
+import type { Tx } from './db';
+import { applyDecision } from './handlers';
+import { recordChanges, type OrderState, type StatusChange } from './store';
+
+export interface SweeperOptions {
+  messaging: Messaging<Tx>;
+  logger: Logger;
+  now: () => Date;
+  /** An order still PENDING or STOCK_RESERVED this long after its last change is timed out. */
+  deadlineMs: number;
+  intervalMs: number;
+  batchSize?: number;
+}
+
+/**
+ * One sweep: cancels overdue orders with reason "timeout" through the same decision and
+ * compensations as a customer cancel (inventory releases, payment voids or refunds). Rows are
+ * claimed with SKIP LOCKED, so two replicas sweep disjoint orders. Returns how many it cancelled.
+ */
+export async function sweepOverdue(o: SweeperOptions): Promise<number> {
+  const at = o.now();
+  return o.messaging.transaction(async (tx, publish) => {
+    const rows = await tx.$queryRawUnsafe<Array<{ id: string; status: OrderState['status']; customer_id: string; total: number }>>(
+      `SELECT id::text, status::text AS status, customer_id, total::float8 AS total FROM orders
+        WHERE status IN ('PENDING', 'STOCK_RESERVED') AND updated_at < $1::timestamptz
+        ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      new Date(at.getTime() - o.deadlineMs).toISOString(),
+      o.batchSize ?? 500,
+    );
+    const changes: StatusChange[] = [];
+    for (const r of rows) {
+      const order: OrderState = { id: r.id, status: r.status, customerId: r.customer_id, total: Number(r.total) };
+      applyDecision(order, { type: 'cancel', reason: 'timeout' }, { publish: (c, p, m) => publish(c, p, { correlationId: order.id, ...m }) }, changes, at);
+    }
+    await recordChanges(tx, changes);
+    if (rows.length > 0) o.logger.warn('overdue orders cancelled', { count: rows.length, deadlineMs: o.deadlineMs });
+    return rows.length;
+  });
+}
+
+/** Runs sweeps every interval until stopped; a failed sweep is logged and retried next time. */
+export function startSweeper(o: SweeperOptions): { stop: () => Promise<void> } {
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = sweepOverdue(o)
+      .catch((err: Error) => o.logger.warn('deadline sweep failed; retrying next interval', { err: err.message }))
+      .finally(() => {
+        running = undefined;
+      });
+  }, o.intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
