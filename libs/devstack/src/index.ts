@@ -1,3 +1,4 @@
 export { SERVICES, GATEWAY_PORT, MANAGEMENT_UI_PORT, type ServiceSpec } from './services';
 export { startSystem, type SystemOptions, type RunningSystem } from './system';
 export { renderTemplate, GATEWAY_TEMPLATE, findNginx } from './gateway';
+export { audit, formatReport, type AuditReport, type AuditOptions } from './audit';
