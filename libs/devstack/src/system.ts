@@ -39,6 +39,12 @@ export interface RunningSystem {
   /** SIGTERM to every process, waits for them (SIGKILL after the grace period). */
   stop(): Promise<void>;
   processes: Map<string, ChildProcess>;
+  /** Kills one service (default SIGKILL, as a crash would) and waits until it is gone. */
+  kill(app: string, signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a killed service again with the same environment and waits until it is ready. */
+  restart(app: string): Promise<void>;
+  /** The broker connection names of this system's services contain this (to drop them in tests). */
+  instanceTag: string;
 }
 
 async function waitForPort(port: number, timeoutMs: number, alive: () => boolean): Promise<void> {
@@ -125,13 +131,14 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
   const watch = (name: string, child: ChildProcess): void => {
     processes.set(name, child);
     child.on('exit', (code, signal) => {
-      if (!stopping) o.onCrash?.(name, code, signal);
+      if (!stopping && !expectedExit.has(name) && processes.get(name) === child) o.onCrash?.(name, code, signal);
     });
   };
 
   const services: RunningSystem['services'] = [];
+  const instanceTag = `${dbPrefix}-${process.pid}`;
   const present = SERVICES.map((s, i) => ({ ...s, port: basePort + i })).filter((s) => fs.existsSync(path.join(root, 'apps', s.app, 'src/main.ts')));
-  for (const s of present) {
+  const launch = (s: (typeof present)[number]): ChildProcess => {
     const child = spawn(process.execPath, [...(o.nodeArgs ?? []), '--enable-source-maps', '--import', 'tsx', path.join(root, 'apps', s.app, 'src/main.ts')], {
       cwd: root,
       env: {
@@ -141,13 +148,47 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
         AMQP_URL: amqpUrl,
         JWT_SECRET: o.jwtSecret ?? process.env.JWT_SECRET ?? 'orderflow-dev-secret-change-me',
         TOPOLOGY_PREFIX: o.topologyPrefix ?? '',
+        INSTANCE_ID: `${instanceTag}-${s.app}`,
         ...o.env,
       },
       stdio: ['ignore', o.stdio ?? 'inherit', o.stdio ?? 'inherit'],
     });
     watch(s.app, child);
+    return child;
+  };
+  const untilReady = async (s: (typeof present)[number]): Promise<void> => {
+    const child = processes.get(s.app)!;
+    const url = `http://127.0.0.1:${s.port}`;
+    await waitForPort(s.port, 60_000, () => child.exitCode === null && child.signalCode === null);
+    const deadline = Date.now() + 30_000;
+    while (!(await readyOf(url))) {
+      if (Date.now() > deadline) throw new Error(`${s.app} is not ready after 30 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  for (const s of present) {
+    const child = launch(s);
     services.push({ app: s.app, url: `http://127.0.0.1:${s.port}`, pid: child.pid });
   }
+  const expectedExit = new Set<string>();
+  const kill = async (app: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    const child = processes.get(app);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    expectedExit.add(app);
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+  };
+  const restart = async (app: string): Promise<void> => {
+    const s = present.find((x) => x.app === app);
+    if (!s) throw new Error(`no service ${app}`);
+    expectedExit.delete(app);
+    const child = launch(s);
+    const entry = services.find((x) => x.app === app);
+    if (entry) entry.pid = child.pid;
+    await untilReady(s);
+  };
 
   const stop = async (): Promise<void> => {
     stopping = true;
@@ -165,15 +206,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
   };
 
   try {
-    for (const s of services) {
-      const child = processes.get(s.app)!;
-      await waitForPort(Number(new URL(s.url).port), 60_000, () => child.exitCode === null && child.signalCode === null);
-      const deadline = Date.now() + 30_000;
-      while (!(await readyOf(s.url))) {
-        if (Date.now() > deadline) throw new Error(`${s.app} is not ready after 30 s`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    for (const s of present) await untilReady(s);
 
     let gatewayUrl: string | null = null;
     const nginx = findNginx();
@@ -197,7 +230,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
       await waitForPort(gatewayPort, 10_000, () => gateway.process.exitCode === null);
       gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
     }
-    return { gatewayUrl, services, databases, stop, processes };
+    return { gatewayUrl, services, databases, stop, processes, kill, restart, instanceTag };
   } catch (err) {
     await stop();
     throw err;

@@ -1,0 +1,52 @@
+import { deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
+import { runChaos, type ChaosResult } from '../src/chaos';
+
+/**
+ * The short chaos run of `npm test`: one service killed with SIGKILL mid-load and restarted,
+ * and this system's broker connections dropped. (`npm run chaos` adds every service, a
+ * RabbitMQ restart and a PostgreSQL restart; those would disturb the other suites here.)
+ */
+describe('chaos, short: a kill -9 and a dropped broker connection under load', () => {
+  const databasePrefix = uniqueName('chaos');
+  let result: ChaosResult;
+
+  beforeAll(async () => {
+    const [gatewayPort, basePort] = await freePorts(6);
+    result = await runChaos({
+      seconds: 12,
+      rate: 15,
+      gatewayPort: gatewayPort!,
+      basePort: basePort!,
+      databasePrefix,
+      topologyPrefix: `${databasePrefix}.`,
+      faults: [{ kind: 'kill', app: 'order-service' }, { kind: 'drop-broker-connections' }],
+      quietTimeoutS: 90,
+      say: process.env.TEST_LOG_LEVEL ? (l) => process.stdout.write(`[chaos] ${l}\n`) : undefined,
+    });
+  }, 240_000);
+
+  afterAll(async () => {
+    await result?.system.stop();
+    await deleteByPrefix(`${databasePrefix}.`);
+    await dropDatabasesByPrefix(databasePrefix);
+  }, 60_000);
+
+  it('injects both faults while orders flow', () => {
+    expect(result.faults).toEqual([expect.stringMatching(/^kill -9 order-service/), expect.stringMatching(/^dropped [1-9]\d* broker connections$/)]);
+    expect(result.accepted).toBeGreaterThan(100);
+  });
+
+  it('loses no order: every accepted order reaches a terminal status within 60 s of the last fault', () => {
+    expect(result.lost).toBe(0);
+    expect(result.terminal).toBe(result.accepted);
+    expect(result.recoverySeconds).not.toBeNull();
+    expect(result.recoverySeconds!).toBeLessThanOrEqual(60);
+  });
+
+  it('charges no one twice, oversells nothing, parks nothing, and the audit passes', () => {
+    expect(result.doubleCharged).toBe(0);
+    expect(result.oversold).toBe(0);
+    expect(result.deadLettered).toBe(0);
+    expect(result.report.violations).toEqual([]);
+  });
+});
