@@ -26,6 +26,8 @@ const { values } = parseArgs({
     'log-level': { type: 'string', default: 'warn' },
     /** Print queue depths and outbox backlogs every 2 s: where the time goes. */
     trace: { type: 'boolean', default: false },
+    /** Extra service environment, e.g. --env CONSUMER_CONCURRENCY=1 (repeatable). */
+    env: { type: 'string', multiple: true, default: [] },
   },
 });
 
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
     basePort,
     databasePrefix: dbPrefix,
     topologyPrefix: prefix,
-    env: { LOG_LEVEL: values['log-level']!, PREFETCH: values.prefetch!, PAYMENT_SUCCESS_RATE: '1' },
+    env: { LOG_LEVEL: values['log-level']!, PREFETCH: values.prefetch!, PAYMENT_SUCCESS_RATE: '1', ...Object.fromEntries((values.env ?? []).map((kv) => kv.split('=', 2) as [string, string])) },
     nodeArgs: process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [],
     stdio: 'inherit',
   });
@@ -117,6 +119,21 @@ async function main(): Promise<void> {
   const ch = await conn.createChannel();
   const { queue } = await ch.assertQueue('', { exclusive: true });
   for (const key of ['order.confirmed', 'order.rejected', 'order.cancelled']) await ch.bindQueue(queue, `${prefix}order.events`, key);
+  // Every saga event's creation time, per order: how long each hop takes (relay + broker + queue + handler).
+  const hops = new Map<string, Record<string, number>>();
+  const { queue: all } = await ch.assertQueue('', { exclusive: true });
+  for (const ex of ['order.events', 'inventory.events', 'payment.events']) await ch.bindQueue(all, `${prefix}${ex}`, '#');
+  await ch.consume(
+    all,
+    (m) => {
+      if (!m) return;
+      const e = JSON.parse(m.content.toString()) as { eventType: string; occurredAt: string; payload: { orderId: string } };
+      const h = hops.get(e.payload.orderId) ?? {};
+      h[e.eventType] = Date.parse(e.occurredAt);
+      hops.set(e.payload.orderId, h);
+    },
+    { noAck: true },
+  );
   let measuring = true;
   await ch.consume(
     queue,
@@ -200,6 +217,11 @@ async function main(): Promise<void> {
   console.log(`  accepted (202)    ${accepted}  (${(accepted / ((sendEnd - started) / 1000)).toFixed(0)} orders/s), failed ${failed}`);
   console.log(`  terminal          ${completedInWindow} in ${wall.toFixed(1)} s → ${(completedInWindow / wall).toFixed(0)} orders/s end to end  ${JSON.stringify(Object.fromEntries(outcomes))}`);
   console.log(`  POST → terminal   p50 ${percentile(sorted, 50)} ms  p95 ${percentile(sorted, 95)} ms  p99 ${percentile(sorted, 99)} ms  max ${sorted.at(-1)} ms`);
+  const hop = (from: string, to: string): string => {
+    const d = [...hops.values()].filter((h) => h[from] && h[to]).map((h) => h[to]! - h[from]!).sort((a, b) => a - b);
+    return `${from} → ${to} p50 ${percentile(d, 50)} ms p99 ${percentile(d, 99)} ms`;
+  };
+  console.log(`  hops (event created → next event created): ${hop('order.created', 'inventory.reserved')}; ${hop('inventory.reserved', 'payment.completed')}; ${hop('payment.completed', 'order.confirmed')}`);
   console.log('  CPU (seconds, % of one core over the run):');
   processes.forEach((p, k) => {
     const used = cpuEnd[k]! - cpuStart[k]!;

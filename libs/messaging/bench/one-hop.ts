@@ -10,9 +10,8 @@ import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Messaging } from '../src';
+import { Messaging, pgTransactions, type SqlClient } from '../src';
 import { createTestDb, deleteTopology, logger, testTopology, uniqueName, workRequested, AMQP_URL } from '../test/support';
-import type { Prisma } from '../test/generated/prisma/client';
 
 const { values } = parseArgs({
   options: {
@@ -27,7 +26,8 @@ const { values } = parseArgs({
   },
 });
 
-type Tx = Prisma.TransactionClient;
+// The services' way: plain pg transactions and SQL in handlers (see libs/messaging/src/sql.ts).
+type Tx = SqlClient;
 
 function messagingFor(db: Awaited<ReturnType<typeof createTestDb>>, prefix: string, name: string): Messaging<Tx> {
   return new Messaging<Tx>({
@@ -35,7 +35,7 @@ function messagingFor(db: Awaited<ReturnType<typeof createTestDb>>, prefix: stri
     amqpUrl: AMQP_URL,
     connectionName: name,
     pool: db.pool,
-    transaction: (fn) => db.prisma.$transaction(fn, { maxWait: 10_000, timeout: 30_000 }),
+    transaction: pgTransactions(db.pool),
     logger,
     prefetch: Number(values.prefetch),
     // Half the window: the next batch is already delivered while this one commits.
@@ -56,11 +56,15 @@ async function consumer(): Promise<void> {
   const handler =
     values.handler === 'single'
       ? on<typeof workRequested, Tx>(workRequested, async (event, ctx) => {
-          await ctx.tx.ledgerEntry.create({ data: { key: event.payload.key, eventId: event.eventId } });
+          await ctx.tx.$executeRawUnsafe('INSERT INTO ledger_entries (key, event_id) VALUES ($1, $2::uuid)', event.payload.key, event.eventId);
           record(event.occurredAt);
         })
       : onBatch<typeof workRequested, Tx>(workRequested, async (events, ctx) => {
-          await ctx.tx.ledgerEntry.createMany({ data: events.map((e) => ({ key: e.payload.key, eventId: e.eventId })) });
+          await ctx.tx.$executeRawUnsafe(
+            'INSERT INTO ledger_entries (key, event_id) SELECT * FROM unnest($1::text[], $2::uuid[])',
+            events.map((e) => e.payload.key),
+            events.map((e) => e.eventId),
+          );
           events.forEach((e) => record(e.occurredAt));
         });
   const cpuStart = process.cpuUsage();
@@ -113,7 +117,7 @@ async function main(): Promise<void> {
       while (Date.now() < until) {
         await producer.transaction(async (tx, publish) => {
           // The state change that causes the events.
-          await tx.ledgerEntry.create({ data: { key: 'state-change' } });
+          await tx.$executeRawUnsafe("INSERT INTO ledger_entries (key) VALUES ('state-change')");
           for (let i = 0; i < perTx; i++) publish(workRequested, { key: 'e' }, { correlationId: randomUUID() });
         });
         produced += perTx;
