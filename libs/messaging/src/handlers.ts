@@ -54,5 +54,17 @@ export function onBatch<C extends EventContract, Tx extends SqlClient>(
   return { contracts: list, kind: 'batch', fn: fn as unknown as BatchHandler<EventContract, Tx> };
 }
 
+/**
+ * A queue's handlers with consumer settings of its own, for queues whose messages differ in
+ * size from the rest (a bulk queue carries a thousand orders per message: a small prefetch
+ * and one or two messages per transaction keep its transactions short).
+ */
+export interface QueueSubscription<Tx extends SqlClient> {
+  handlers: ReadonlyArray<HandlerSpec<Tx>>;
+  prefetch?: number;
+  batchSize?: number;
+  concurrency?: number;
+}
+
 /** Queue purpose (as in the topology's `consumes`) → the handlers of the events routed there. */
-export type Subscriptions<Tx extends SqlClient> = Record<string, ReadonlyArray<HandlerSpec<Tx>>>;
+export type Subscriptions<Tx extends SqlClient> = Record<string, ReadonlyArray<HandlerSpec<Tx>> | QueueSubscription<Tx>>;

@@ -84,7 +84,8 @@ export class Messaging<Tx extends SqlClient> {
   async start(subscriptions: Subscriptions<Tx> = {}): Promise<void> {
     await this.broker.connect();
     await this.relay.start();
-    for (const [purpose, handlers] of Object.entries(subscriptions)) {
+    for (const [purpose, subscription] of Object.entries(subscriptions)) {
+      const { handlers, ...own } = 'handlers' in subscription ? subscription : { handlers: subscription };
       const queue = this.o.topology.queues.find((q) => q.name.endsWith(`${this.o.topology.service}.${purpose}`));
       if (!queue) throw new Error(`subscription "${purpose}" has no queue in the ${this.o.topology.service} topology`);
       const consumer = new QueueConsumer<Tx>({
@@ -94,9 +95,9 @@ export class Messaging<Tx extends SqlClient> {
         handlers,
         transaction: this.o.transaction,
         logger: this.o.logger,
-        prefetch: this.o.prefetch ?? 200,
-        batchSize: this.o.batchSize ?? 100,
-        concurrency: this.o.concurrency,
+        prefetch: own.prefetch ?? this.o.prefetch ?? 200,
+        batchSize: own.batchSize ?? this.o.batchSize ?? 100,
+        concurrency: own.concurrency ?? this.o.concurrency,
         onEventsEnqueued: () => this.relay.wake(),
         observe: this.o.observe,
       });

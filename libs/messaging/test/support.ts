@@ -1,17 +1,19 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { PrismaPg } from '@prisma/adapter-pg';
-import amqplib from 'amqplib';
 import { Pool } from 'pg';
 import { z } from 'zod';
 import { defineEvent } from '@orderflow/events';
 import { createLogger } from '@orderflow/logging';
+import { AMQP_URL, deleteTopologies, uniqueName, waitFor } from '@orderflow/testkit';
 import { defineTopology, type Topology } from '../src';
+
+export { AMQP_URL, uniqueName, waitFor };
+/** Removes every exchange and queue of a test topology. */
+export const deleteTopology = (topology: Topology): Promise<void> => deleteTopologies(topology);
 import { PrismaClient } from './generated/prisma/client';
 
 export const PG_URL = process.env.PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 /** Migrated once per test run (jest global setup); every test file clones it. */
 export const TEMPLATE_DB = 'orderflow_test_messaging';
 
@@ -28,7 +30,6 @@ export const workRequested = defineEvent(
   z.object({ key: z.string().min(1), note: z.string().optional() }),
 );
 
-export const uniqueName = (tag: string): string => `${tag}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 
 export function testTopology(prefix: string, retryDelaysMs: number[] = [200, 400, 800]): Topology {
   return defineTopology({
@@ -68,33 +69,6 @@ export async function createTestDb(): Promise<TestDb> {
       await admin.end();
     },
   };
-}
-
-/** Removes every exchange and queue of a test topology. */
-export async function deleteTopology(topology: Topology): Promise<void> {
-  const conn = await amqplib.connect(AMQP_URL);
-  const ch = await conn.createChannel();
-  for (const q of [...topology.queues.map((x) => x.name), ...topology.retryLevels.map((l) => l.queue), topology.deadLetterQueue]) {
-    await ch.deleteQueue(q);
-  }
-  for (const e of [...topology.exchanges, ...topology.retryLevels.map((l) => l.exchange)]) await ch.deleteExchange(e);
-  await conn.close();
-}
-
-/** Polls `probe` until it returns a truthy value (waiting for an outcome, never a fixed sleep). */
-export async function waitFor<T>(
-  probe: () => Promise<T> | T,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<Exclude<T, false | null | undefined | 0 | ''>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  while (Date.now() < deadline) {
-    last = await probe();
-    if (last) return last as Exclude<T, false | null | undefined | 0 | ''>;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last value: ${JSON.stringify(last)})`);
 }
 
 const run = promisify(execFile);
