@@ -1,2 +1,3 @@
 export { serviceConfigSchema, type ServiceConfig } from './config';
+export { prismaDatabase } from './database';
 export { buildService, runService, type Service, type ServiceDefinition, type ServiceDeps } from './service';

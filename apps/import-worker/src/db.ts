@@ -1,0 +1,18 @@
+import type { Pool } from 'pg';
+import { pgStatements, pgTransactions, type SqlClient } from '@orderflow/messaging';
+
+/**
+ * The worker speaks plain SQL on pg, without the Prisma client: its every statement is on the
+ * upload's hot path, and Prisma's query compiler alone would take ~100 MB of the worker's
+ * memory budget (the schema and migrations are still Prisma's: prisma/import-worker).
+ */
+export type Db = SqlClient;
+export type Tx = SqlClient;
+
+export function database(pools: { http: Pool; messaging: Pool }) {
+  return {
+    client: pgStatements(pools.http),
+    transaction: pgTransactions(pools.messaging),
+    disconnect: async () => undefined,
+  };
+}
