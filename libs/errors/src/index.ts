@@ -46,7 +46,8 @@ const TRANSIENT_CODES = new Set([
   '40001', '40P01', '55P03', '53300', '57P01', '57P02', '57P03',
   'P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028', 'P2034',
 ]);
-const TRANSIENT_MESSAGES = /connection (terminated|closed|refused|ended)|Connection terminated|server closed the connection|timeout exceeded when trying to connect|Channel closed|Connection closed/i;
+const TRANSIENT_MESSAGES =
+  /connection (terminated|closed|refused|ended|error)|Connection terminated|server closed the connection|not queryable|the database system is (starting up|shutting down)|timeout exceeded when trying to connect|Channel closed|Connection closed/i;
 
 function codesOf(err: unknown): string[] {
   // Codes hide at different depths: Node puts them on the error, pg on its error, Prisma's

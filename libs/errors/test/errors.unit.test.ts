@@ -12,6 +12,7 @@ describe('error categories', () => {
     expect(categorize(Object.assign(new Error('x'), { code: '40P01' }))).toBe('transient');
     expect(categorize(new Error('wrapped', { cause: Object.assign(new Error('y'), { code: '57P01' }) }))).toBe('transient');
     expect(categorize(new Error('Connection terminated unexpectedly'))).toBe('transient');
+    expect(categorize(new Error('Client has encountered a connection error and is not queryable'))).toBe('transient');
     // What Prisma throws for a deadlock in a raw query through the pg driver adapter.
     const prismaDeadlock = Object.assign(new Error('Raw query failed'), {
       code: 'P2010',
