@@ -120,10 +120,17 @@ export interface CreatedOrder {
  * after them.
  */
 export function decideCreatedBatch(stock: Stock, orders: readonly CreatedOrder[]): { decisions: CreatedDecision[]; stock: Stock } {
-  let current: Stock = stock;
+  // One working copy for the whole batch (an import's chunk is hundreds of orders: a copy of
+  // the stock per reservation would cost orders × products).
+  const current = new Map(stock);
   const decisions = orders.map((o) => {
     const d = decideCreated(o.status, current, o.lines);
-    if (d.kind === 'reserve') current = applyMoves(current, d.moves, 1);
+    if (d.kind === 'reserve') {
+      for (const m of d.moves) {
+        const level = current.get(m.productId)!;
+        current.set(m.productId, { available: level.available - m.quantity, reserved: level.reserved + m.quantity });
+      }
+    }
     return d;
   });
   return { decisions, stock: current };

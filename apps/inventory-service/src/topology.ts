@@ -1,4 +1,16 @@
-import { inventoryFailed, inventoryReleased, inventoryReserved, orderCancelled, orderCreated, paymentFailed } from '@orderflow/events';
+import {
+  inventoryBatchFailed,
+  inventoryBatchReserved,
+  inventoryBatchReleased,
+  inventoryFailed,
+  inventoryReleased,
+  inventoryReserved,
+  orderBatchCreated,
+  orderCancelled,
+  orderCreated,
+  paymentBatchProcessed,
+  paymentFailed,
+} from '@orderflow/events';
 import { defineTopology } from '@orderflow/messaging';
 
 /**
@@ -6,12 +18,14 @@ import { defineTopology } from '@orderflow/messaging';
  * order.cancelled. All three share one queue (`inventory.saga`) so an order's events are
  * handled in the order they were published: a cancellation never overtakes its own
  * order.created inside this service (the tombstone covers the case where it did upstream).
+ * Imported orders travel on `inventory.bulk` (a chunk per message), so checkout is never
+ * queued behind an import.
  */
 export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 5000, 30000]) =>
   defineTopology({
     service: 'inventory',
     prefix,
-    publishes: [inventoryReserved, inventoryFailed, inventoryReleased],
-    consumes: { saga: [orderCreated, paymentFailed, orderCancelled] },
+    publishes: [inventoryReserved, inventoryFailed, inventoryReleased, inventoryBatchReserved, inventoryBatchFailed, inventoryBatchReleased],
+    consumes: { saga: [orderCreated, paymentFailed, orderCancelled], bulk: [orderBatchCreated, paymentBatchProcessed] },
     retryDelaysMs,
   });

@@ -1,15 +1,19 @@
-import { orderCancelled, orderConfirmed, orderCreated, orderRejected, paymentRefunded } from '@orderflow/events';
+import { orderBatchConcluded, orderBatchCreated, orderCancelled, orderConfirmed, orderCreated, orderRejected, paymentRefunded } from '@orderflow/events';
 import { defineTopology } from '@orderflow/messaging';
 
 /**
  * Notification listens to the outcomes customers hear about. (inventory.failed and
  * payment.* are covered by the order outcome events they lead to, so nobody is told twice.)
+ * An import's orders are told the same through the bulk events, on `notification.bulk`.
  */
 export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 5000, 30000]) =>
   defineTopology({
     service: 'notification',
     prefix,
     publishes: [],
-    consumes: { events: [orderCreated, orderConfirmed, orderRejected, orderCancelled, paymentRefunded] },
+    consumes: {
+      events: [orderCreated, orderConfirmed, orderRejected, orderCancelled, paymentRefunded],
+      bulk: [orderBatchCreated, orderBatchConcluded],
+    },
     retryDelaysMs,
   });

@@ -7,7 +7,8 @@ import { authenticate, principalOf, validate } from '@orderflow/http';
 import type { Messaging, SqlClient } from '@orderflow/messaging';
 import type { Db, Tx } from './db';
 import { totalOf, type OrderStatus } from './decide';
-import { applyDecision } from './handlers';
+import { applyDecision } from './apply';
+import { applyTallies, talliesOf } from './import-store';
 import { insertOrder, lockOrders, recordChanges, type StatusChange } from './store';
 
 const STATUSES = ['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'REJECTED', 'CANCELLED'] as const;
@@ -157,11 +158,13 @@ export function api(deps: OrdersApiDeps) {
       const status = await messaging.transaction(async (tx, publish) => {
         const order = (await lockOrders(tx, [id])).get(id);
         if (!order || !visibleTo(req, order.customerId)) throw notFound(id);
+        const before = order.status;
         const changes: StatusChange[] = [];
         const by = principalOf(req).role === 'admin' ? 'cancelled by an administrator' : 'cancelled by the customer';
         const d = applyDecision(order, { type: 'cancel', reason: by }, { publish: (c, p, m) => publish(c, p, { correlationId: id, causationId: req.id ?? null, ...m }) }, changes, now());
         if (d.kind === 'refuse') throw new AppError(d.code, d.message, { category: 'conflict' });
         await recordChanges(tx, changes);
+        await applyTallies(tx, talliesOf(new Map([[id, before]]), [order]), now());
         return order.status as OrderStatus;
       });
       res.status(202).json({ orderId: id, status });

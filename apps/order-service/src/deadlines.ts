@@ -2,6 +2,7 @@ import type { Logger } from '@orderflow/logging';
 import type { Messaging } from '@orderflow/messaging';
 import type { Tx } from './db';
 import { applyDecision } from './handlers';
+import { applyTallies, talliesOf } from './import-store';
 import { recordChanges, type OrderState, type StatusChange } from './store';
 
 export interface SweeperOptions {
@@ -22,19 +23,23 @@ export interface SweeperOptions {
 export async function sweepOverdue(o: SweeperOptions): Promise<number> {
   const at = o.now();
   return o.messaging.transaction(async (tx, publish) => {
-    const rows = await tx.$queryRawUnsafe<Array<{ id: string; status: OrderState['status']; customer_id: string; total: number }>>(
-      `SELECT id::text, status::text AS status, customer_id, total::float8 AS total FROM orders
+    const rows = await tx.$queryRawUnsafe<Array<{ id: string; status: OrderState['status']; customer_id: string; total: number; import_id: string | null }>>(
+      `SELECT id::text, status::text AS status, customer_id, total::float8 AS total, import_id::text FROM orders
         WHERE status IN ('PENDING', 'STOCK_RESERVED') AND updated_at < $1::timestamptz
         ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
       new Date(at.getTime() - o.deadlineMs).toISOString(),
       o.batchSize ?? 500,
     );
     const changes: StatusChange[] = [];
+    const orders: OrderState[] = [];
     for (const r of rows) {
-      const order: OrderState = { id: r.id, status: r.status, customerId: r.customer_id, total: Number(r.total) };
+      const order: OrderState = { id: r.id, status: r.status, customerId: r.customer_id, total: Number(r.total), importId: r.import_id };
+      orders.push(order);
       applyDecision(order, { type: 'cancel', reason: 'timeout' }, { publish: (c, p, m) => publish(c, p, { correlationId: order.id, ...m }) }, changes, at);
     }
     await recordChanges(tx, changes);
+    // Timed-out imported orders count as cancelled on their import's progress.
+    await applyTallies(tx, talliesOf(new Map(rows.map((r) => [r.id, r.status])), orders), at);
     if (rows.length > 0) o.logger.warn('overdue orders cancelled', { count: rows.length, deadlineMs: o.deadlineMs });
     return rows.length;
   });

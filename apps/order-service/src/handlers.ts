@@ -2,47 +2,28 @@ import {
   inventoryFailed,
   inventoryReleased,
   inventoryReserved,
-  orderCancelled,
-  orderConfirmed,
-  orderRejected,
   paymentCompleted,
   paymentFailed,
   paymentRefunded,
   type EventOf,
 } from '@orderflow/events';
-import { onBatch, type HandlerContext, type Subscriptions } from '@orderflow/messaging';
+import { onBatch, type Subscriptions } from '@orderflow/messaging';
+import { applyDecision } from './apply';
+import { applyBulkResults } from './bulk';
 import type { Tx } from './db';
-import { decide, type Emit, type SagaInput } from './decide';
-import { lockOrders, recordChanges, type OrderState, type StatusChange } from './store';
+import type { SagaInput } from './decide';
+import { applyTallies, talliesOf } from './import-store';
+import { createImportedOrders, recordImportLifecycle } from './imports';
+import { lockOrders, recordChanges, type StatusChange } from './store';
 
-const OUTCOMES = { 'order.confirmed': orderConfirmed, 'order.rejected': orderRejected, 'order.cancelled': orderCancelled } as const;
+export { applyDecision } from './apply';
 
 /**
- * Applies a decision to an order held under lock: records the change and emits the outcome
- * event in the same transaction. Shared by the saga handlers and the cancel endpoint.
+ * Bulk queues carry a chunk (about a thousand rows) per message: a few messages in flight and
+ * one or two per transaction keep their transactions short, so the row locks they share with
+ * checkout (orders, import counters) are held briefly.
  */
-export function applyDecision(
-  order: OrderState,
-  input: SagaInput,
-  ctx: Pick<HandlerContext<Tx>, 'publish'>,
-  changes: StatusChange[],
-  at: Date,
-): ReturnType<typeof decide> {
-  const d = decide(order.status, input);
-  if (d.kind !== 'change') return d;
-  order.status = d.status;
-  changes.push({ orderId: order.id, status: d.status, reason: d.reason, at });
-  if (d.emit) publishOutcome(ctx, d.emit, order, d.reason);
-  return d;
-}
-
-function publishOutcome(ctx: Pick<HandlerContext<Tx>, 'publish'>, emit: Emit, order: OrderState, reason: string): void {
-  ctx.publish(
-    OUTCOMES[emit],
-    { orderId: order.id, customerId: order.customerId, total: order.total, reason: emit === 'order.confirmed' ? null : reason },
-    { correlationId: order.id },
-  );
-}
+const BULK_QUEUE = { prefetch: 4, batchSize: 2, concurrency: 1 } as const;
 
 const SAGA_EVENTS = [inventoryReserved, inventoryFailed, paymentCompleted, paymentFailed, inventoryReleased, paymentRefunded] as const;
 type SagaEvent = EventOf<(typeof SAGA_EVENTS)[number]>;
@@ -73,6 +54,7 @@ export function subscriptions(deps: { now: () => Date }): Subscriptions<Tx> {
   const { now } = deps;
   const step = onBatch<(typeof SAGA_EVENTS)[number], Tx>(SAGA_EVENTS, async (events, ctx) => {
     const orders = await lockOrders(ctx.tx, [...new Set(events.map((e) => e.payload.orderId))]);
+    const before = new Map([...orders.values()].map((o) => [o.id, o.status]));
     const changes: StatusChange[] = [];
     const at = now();
     for (const event of events) {
@@ -86,6 +68,13 @@ export function subscriptions(deps: { now: () => Date }): Subscriptions<Tx> {
       if (d.kind === 'ignore') ctx.logger.debug('saga event ignored', { orderId: order.id, eventType: event.eventType, why: d.why });
     }
     await recordChanges(ctx.tx, changes);
+    // An imported order moved (e.g. a customer cancelled it): its import's counters follow.
+    await applyTallies(ctx.tx, talliesOf(before, orders.values()), at);
   });
-  return { saga: [step] };
+  return {
+    saga: [step],
+    import: { handlers: [createImportedOrders(deps)], ...BULK_QUEUE },
+    'import-status': recordImportLifecycle(),
+    bulk: { handlers: [applyBulkResults(deps)], ...BULK_QUEUE },
+  };
 }

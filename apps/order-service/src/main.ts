@@ -5,6 +5,7 @@ import { orderConfigSchema } from './config';
 import { startSweeper } from './deadlines';
 import { database } from './db';
 import { subscriptions } from './handlers';
+import { importsApi } from './imports-api';
 import { topology } from './topology';
 
 const config = loadConfig(orderConfigSchema(8081));
@@ -14,7 +15,10 @@ void runService({
   config,
   topology: (prefix) => topology(prefix, config.RETRY_DELAYS_MS),
   database,
-  routes: api,
+  routes: (deps) => (router) => {
+    api(deps)(router);
+    importsApi(deps)(router);
+  },
   subscriptions,
   background: (deps) =>
     startSweeper({ ...deps, deadlineMs: config.ORDER_DEADLINE_S * 1000, intervalMs: config.SWEEP_INTERVAL_S * 1000 }),

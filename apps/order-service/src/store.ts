@@ -7,6 +7,8 @@ export interface OrderState {
   status: OrderStatus;
   customerId: string;
   total: number;
+  /** The import that created the order (null for orders placed through the API). */
+  importId: string | null;
 }
 
 export interface StatusChange {
@@ -18,12 +20,12 @@ export interface StatusChange {
 
 /** Locks the orders (in id order, so concurrent batches cannot deadlock) and returns their state. */
 export async function lockOrders(tx: SqlClient, ids: readonly string[]): Promise<Map<string, OrderState>> {
-  const rows = await tx.$queryRawUnsafe<Array<{ id: string; status: OrderStatus; customer_id: string; total: number }>>(
-    `SELECT id::text, status::text AS status, customer_id, total::float8 AS total
+  const rows = await tx.$queryRawUnsafe<Array<{ id: string; status: OrderStatus; customer_id: string; total: number; import_id: string | null }>>(
+    `SELECT id::text, status::text AS status, customer_id, total::float8 AS total, import_id::text
        FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
     [...ids],
   );
-  return new Map(rows.map((r) => [r.id, { id: r.id, status: r.status, customerId: r.customer_id, total: Number(r.total) }]));
+  return new Map(rows.map((r) => [r.id, { id: r.id, status: r.status, customerId: r.customer_id, total: Number(r.total), importId: r.import_id }]));
 }
 
 /** Applies status changes: the last status of each order, and every change on its timeline. Two statements. */

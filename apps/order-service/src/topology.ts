@@ -1,23 +1,43 @@
 import {
+  importChunk,
+  importFailed,
+  importReceived,
+  importStarted,
+  inventoryBatchFailed,
+  inventoryBatchReleased,
   inventoryFailed,
   inventoryReleased,
   inventoryReserved,
+  orderBatchConcluded,
+  orderBatchCreated,
   orderCancelled,
   orderConfirmed,
   orderCreated,
   orderRejected,
+  paymentBatchProcessed,
   paymentCompleted,
   paymentFailed,
   paymentRefunded,
 } from '@orderflow/events';
 import { defineTopology } from '@orderflow/messaging';
 
-/** The order service drives the saga's state: one queue keeps the saga's events in order. */
+/**
+ * The order service drives the saga's state: one queue keeps the saga's events in order.
+ * Imports have queues of their own, so a million imported orders never stand between a
+ * checkout and its answer: `import` (the worker's chunks), `import-status` (the import's
+ * lifecycle, small, so the read side follows the upload at once) and `bulk` (inventory's and
+ * payment's batch answers for imported orders).
+ */
 export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 5000, 30000]) =>
   defineTopology({
     service: 'order',
     prefix,
-    publishes: [orderCreated, orderConfirmed, orderRejected, orderCancelled],
-    consumes: { saga: [inventoryReserved, inventoryFailed, inventoryReleased, paymentCompleted, paymentFailed, paymentRefunded] },
+    publishes: [orderCreated, orderConfirmed, orderRejected, orderCancelled, orderBatchCreated, orderBatchConcluded],
+    consumes: {
+      saga: [inventoryReserved, inventoryFailed, inventoryReleased, paymentCompleted, paymentFailed, paymentRefunded],
+      import: [importChunk],
+      'import-status': [importStarted, importReceived, importFailed],
+      bulk: [inventoryBatchFailed, paymentBatchProcessed, inventoryBatchReleased],
+    },
     retryDelaysMs,
   });

@@ -1,6 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { transientError } from '@orderflow/errors';
-import { inventoryReserved, orderCancelled, paymentCompleted, paymentFailed, paymentRefunded, type EventOf } from '@orderflow/events';
+import {
+  inventoryBatchReserved,
+  inventoryReserved,
+  orderCancelled,
+  paymentBatchProcessed,
+  paymentCompleted,
+  paymentFailed,
+  paymentRefunded,
+  type PayloadOf,
+} from '@orderflow/events';
 import { on, onBatch, type HandlerContext, type MessageContext, type Subscriptions } from '@orderflow/messaging';
 import type { Tx } from './db';
 import { answerToRepeatedReservation, chargeCard, decideCancellation, REASON_CANCELLED, REASON_DECLINED, type ChargeStatus } from './decisions';
@@ -56,57 +65,103 @@ async function insertPayments(tx: Tx, rows: readonly NewPayment[], at: Date): Pr
   return new Set(inserted.map((r) => r.order_id));
 }
 
+type Reservation = PayloadOf<typeof inventoryReserved>;
+
+/** What charging answered for one reservation (null: nothing to say, the order was answered before). */
+type ChargeAnswer =
+  | { kind: 'completed'; payload: PayloadOf<typeof paymentCompleted> }
+  | { kind: 'failed'; payload: PayloadOf<typeof paymentFailed> }
+  | null;
+
 /**
- * `inventory.reserved` → charge each order once, a delivered batch at a time: one read of
- * existing charges, one multi-row insert. The unique (orderId, CHARGE) row guards against a
- * second reservation event for the same order, also one racing on another replica. A flaky
- * card's transient failure fails the batch; the loop then re-runs each event alone, so only
- * that one is retried later (with its own attempt count).
+ * Charges each order once, for many reservations at a time: one read of existing charges, one
+ * multi-row insert. The unique (orderId, CHARGE) row guards against a second reservation for
+ * the same order, also one racing on another replica. A flaky card's transient failure
+ * throws, and the messaging loop retries the message later (with its own attempt count).
+ * Returns one answer per reservation, in order.
  */
+async function chargeOrders(tx: Tx, deps: Deps, items: ReadonlyArray<{ reservation: Reservation; attempt: number }>, logger: HandlerContext<Tx>['logger']): Promise<ChargeAnswer[]> {
+  const existing = await chargesOf(tx, items.map((i) => i.reservation.orderId));
+  const answerExisting = (r: Reservation, status: ChargeStatus): ChargeAnswer => {
+    const answer = answerToRepeatedReservation(status);
+    logger.info('order already has a charge; nothing charged', { orderId: r.orderId, status });
+    return answer ? { kind: 'failed', payload: { orderId: r.orderId, customerId: r.customerId, reason: answer.reason } } : null;
+  };
+  const answers: ChargeAnswer[] = items.map(() => null);
+  const toInsert: Array<{ index: number; row: NewPayment; reason: string | null }> = [];
+  const seen = new Set<string>();
+  items.forEach(({ reservation, attempt }, index) => {
+    const { orderId, customerId, total, paymentMethod } = reservation;
+    const status = existing.get(orderId);
+    if (status) {
+      answers[index] = answerExisting(reservation, status);
+      return;
+    }
+    if (seen.has(orderId)) return; // a second reservation for an order charged in this batch
+    seen.add(orderId);
+    const card = chargeCard({ orderId, paymentMethod, attempt }, deps.successRate);
+    if (card.outcome === 'unavailable') throw transientError('PAYMENT.GATEWAY_UNAVAILABLE', `card gateway unavailable (attempt ${attempt})`);
+    const reason = card.outcome === 'declined' ? card.reason : null;
+    toInsert.push({
+      index,
+      reason,
+      row: { id: randomUUID(), orderId, customerId, type: 'CHARGE', status: card.outcome === 'approved' ? 'SUCCEEDED' : 'FAILED', amount: total, attempts: attempt, reason },
+    });
+  });
+  const inserted = await insertPayments(tx, toInsert.map((x) => x.row), deps.now());
+  const lost = toInsert.filter((x) => !inserted.has(x.row.orderId));
+  const racing = lost.length > 0 ? await chargesOf(tx, lost.map((x) => x.row.orderId)) : new Map<string, ChargeStatus>();
+  for (const { index, row, reason } of toInsert) {
+    const { orderId, customerId } = row;
+    if (!inserted.has(orderId)) {
+      const status = racing.get(orderId);
+      if (!status) throw transientError('PAYMENT.CHARGE_CONFLICT', `charge of order ${orderId} conflicted but is not visible yet`);
+      answers[index] = answerExisting(items[index]!.reservation, status);
+    } else if (row.status === 'SUCCEEDED') {
+      answers[index] = { kind: 'completed', payload: { orderId, customerId, paymentId: row.id, amount: row.amount } };
+    } else {
+      answers[index] = { kind: 'failed', payload: { orderId, customerId, reason: reason ?? REASON_DECLINED } };
+    }
+  }
+  return answers;
+}
+
+/** `inventory.reserved` → charge each order once, a delivered batch at a time; one answer per order. */
 function charge(deps: Deps) {
   return onBatch<typeof inventoryReserved, Tx>(inventoryReserved, async (events, ctx: HandlerContext<Tx>) => {
-    const existing = await chargesOf(ctx.tx, events.map((e) => e.payload.orderId));
-    const answerExisting = (e: EventOf<typeof inventoryReserved>, status: ChargeStatus): void => {
-      const answer = answerToRepeatedReservation(status);
-      if (answer) ctx.publish(paymentFailed, { orderId: e.payload.orderId, customerId: e.payload.customerId, reason: answer.reason });
-      ctx.logger.info('order already has a charge; nothing charged', { orderId: e.payload.orderId, status });
-    };
-    const toInsert: Array<{ event: EventOf<typeof inventoryReserved>; row: NewPayment; reason: string | null }> = [];
-    const seen = new Set<string>();
+    const answers = await chargeOrders(ctx.tx, deps, events.map((e) => ({ reservation: e.payload, attempt: ctx.attemptOf(e) })), ctx.logger);
+    answers.forEach((answer, i) => {
+      const event = events[i]!;
+      if (!answer) return;
+      const meta = { correlationId: event.payload.orderId, causationId: event.eventId };
+      if (answer.kind === 'completed') ctx.publish(paymentCompleted, answer.payload, meta);
+      else {
+        ctx.publish(paymentFailed, answer.payload, meta);
+        ctx.logger.info('payment declined', { orderId: answer.payload.orderId, reason: answer.payload.reason });
+      }
+    });
+  });
+}
+
+/**
+ * `inventory.batch-reserved` (an import's chunk) → the same charge for each reserved order,
+ * answered with ONE payment.batch-processed. A flaky card in the chunk retries the chunk (its
+ * attempt count is the chunk's): nothing is charged twice, the insert is idempotent per order.
+ */
+function chargeInBulk(deps: Deps) {
+  return onBatch<typeof inventoryBatchReserved, Tx>(inventoryBatchReserved, async (events, ctx: HandlerContext<Tx>) => {
     for (const event of events) {
-      const { orderId, customerId, total, paymentMethod } = event.payload;
-      const status = existing.get(orderId);
-      if (status) {
-        answerExisting(event, status);
-        continue;
-      }
-      if (seen.has(orderId)) continue; // a second reservation event for an order charged in this batch
-      seen.add(orderId);
       const attempt = ctx.attemptOf(event);
-      const card = chargeCard({ orderId, paymentMethod, attempt }, deps.successRate);
-      if (card.outcome === 'unavailable') throw transientError('PAYMENT.GATEWAY_UNAVAILABLE', `card gateway unavailable (attempt ${attempt})`);
-      const reason = card.outcome === 'declined' ? card.reason : null;
-      toInsert.push({
-        event,
-        reason,
-        row: { id: randomUUID(), orderId, customerId, type: 'CHARGE', status: card.outcome === 'approved' ? 'SUCCEEDED' : 'FAILED', amount: total, attempts: attempt, reason },
-      });
-    }
-    const inserted = await insertPayments(ctx.tx, toInsert.map((x) => x.row), deps.now());
-    const lost = toInsert.filter((x) => !inserted.has(x.row.orderId));
-    const racing = lost.length > 0 ? await chargesOf(ctx.tx, lost.map((x) => x.row.orderId)) : new Map<string, ChargeStatus>();
-    for (const { event, row, reason } of toInsert) {
-      const { orderId, customerId } = row;
-      if (!inserted.has(orderId)) {
-        const status = racing.get(orderId);
-        if (!status) throw transientError('PAYMENT.CHARGE_CONFLICT', `charge of order ${orderId} conflicted but is not visible yet`);
-        answerExisting(event, status);
-      } else if (row.status === 'SUCCEEDED') {
-        ctx.publish(paymentCompleted, { orderId, customerId, paymentId: row.id, amount: row.amount }, { correlationId: orderId, causationId: event.eventId });
-      } else {
-        ctx.publish(paymentFailed, { orderId, customerId, reason: reason ?? REASON_DECLINED }, { correlationId: orderId, causationId: event.eventId });
-        ctx.logger.info('payment declined', { orderId, paymentId: row.id, reason });
+      const answers = await chargeOrders(ctx.tx, deps, event.payload.orders.map((reservation) => ({ reservation, attempt })), ctx.logger);
+      const result: PayloadOf<typeof paymentBatchProcessed> = { importId: event.payload.importId, completed: [], failed: [] };
+      for (const answer of answers) {
+        if (answer?.kind === 'completed') result.completed.push(answer.payload);
+        else if (answer?.kind === 'failed') result.failed.push(answer.payload);
       }
+      if (result.completed.length + result.failed.length > 0) {
+        ctx.publish(paymentBatchProcessed, result, { correlationId: event.correlationId, causationId: event.eventId });
+      }
+      ctx.logger.debug('bulk charge', { importId: event.payload.importId, completed: result.completed.length, failed: result.failed.length });
     }
   });
 }
@@ -151,5 +206,9 @@ function refundOrVoid(deps: Deps) {
 }
 
 export function subscriptions(deps: Deps): Subscriptions<Tx> {
-  return { saga: [charge(deps), refundOrVoid(deps)] };
+  return {
+    saga: [charge(deps), refundOrVoid(deps)],
+    // A chunk's orders per message: a few in flight, one or two per transaction.
+    bulk: { handlers: [chargeInBulk(deps)], prefetch: 4, batchSize: 2, concurrency: 1 },
+  };
 }

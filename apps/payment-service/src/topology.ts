@@ -1,15 +1,24 @@
-import { inventoryReserved, orderCancelled, paymentCompleted, paymentFailed, paymentRefunded } from '@orderflow/events';
+import {
+  inventoryBatchReserved,
+  inventoryReserved,
+  orderCancelled,
+  paymentBatchProcessed,
+  paymentCompleted,
+  paymentFailed,
+  paymentRefunded,
+} from '@orderflow/events';
 import { defineTopology } from '@orderflow/messaging';
 
 /**
  * Reservations and cancellations share one queue (`payment.saga`) so that, for an order,
- * they are handled in the order they were published.
+ * they are handled in the order they were published. Imported orders come on `payment.bulk`
+ * (a chunk per message), so checkout is never queued behind an import.
  */
 export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 5000, 30000]) =>
   defineTopology({
     service: 'payment',
     prefix,
-    publishes: [paymentCompleted, paymentFailed, paymentRefunded],
-    consumes: { saga: [inventoryReserved, orderCancelled] },
+    publishes: [paymentCompleted, paymentFailed, paymentRefunded, paymentBatchProcessed],
+    consumes: { saga: [inventoryReserved, orderCancelled], bulk: [inventoryBatchReserved] },
     retryDelaysMs,
   });

@@ -12,58 +12,29 @@ const line = z.object({
   unitPrice: money,
 });
 
-export const orderCreated = defineEvent(
-  'order.created',
-  1,
-  z.object({
-    orderId,
-    customerId: z.string().min(1),
-    items: z.array(line).min(1),
-    total: money,
-    paymentMethod: z.string().min(1),
-  }),
-);
+const placedOrder = z.object({
+  orderId,
+  customerId: z.string().min(1),
+  items: z.array(line).min(1),
+  total: money,
+  paymentMethod: z.string().min(1),
+});
+const stockFailure = z.object({
+  orderId,
+  customerId: z.string().min(1),
+  reason: z.string().min(1),
+  unavailable: z.array(z.object({ productId: z.string(), requested: z.number().int(), available: z.number().int() })),
+});
+const stockRelease = z.object({ orderId, reason: z.string().min(1) });
+const charge = z.object({ orderId, customerId: z.string().min(1), paymentId: z.uuid(), amount: money });
+const chargeFailure = z.object({ orderId, customerId: z.string().min(1), reason: z.string().min(1) });
 
-export const inventoryReserved = defineEvent(
-  'inventory.reserved',
-  1,
-  z.object({
-    orderId,
-    customerId: z.string().min(1),
-    items: z.array(line).min(1),
-    total: money,
-    paymentMethod: z.string().min(1),
-  }),
-);
-
-export const inventoryFailed = defineEvent(
-  'inventory.failed',
-  1,
-  z.object({
-    orderId,
-    customerId: z.string().min(1),
-    reason: z.string().min(1),
-    unavailable: z.array(z.object({ productId: z.string(), requested: z.number().int(), available: z.number().int() })),
-  }),
-);
-
-export const inventoryReleased = defineEvent(
-  'inventory.released',
-  1,
-  z.object({ orderId, reason: z.string().min(1) }),
-);
-
-export const paymentCompleted = defineEvent(
-  'payment.completed',
-  1,
-  z.object({ orderId, customerId: z.string().min(1), paymentId: z.uuid(), amount: money }),
-);
-
-export const paymentFailed = defineEvent(
-  'payment.failed',
-  1,
-  z.object({ orderId, customerId: z.string().min(1), reason: z.string().min(1) }),
-);
+export const orderCreated = defineEvent('order.created', 1, placedOrder);
+export const inventoryReserved = defineEvent('inventory.reserved', 1, placedOrder);
+export const inventoryFailed = defineEvent('inventory.failed', 1, stockFailure);
+export const inventoryReleased = defineEvent('inventory.released', 1, stockRelease);
+export const paymentCompleted = defineEvent('payment.completed', 1, charge);
+export const paymentFailed = defineEvent('payment.failed', 1, chargeFailure);
 
 export const paymentRefunded = defineEvent(
   'payment.refunded',
@@ -86,12 +57,31 @@ export const orderRejected = defineEvent('order.rejected', 1, orderOutcome);
  */
 export const orderCancelled = defineEvent('order.cancelled', 1, orderOutcome);
 
+// ---- Bulk import (DESIGN.md, POST /api/imports). The worker turns an upload into chunks of
+// whole orders; the import lane of the saga then carries ONE event per chunk on every hop,
+// each with the chunk's orders, on queues of their own (`<service>.bulk`), so a chunk costs a
+// handful of messages and transactions per hop and checkout traffic is not queued behind it.
+// correlationId = importId throughout.
+
+const importId = z.uuid();
+const count = z.number().int().nonnegative();
+/** Rows of the file: read (data lines), accepted (in an order of a chunk), rejected. */
+const rowCounts = z.object({ read: count, accepted: count, rejected: count });
+
+/** An upload began: the import exists (state RECEIVING). */
+export const importStarted = defineEvent('import.started', 1, z.object({ importId }));
+
+/**
+ * Whole orders from consecutive rows of the file. `chunkNo` counts from 0; a chunk may be
+ * published twice (a retried publish), so consumers apply (importId, chunkNo) once. `rows`
+ * counts the file's rows since the previous chunk (including rejected ones).
+ */
 export const importChunk = defineEvent(
   'import.chunk',
   1,
   z.object({
-    importId: z.uuid(),
-    chunkNo: z.number().int().nonnegative(),
+    importId,
+    chunkNo: count,
     orders: z.array(
       z.object({
         orderRef: z.string().min(1),
@@ -100,7 +90,40 @@ export const importChunk = defineEvent(
         items: z.array(line.extend({ line: z.number().int().positive() })).min(1),
       }),
     ),
+    rows: rowCounts,
   }),
+);
+
+/** The whole upload was read and every chunk is on the broker: the upload is accepted (state PROCESSING). */
+export const importReceived = defineEvent('import.received', 1, z.object({ importId, rows: rowCounts, chunks: count, bytes: count }));
+
+/** The upload could not be accepted (not CSV, connection lost, worker stopped): chunks already published still count. */
+export const importFailed = defineEvent('import.failed', 1, z.object({ importId, reason: z.string().min(1), rows: rowCounts, chunks: count }));
+
+/** The orders one chunk created (orderRefs already imported are left out): the bulk order.created. */
+export const orderBatchCreated = defineEvent('order.batch-created', 1, z.object({ importId, orders: z.array(placedOrder).min(1) }));
+
+/** The orders of one order.batch-created that inventory reserved stock for: the bulk inventory.reserved. */
+export const inventoryBatchReserved = defineEvent('inventory.batch-reserved', 1, z.object({ importId, orders: z.array(placedOrder).min(1) }));
+
+/** The orders of one order.batch-created that inventory could not reserve for: the bulk inventory.failed. */
+export const inventoryBatchFailed = defineEvent('inventory.batch-failed', 1, z.object({ importId, orders: z.array(stockFailure).min(1) }));
+
+/** Stock given back for the failed payments of one payment.batch-processed: the bulk inventory.released. */
+export const inventoryBatchReleased = defineEvent('inventory.batch-released', 1, z.object({ importId, released: z.array(stockRelease).min(1) }));
+
+/** Payment's answers to one inventory.batch-reserved: the bulk payment.completed / payment.failed. */
+export const paymentBatchProcessed = defineEvent(
+  'payment.batch-processed',
+  1,
+  z.object({ importId, completed: z.array(charge), failed: z.array(chargeFailure) }),
+);
+
+/** The orders a bulk batch made terminal: the bulk order.confirmed / order.rejected / order.cancelled. */
+export const orderBatchConcluded = defineEvent(
+  'order.batch-concluded',
+  1,
+  z.object({ importId, confirmed: z.array(orderOutcome), rejected: z.array(orderOutcome), cancelled: z.array(orderOutcome) }),
 );
 
 export const contracts = [
@@ -114,7 +137,16 @@ export const contracts = [
   orderConfirmed,
   orderRejected,
   orderCancelled,
+  importStarted,
   importChunk,
+  importReceived,
+  importFailed,
+  orderBatchCreated,
+  inventoryBatchReserved,
+  inventoryBatchFailed,
+  inventoryBatchReleased,
+  paymentBatchProcessed,
+  orderBatchConcluded,
 ] as const;
 
 export const exchanges = [...new Set(contracts.map((c) => c.exchange))];

@@ -1,0 +1,26 @@
+import { vars, z } from '@orderflow/config';
+import { serviceConfigSchema } from '@orderflow/service';
+
+/** The worker's environment: the common variables plus the import's limits (all defaulted). */
+export const importWorkerConfigSchema = (defaultPort: number) =>
+  serviceConfigSchema(defaultPort).extend({
+    /** Accepted rows per chunk (a chunk always ends at an order boundary, so it may hold a few more). */
+    IMPORT_CHUNK_ROWS: vars.positiveInt(1000),
+    /** Chunks published but not yet confirmed by the broker; reading pauses when this many are in flight. */
+    IMPORT_CONFIRM_WINDOW: vars.positiveInt(16),
+    /**
+     * Reading pauses while the import queue holds more chunks than this (the consumers fell
+     * behind): the broker's disk is the buffer between upload and saga, and this bounds it.
+     */
+    IMPORT_MAX_BACKLOG_CHUNKS: vars.positiveInt(2500),
+    /** The queue whose depth is the backlog (the order service's chunk queue), without the topology prefix. */
+    IMPORT_BACKLOG_QUEUE: z.string().min(1).default('order.import'),
+    /** Longest line accepted, in bytes; a longer one is rejected without being held in memory. */
+    IMPORT_MAX_LINE_BYTES: vars.positiveInt(4096),
+    /** How often a receiving worker records its progress (and that it is alive). */
+    IMPORT_HEARTBEAT_MS: vars.positiveInt(1000),
+    /** A RECEIVING import whose worker has not been heard of for this long is failed (the upload died with it). */
+    IMPORT_STALE_AFTER_S: vars.positiveInt(30),
+  });
+
+export type ImportWorkerConfig = z.infer<ReturnType<typeof importWorkerConfigSchema>>;

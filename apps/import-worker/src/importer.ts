@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { AppError, errorMessage } from '@orderflow/errors';
+import { importChunk, importFailed, importReceived, importStarted, type Envelope, type PayloadOf } from '@orderflow/events';
+import type { Logger } from '@orderflow/logging';
+import type { Messaging } from '@orderflow/messaging';
+import type { ImportWorkerConfig } from './config';
+import type { Chunk, RowCounts } from './csv/orders';
+import { NotCsvError, readCsv, type ReadProgress } from './csv/reader';
+import type { Db, Tx } from './db';
+import { heartbeat, insertJob, insertRejected, markFailed, markReceived, type Progress } from './jobs';
+import { ChunkPublisher } from './publisher';
+
+export interface ImporterDeps {
+  config: Pick<ImportWorkerConfig, 'IMPORT_CHUNK_ROWS' | 'IMPORT_CONFIRM_WINDOW' | 'IMPORT_MAX_BACKLOG_CHUNKS' | 'IMPORT_BACKLOG_QUEUE' | 'IMPORT_MAX_LINE_BYTES' | 'IMPORT_HEARTBEAT_MS' | 'TOPOLOGY_PREFIX' | 'INSTANCE_ID'>;
+  sql: Db;
+  messaging: Messaging<Tx>;
+  logger: Logger;
+  now: () => Date;
+}
+
+export interface Received {
+  importId: string;
+  rows: RowCounts;
+  chunks: number;
+  bytes: number;
+  seconds: number;
+  /** Where the upload's time went besides reading: waiting for confirms and for the consumers. */
+  waited: { confirmsMs: number; backlogMs: number };
+}
+
+/** The upload ended early: the client went away, or its connection broke. */
+export class UploadInterrupted extends Error {
+  constructor(cause?: unknown) {
+    super('the upload was interrupted before the end of the file (the client disconnected)', { cause });
+    this.name = 'UploadInterrupted';
+  }
+}
+
+/**
+ * Receives one upload: creates the job (RECEIVING, import.started in the same commit), reads
+ * the body as a stream into chunks, publishes each chunk with confirms and stores the
+ * rejected rows, and once the body is read and every chunk confirmed marks the job
+ * PROCESSING with import.received (one commit): that is the moment the upload is accepted.
+ * On any failure the job is FAILED with the reason (import.failed); chunks already published
+ * stay imported, and an upload of the same file again skips their orders.
+ */
+export function importer(deps: ImporterDeps) {
+  const { config, sql, messaging, logger, now } = deps;
+  const exchange = messaging.topology.exchangeFor(importChunk);
+  const backlogQueue = `${config.TOPOLOGY_PREFIX}${config.IMPORT_BACKLOG_QUEUE}`;
+
+  const backlog = async (): Promise<number | null> => {
+    try {
+      return (await messaging.broker.withChannel(false, (ch) => ch.checkQueue(backlogQueue))).messageCount;
+    } catch (err) {
+      logger.warn('cannot read the import queue depth', { queue: backlogQueue, err: errorMessage(err) });
+      return null;
+    }
+  };
+
+  async function start(importId: string): Promise<void> {
+    await messaging.transaction(async (tx, publish) => {
+      await insertJob(tx, importId, config.INSTANCE_ID, now());
+      publish(importStarted, { importId }, { correlationId: importId });
+    });
+  }
+
+  async function fail(importId: string, reason: string, progress: Progress): Promise<void> {
+    await messaging.transaction(async (tx, publish) => {
+      if (await markFailed(tx, importId, reason, progress, now())) {
+        publish(importFailed, { importId, reason, rows: progress.rows, chunks: progress.chunks }, { correlationId: importId });
+      }
+    });
+  }
+
+  /** Reads `source` to the end; resolves once the upload is accepted, rejects once it has failed. */
+  async function receive(source: Readable, importId: string = randomUUID()): Promise<Received> {
+    const started = Date.now();
+    await start(importId);
+    let reading: ReturnType<typeof readCsv> | undefined;
+    let chunkNo = 0;
+    let publisher: ChunkPublisher | undefined;
+    const progress = (): Progress => {
+      const p: ReadProgress = reading?.progress() ?? { bytes: 0, lines: 0, totals: { read: 0, accepted: 0, rejected: 0 } };
+      return { rows: { ...p.totals }, chunks: publisher?.confirmed ?? 0, bytes: p.bytes, lastLine: p.lines };
+    };
+    const beat = setInterval(() => {
+      heartbeat(sql, importId, progress()).catch((err) => logger.warn('import heartbeat failed', { importId, err: errorMessage(err) }));
+    }, config.IMPORT_HEARTBEAT_MS);
+    beat.unref();
+    try {
+      await messaging.broker.withChannel(true, async (channel) => {
+        const chunks = new ChunkPublisher(channel, {
+          exchange,
+          routingKey: importChunk.type,
+          window: config.IMPORT_CONFIRM_WINDOW,
+          backlog,
+          maxBacklog: config.IMPORT_MAX_BACKLOG_CHUNKS,
+        });
+        publisher = chunks;
+        const onChunk = async (chunk: Chunk): Promise<void> => {
+          await insertRejected(sql, importId, chunk.rejected);
+          if (chunk.orders.length === 0) return;
+          const body = chunkMessage(importId, chunkNo++, chunk, now());
+          await chunks.publish(body.content, { messageId: body.eventId, correlationId: importId, type: importChunk.type });
+        };
+        reading = readCsv(source, { maxLineBytes: config.IMPORT_MAX_LINE_BYTES, chunkRows: config.IMPORT_CHUNK_ROWS }, onChunk);
+        await reading.done;
+        await chunks.flush();
+      });
+      const final = progress();
+      const accepted = await messaging.transaction(async (tx, publish) => {
+        if (!(await markReceived(tx, importId, final, now()))) return false;
+        publish(importReceived, { importId, rows: final.rows, chunks: final.chunks, bytes: final.bytes }, { correlationId: importId });
+        return true;
+      });
+      if (!accepted) throw new AppError('IMPORT.FAILED', `import ${importId} was failed while it was being received`, { category: 'conflict' });
+      const seconds = (Date.now() - started) / 1000;
+      logger.info('import received', { importId, ...final.rows, chunks: final.chunks, bytes: final.bytes, seconds, waited: publisher?.waited });
+      return { importId, rows: final.rows, chunks: final.chunks, bytes: final.bytes, seconds, waited: publisher?.waited ?? { confirmsMs: 0, backlogMs: 0 } };
+    } catch (err) {
+      const failure = classify(err);
+      const at = progress();
+      logger.warn('import failed', { importId, reason: failure.message, line: at.lastLine, chunks: at.chunks });
+      await fail(importId, failure.message, at).catch((e) => logger.error('could not record the failed import', { importId, err: errorMessage(e) }));
+      throw Object.assign(failure, { importId });
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  return { receive };
+}
+
+/** The failure as the client and the job will see it. */
+function classify(err: unknown): Error {
+  if (err instanceof NotCsvError || err instanceof UploadInterrupted || err instanceof AppError) return err;
+  const code = (err as { code?: string }).code;
+  if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || /aborted/i.test(errorMessage(err))) return new UploadInterrupted(err);
+  if (code === 'ECONNREFUSED' && /broker/i.test(errorMessage(err))) {
+    return new AppError('IMPORT.BROKER_UNAVAILABLE', `the message broker is not reachable: ${errorMessage(err)}`, { category: 'transient', cause: err });
+  }
+  return new AppError('IMPORT.FAILED', `the import failed: ${errorMessage(err)}`, { category: 'permanent', cause: err });
+}
+
+/**
+ * The chunk's message. The envelope is built here rather than by createEvent: every field was
+ * validated row by row already, and parsing a thousand orders again with the contract's schema
+ * would cost more than reading them (the consumer validates against the contract anyway).
+ */
+function chunkMessage(importId: string, chunkNo: number, chunk: Chunk, at: Date): { eventId: string; content: Buffer } {
+  const payload: PayloadOf<typeof importChunk> = { importId, chunkNo, orders: chunk.orders, rows: chunk.rows };
+  const envelope: Envelope<typeof payload> = {
+    eventId: randomUUID(),
+    eventType: importChunk.type,
+    version: importChunk.version,
+    occurredAt: at.toISOString(),
+    source: 'import-worker',
+    correlationId: importId,
+    causationId: importId,
+    payload,
+  };
+  return { eventId: envelope.eventId, content: Buffer.from(JSON.stringify(envelope)) };
+}

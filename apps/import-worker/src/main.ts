@@ -1,0 +1,22 @@
+import { loadConfig } from '@orderflow/config';
+import { runService } from '@orderflow/service';
+import { importsApi } from './api';
+import { importWorkerConfigSchema } from './config';
+import { database } from './db';
+import { importer } from './importer';
+import { startSweeper } from './sweeper';
+import { topology } from './topology';
+
+const config = loadConfig(importWorkerConfigSchema(8085));
+
+void runService({
+  name: 'import-worker',
+  config,
+  topology: (prefix) => topology(prefix, config.RETRY_DELAYS_MS),
+  database,
+  rawBodyTypes: ['text/csv'],
+  routes: (deps) => importsApi({ sql: deps.sql, imports: importer({ ...deps, config }) }),
+  onStart: async (deps) => {
+    startSweeper({ ...deps, staleAfterS: config.IMPORT_STALE_AFTER_S, instanceId: config.INSTANCE_ID });
+  },
+});

@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import amqplib from 'amqplib';
+import request from 'supertest';
+import { parseConfig } from '@orderflow/config';
+import { createEvent, orderBatchConcluded, orderBatchCreated, type EventContract, type PayloadOf } from '@orderflow/events';
+import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
+import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
+import { api } from '../src/api';
+import { database, type Db, type Tx } from '../src/db';
+import { subscriptions } from '../src/handlers';
+import { topology } from '../src/topology';
+
+describe('notification service: imported orders (real PostgreSQL and RabbitMQ)', () => {
+  const prefix = uniquePrefix();
+  let db: Awaited<ReturnType<typeof cloneDatabase>>;
+  let service: Service<Db, Tx>;
+  let conn: amqplib.ChannelModel;
+  let ch: amqplib.ConfirmChannel;
+
+  beforeAll(async () => {
+    db = await cloneDatabase('notification');
+    const config = parseConfig(serviceConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix }));
+    service = buildService({ name: 'notification-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions });
+    await service.start();
+    conn = await amqplib.connect(AMQP_URL);
+    ch = await conn.createConfirmChannel();
+  });
+  afterAll(async () => {
+    await conn.close();
+    await service.stop();
+    await deleteTopologies(service.deps.messaging.topology);
+    await db.drop();
+  });
+
+  async function publish<C extends EventContract>(contract: C, payload: PayloadOf<C>): Promise<void> {
+    const event = createEvent(contract, payload, { source: 'order-service', correlationId: randomUUID() });
+    ch.publish(`${prefix}${contract.exchange}`, contract.type, Buffer.from(JSON.stringify(event)), { persistent: true });
+    await ch.waitForConfirms();
+  }
+  const templatesOf = async (orderId: string) =>
+    ((await request(service.app).get(`/api/notifications?orderId=${orderId}`).set('Authorization', bearer('ops', 'admin'))).body.items as Array<{ template: string; channel: string }>)
+      .map((n) => `${n.template}/${n.channel}`)
+      .sort();
+
+  it('each customer of an imported chunk is told exactly what a checkout order would tell them', async () => {
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+    const placed = (orderId: string, customerId: string) => ({ orderId, customerId, items: [{ productId: 'P1', quantity: 1, unitPrice: 10 }], total: 10, paymentMethod: 'pm_card_ok' });
+    const outcome = (orderId: string, customerId: string, reason: string | null) => ({ orderId, customerId, total: 10, reason });
+    await publish(orderBatchCreated, { importId: randomUUID(), orders: [placed(a, 'ann'), placed(b, 'ben'), placed(c, 'cat')] });
+    await publish(orderBatchConcluded, { importId: randomUUID(), confirmed: [outcome(a, 'ann', null)], rejected: [outcome(b, 'ben', 'insufficient stock')], cancelled: [outcome(c, 'cat', 'payment failed: card declined')] });
+    await waitFor(async () => (await templatesOf(c)).length === 3, 'the notifications');
+    expect(await templatesOf(a)).toEqual(['order-confirmed/EMAIL', 'order-confirmed/SMS', 'order-received/EMAIL']);
+    expect(await templatesOf(b)).toEqual(['order-received/EMAIL', 'order-rejected/EMAIL', 'order-rejected/SMS']);
+    expect(await templatesOf(c)).toEqual(['order-cancelled/EMAIL', 'order-cancelled/SMS', 'order-received/EMAIL']);
+  });
+});

@@ -1,0 +1,210 @@
+import type { SqlClient } from '@orderflow/messaging';
+import type { OrderStatus } from './decide';
+import type { OrderState } from './store';
+
+// The SQL of imports: creating a chunk's orders in one statement, and the read side's
+// counters (one row per import, moved per chunk and per batch, never per row).
+
+export interface ImportedOrder {
+  id: string;
+  orderRef: string;
+  customerId: string;
+  paymentMethod: string;
+  total: number;
+  items: ReadonlyArray<{ productId: string; quantity: number; unitPrice: number }>;
+}
+
+/**
+ * Creates a chunk's orders, their lines and first timeline entries in ONE statement, once per
+ * (import, chunk): a chunk delivered again (a retried publish) inserts nothing. An orderRef
+ * that exists already (an earlier import, or an upload of the same file again) creates
+ * nothing. Returns whether the chunk was new and the orderRefs it created.
+ */
+export async function insertChunkOrders(
+  tx: SqlClient,
+  chunk: { importId: string; chunkNo: number; orders: readonly ImportedOrder[] },
+  at: Date,
+): Promise<{ applied: boolean; created: Set<string> }> {
+  const { importId, chunkNo, orders } = chunk;
+  const lines = orders.flatMap((o) => o.items.map((l, i) => ({ ref: o.orderRef, n: i + 1, ...l })));
+  const [row] = await tx.$queryRawUnsafe<Array<{ applied: boolean; refs: string[] | null }>>(
+    `WITH chunk AS (
+       INSERT INTO import_chunks (import_id, chunk_no, orders, applied_at) VALUES ($1::uuid, $2, $3, $4::timestamptz)
+       ON CONFLICT DO NOTHING RETURNING import_id
+     ), o AS (
+       INSERT INTO orders (id, customer_id, status, payment_method, total, import_id, order_ref, created_at, updated_at)
+       SELECT v.id, v.customer_id, 'PENDING', v.payment_method, v.total, $1::uuid, v.order_ref, $4::timestamptz, $4::timestamptz
+         FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::numeric[]) AS v(id, order_ref, customer_id, payment_method, total)
+        WHERE EXISTS (SELECT 1 FROM chunk)
+       ON CONFLICT (order_ref) DO NOTHING
+       RETURNING id, order_ref
+     ), lines AS (
+       INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price)
+       SELECT o.id, l.n, l.product_id, l.quantity, l.unit_price
+         FROM unnest($10::text[], $11::int[], $12::text[], $13::int[], $14::numeric[]) AS l(order_ref, n, product_id, quantity, unit_price)
+         JOIN o ON o.order_ref = l.order_ref
+     ), timeline AS (
+       INSERT INTO order_status_changes (order_id, status, reason, at)
+       SELECT o.id, 'PENDING', 'order imported', $4::timestamptz FROM o
+     )
+     SELECT EXISTS (SELECT 1 FROM chunk) AS applied, (SELECT array_agg(order_ref) FROM o) AS refs`,
+    importId,
+    chunkNo,
+    orders.length,
+    at.toISOString(),
+    orders.map((o) => o.id),
+    orders.map((o) => o.orderRef),
+    orders.map((o) => o.customerId),
+    orders.map((o) => o.paymentMethod),
+    orders.map((o) => o.total),
+    lines.map((l) => l.ref),
+    lines.map((l) => l.n),
+    lines.map((l) => l.productId),
+    lines.map((l) => l.quantity),
+    lines.map((l) => l.unitPrice),
+  );
+  return { applied: row?.applied ?? false, created: new Set(row?.refs ?? []) };
+}
+
+export interface ChunkCounts {
+  importId: string;
+  rows: { read: number; accepted: number; rejected: number };
+  chunks: number;
+  created: number;
+  alreadyImported: number;
+  at: Date;
+}
+
+/** Adds what applied chunks brought to their import (creating the row if the chunk came first). */
+export async function addChunkCounts(tx: SqlClient, c: ChunkCounts): Promise<void> {
+  await tx.$executeRawUnsafe(
+    `INSERT INTO imports AS i (id, state, chunk_rows_read, chunk_rows_accepted, chunk_rows_rejected, chunks_applied, orders_created, orders_already_imported, started_at, updated_at)
+     VALUES ($1::uuid, 'RECEIVING', $2, $3, $4, $5, $6, $7, $8::timestamptz, $8::timestamptz)
+     ON CONFLICT (id) DO UPDATE SET
+       chunk_rows_read = i.chunk_rows_read + EXCLUDED.chunk_rows_read,
+       chunk_rows_accepted = i.chunk_rows_accepted + EXCLUDED.chunk_rows_accepted,
+       chunk_rows_rejected = i.chunk_rows_rejected + EXCLUDED.chunk_rows_rejected,
+       chunks_applied = i.chunks_applied + EXCLUDED.chunks_applied,
+       orders_created = i.orders_created + EXCLUDED.orders_created,
+       orders_already_imported = i.orders_already_imported + EXCLUDED.orders_already_imported,
+       updated_at = EXCLUDED.updated_at`,
+    c.importId,
+    c.rows.read,
+    c.rows.accepted,
+    c.rows.rejected,
+    c.chunks,
+    c.created,
+    c.alreadyImported,
+    c.at.toISOString(),
+  );
+}
+
+export async function recordStarted(tx: SqlClient, importId: string, at: Date): Promise<void> {
+  await tx.$executeRawUnsafe(
+    `INSERT INTO imports AS i (id, state, started_at, updated_at) VALUES ($1::uuid, 'RECEIVING', $2::timestamptz, $2::timestamptz)
+     ON CONFLICT (id) DO UPDATE SET started_at = LEAST(i.started_at, EXCLUDED.started_at)`,
+    importId,
+    at.toISOString(),
+  );
+}
+
+export interface Ending {
+  importId: string;
+  rows: { read: number; accepted: number; rejected: number };
+  chunks: number;
+  at: Date;
+}
+
+/** The upload was accepted: its totals are final, the import is PROCESSING until every order is terminal. */
+export async function recordReceived(tx: SqlClient, e: Ending & { bytes: number }): Promise<void> {
+  await tx.$executeRawUnsafe(
+    `INSERT INTO imports AS i (id, state, rows_read, rows_accepted, rows_rejected, chunks_total, bytes, received_at, started_at, updated_at)
+     VALUES ($1::uuid, 'PROCESSING', $2, $3, $4, $5, $6, $7::timestamptz, $7::timestamptz, $7::timestamptz)
+     ON CONFLICT (id) DO UPDATE SET
+       state = CASE WHEN i.state = 'RECEIVING' THEN 'PROCESSING'::"ImportState" ELSE i.state END,
+       rows_read = EXCLUDED.rows_read, rows_accepted = EXCLUDED.rows_accepted, rows_rejected = EXCLUDED.rows_rejected,
+       chunks_total = EXCLUDED.chunks_total, bytes = EXCLUDED.bytes, received_at = EXCLUDED.received_at, updated_at = EXCLUDED.updated_at`,
+    e.importId,
+    e.rows.read,
+    e.rows.accepted,
+    e.rows.rejected,
+    e.chunks,
+    e.bytes,
+    e.at.toISOString(),
+  );
+}
+
+/** The upload failed: FAILED with the reason (the chunks it published are still imported and counted). */
+export async function recordFailed(tx: SqlClient, e: Ending & { reason: string }): Promise<void> {
+  await tx.$executeRawUnsafe(
+    `INSERT INTO imports AS i (id, state, rows_read, rows_accepted, rows_rejected, chunks_total, failure, failed_at, started_at, updated_at)
+     VALUES ($1::uuid, 'FAILED', $2, $3, $4, $5, $6, $7::timestamptz, $7::timestamptz, $7::timestamptz)
+     ON CONFLICT (id) DO UPDATE SET
+       state = CASE WHEN i.state = 'COMPLETED' THEN i.state ELSE 'FAILED'::"ImportState" END,
+       rows_read = EXCLUDED.rows_read, rows_accepted = EXCLUDED.rows_accepted, rows_rejected = EXCLUDED.rows_rejected,
+       chunks_total = EXCLUDED.chunks_total, failure = EXCLUDED.failure, failed_at = EXCLUDED.failed_at, updated_at = EXCLUDED.updated_at`,
+    e.importId,
+    e.rows.read,
+    e.rows.accepted,
+    e.rows.rejected,
+    e.chunks,
+    e.reason,
+    e.at.toISOString(),
+  );
+}
+
+/** How many of an import's orders are in each terminal status: what changed in one batch. */
+export interface Tally {
+  importId: string;
+  confirmed: number;
+  rejected: number;
+  cancelled: number;
+}
+
+const BUCKET: Partial<Record<OrderStatus, keyof Omit<Tally, 'importId'>>> = { CONFIRMED: 'confirmed', REJECTED: 'rejected', CANCELLED: 'cancelled' };
+
+/** The moves between terminal statuses of imported orders, from their status before a batch to now. */
+export function talliesOf(before: ReadonlyMap<string, OrderStatus>, orders: Iterable<OrderState>): Tally[] {
+  const byImport = new Map<string, Tally>();
+  for (const o of orders) {
+    const was = before.get(o.id);
+    if (!o.importId || was === undefined || was === o.status) continue;
+    const t = byImport.get(o.importId) ?? { importId: o.importId, confirmed: 0, rejected: 0, cancelled: 0 };
+    const from = BUCKET[was];
+    const to = BUCKET[o.status];
+    if (from) t[from]--;
+    if (to) t[to]++;
+    byImport.set(o.importId, t);
+  }
+  return [...byImport.values()].filter((t) => t.confirmed !== 0 || t.rejected !== 0 || t.cancelled !== 0);
+}
+
+/** Applies tallies (import ids in order: concurrent batches lock import rows in one order) and settles those imports. */
+export async function applyTallies(tx: SqlClient, tallies: readonly Tally[], at: Date): Promise<void> {
+  if (tallies.length === 0) return;
+  const sorted = [...tallies].sort((a, b) => (a.importId < b.importId ? -1 : 1));
+  await tx.$executeRawUnsafe(
+    `UPDATE imports AS i SET orders_confirmed = i.orders_confirmed + t.c, orders_rejected = i.orders_rejected + t.r,
+            orders_cancelled = i.orders_cancelled + t.x, updated_at = $5::timestamptz
+       FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[]) AS t(id, c, r, x)
+      WHERE i.id = t.id`,
+    sorted.map((t) => t.importId),
+    sorted.map((t) => t.confirmed),
+    sorted.map((t) => t.rejected),
+    sorted.map((t) => t.cancelled),
+    at.toISOString(),
+  );
+  await settleImports(tx, sorted.map((t) => t.importId), at);
+}
+
+/** PROCESSING → COMPLETED once every chunk is applied and every order it created is terminal. */
+export async function settleImports(tx: SqlClient, importIds: readonly string[], at: Date): Promise<void> {
+  if (importIds.length === 0) return;
+  await tx.$executeRawUnsafe(
+    `UPDATE imports SET state = 'COMPLETED', completed_at = $2::timestamptz, updated_at = $2::timestamptz
+      WHERE id = ANY($1::uuid[]) AND state = 'PROCESSING' AND chunks_applied >= chunks_total
+        AND orders_confirmed + orders_rejected + orders_cancelled >= orders_created`,
+    [...importIds],
+    at.toISOString(),
+  );
+}

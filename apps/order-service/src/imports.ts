@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import { importChunk, importFailed, importReceived, importStarted, orderBatchCreated, type EventOf } from '@orderflow/events';
+import { on, onBatch, type HandlerSpec } from '@orderflow/messaging';
+import type { Tx } from './db';
+import { totalOf } from './decide';
+import { addChunkCounts, insertChunkOrders, recordFailed, recordReceived, recordStarted, settleImports, type ChunkCounts, type ImportedOrder } from './import-store';
+
+/**
+ * `import.chunk` → the chunk's orders, created PENDING in one statement, and ONE
+ * order.batch-created for them: the bulk lane's first hop. The rest of the saga is the same as
+ * for an order placed through the API (same statuses, timeline, decisions, compensations).
+ */
+export function createImportedOrders(deps: { now: () => Date; newId?: () => string }): HandlerSpec<Tx> {
+  const newId = deps.newId ?? randomUUID;
+  return onBatch<typeof importChunk, Tx>(importChunk, async (events, ctx) => {
+    const at = deps.now();
+    let created = 0;
+    const counts = new Map<string, ChunkCounts>();
+    for (const event of events) {
+      const { importId, chunkNo, rows } = event.payload;
+      const orders: ImportedOrder[] = event.payload.orders.map((o) => ({
+        id: newId(),
+        orderRef: o.orderRef,
+        customerId: o.customerId,
+        paymentMethod: o.paymentMethod,
+        total: totalOf(o.items),
+        items: o.items.map(({ productId, quantity, unitPrice }) => ({ productId, quantity, unitPrice })),
+      }));
+      const result = await insertChunkOrders(ctx.tx, { importId, chunkNo, orders }, at);
+      if (!result.applied) {
+        ctx.logger.info('import chunk applied before; ignored', { importId, chunkNo });
+        continue;
+      }
+      const fresh = orders.filter((o) => result.created.has(o.orderRef));
+      created += fresh.length;
+      if (fresh.length > 0) {
+        ctx.publish(
+          orderBatchCreated,
+          { importId, orders: fresh.map((o) => ({ orderId: o.id, customerId: o.customerId, items: [...o.items], total: o.total, paymentMethod: o.paymentMethod })) },
+          { correlationId: importId, causationId: event.eventId },
+        );
+      }
+      const c = counts.get(importId) ?? { importId, rows: { read: 0, accepted: 0, rejected: 0 }, chunks: 0, created: 0, alreadyImported: 0, at };
+      c.rows.read += rows.read;
+      c.rows.accepted += rows.accepted;
+      c.rows.rejected += rows.rejected;
+      c.chunks++;
+      c.created += fresh.length;
+      c.alreadyImported += orders.length - fresh.length;
+      counts.set(importId, c);
+    }
+    // Last, so the import's row is locked only for the commit (the bulk lane updates it too).
+    for (const c of [...counts.values()].sort((a, b) => (a.importId < b.importId ? -1 : 1))) await addChunkCounts(ctx.tx, c);
+    await settleImports(ctx.tx, [...counts.keys()], at);
+    ctx.logger.debug('import chunks applied', { chunks: events.length, created });
+  });
+}
+
+/** The import's lifecycle from the worker: started, received (accepted), failed. */
+export function recordImportLifecycle(): HandlerSpec<Tx>[] {
+  const at = (e: { occurredAt: string }): Date => new Date(e.occurredAt);
+  return [
+    on<typeof importStarted, Tx>(importStarted, async (e, ctx) => recordStarted(ctx.tx, e.payload.importId, at(e))),
+    on<typeof importReceived, Tx>(importReceived, async (e: EventOf<typeof importReceived>, ctx) => {
+      const { importId, rows, chunks, bytes } = e.payload;
+      await recordReceived(ctx.tx, { importId, rows, chunks, bytes, at: at(e) });
+      // Every chunk may have been applied and every order be terminal already.
+      await settleImports(ctx.tx, [importId], at(e));
+    }),
+    on<typeof importFailed, Tx>(importFailed, async (e, ctx) => {
+      const { importId, rows, chunks, reason } = e.payload;
+      await recordFailed(ctx.tx, { importId, rows, chunks, reason, at: at(e) });
+    }),
+  ];
+}

@@ -1,0 +1,192 @@
+import { randomUUID } from 'node:crypto';
+import amqplib from 'amqplib';
+import request from 'supertest';
+import { parseConfig } from '@orderflow/config';
+import {
+  createEvent,
+  importChunk,
+  importFailed,
+  importReceived,
+  importStarted,
+  inventoryBatchFailed,
+  inventoryBatchReleased,
+  paymentBatchProcessed,
+  type Envelope,
+  type EventContract,
+  type PayloadOf,
+} from '@orderflow/events';
+import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
+import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
+import { api } from '../src/api';
+import { database, type Db, type Tx } from '../src/db';
+import { subscriptions } from '../src/handlers';
+import { importsApi } from '../src/imports-api';
+import { topology } from '../src/topology';
+
+const admin = bearer('ops', 'admin');
+type Chunk = PayloadOf<typeof importChunk>;
+type Order = Chunk['orders'][number];
+
+const order = (orderRef: string, customerId = 'alice', paymentMethod = 'pm_card_ok', lines: Array<[string, number, number]> = [['P1', 2, 10]]): Order => ({
+  orderRef,
+  customerId,
+  paymentMethod,
+  items: lines.map(([productId, quantity, unitPrice], i) => ({ line: i + 2, productId, quantity, unitPrice })),
+});
+const rows = (n: number) => ({ read: n, accepted: n, rejected: 0 });
+
+describe('order service: imports (real PostgreSQL and RabbitMQ)', () => {
+  const prefix = uniquePrefix();
+  let db: Awaited<ReturnType<typeof cloneDatabase>>;
+  let service: Service<Db, Tx>;
+  let conn: amqplib.ChannelModel;
+  let ch: amqplib.ConfirmChannel;
+  const published: Envelope<any>[] = [];
+
+  beforeAll(async () => {
+    db = await cloneDatabase('order');
+    const config = parseConfig(serviceConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix }));
+    service = buildService({
+      name: 'order-service',
+      config,
+      topology: (p) => topology(p, config.RETRY_DELAYS_MS),
+      database,
+      routes: (deps) => (router) => {
+        api(deps)(router);
+        importsApi(deps)(router);
+      },
+      subscriptions,
+    });
+    await service.start();
+    conn = await amqplib.connect(AMQP_URL);
+    ch = await conn.createConfirmChannel();
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, `${prefix}order.events`, '#');
+    await ch.consume(queue, (m) => m && published.push(JSON.parse(m.content.toString())), { noAck: true });
+  });
+  afterAll(async () => {
+    await conn.close();
+    await service.stop();
+    await deleteTopologies(service.deps.messaging.topology);
+    await db.drop();
+  });
+
+  async function publish<C extends EventContract>(contract: C, payload: PayloadOf<C>, correlationId: string): Promise<void> {
+    const event = createEvent(contract, payload, { source: 'test', correlationId });
+    ch.publish(`${prefix}${contract.exchange}`, contract.type, Buffer.from(JSON.stringify(event)), { persistent: true, correlationId });
+    await ch.waitForConfirms();
+  }
+  const progress = async (importId: string) => (await request(service.app).get(`/api/imports/${importId}`).set('Authorization', admin)).body;
+  const batchesFor = (importId: string, type: string) => published.filter((e) => e.eventType === type && e.payload.importId === importId);
+  const orderOf = async (orderId: string) => (await request(service.app).get(`/api/orders/${orderId}`).set('Authorization', admin)).body;
+  /** Publishes an import's lifecycle and chunks; resolves once `expectCreated` orders were announced (default: all). */
+  async function startImport(orders: Order[][], expectCreated = orders.flat().length): Promise<{ importId: string; created: Array<{ orderId: string; customerId: string; total: number }> }> {
+    const importId = randomUUID();
+    await publish(importStarted, { importId }, importId);
+    for (const [chunkNo, chunk] of orders.entries()) {
+      await publish(importChunk, { importId, chunkNo, orders: chunk, rows: rows(chunk.length) }, importId);
+    }
+    const total = orders.flat().length;
+    await publish(importReceived, { importId, rows: rows(total), chunks: orders.length, bytes: 1000 }, importId);
+    await waitFor(async () => (await progress(importId)).chunks?.applied === orders.length, 'chunks applied');
+    const created = await waitFor(() => {
+      const all = batchesFor(importId, 'order.batch-created').flatMap((e) => e.payload.orders);
+      return all.length === expectCreated && all;
+    }, 'order.batch-created');
+    return { importId, created };
+  }
+
+  it('a chunk creates its orders PENDING (lines, timeline) and ONE order.batch-created; a chunk delivered again creates nothing', async () => {
+    const ref = randomUUID();
+    const { importId, created } = await startImport([[order(`${ref}-1`), order(`${ref}-2`, 'bob', 'pm_card_ok', [['P1', 1, 5], ['P2', 3, 2.5]])]]);
+    expect(batchesFor(importId, 'order.batch-created')).toHaveLength(1);
+    expect(created).toEqual([
+      { orderId: expect.any(String), customerId: 'alice', items: [{ productId: 'P1', quantity: 2, unitPrice: 10 }], total: 20, paymentMethod: 'pm_card_ok' },
+      { orderId: expect.any(String), customerId: 'bob', items: [{ productId: 'P1', quantity: 1, unitPrice: 5 }, { productId: 'P2', quantity: 3, unitPrice: 2.5 }], total: 12.5, paymentMethod: 'pm_card_ok' },
+    ]);
+    const bob = await orderOf(created[1]!.orderId);
+    expect(bob).toMatchObject({ status: 'PENDING', total: 12.5, items: [{ productId: 'P1' }, { productId: 'P2' }], timeline: [{ status: 'PENDING', reason: 'order imported' }] });
+
+    await publish(importChunk, { importId, chunkNo: 0, orders: [order(`${ref}-1`), order(`${ref}-3`)], rows: rows(2) }, importId);
+    await publish(importChunk, { importId, chunkNo: 1, orders: [order(`${ref}-4`)], rows: rows(1) }, importId);
+    await waitFor(async () => (await progress(importId)).chunks.applied === 2, 'the next chunk applied');
+    await waitFor(() => batchesFor(importId, 'order.batch-created').length === 2, 'the next chunk announced');
+    expect(batchesFor(importId, 'order.batch-created')[1]!.payload.orders).toHaveLength(1);
+    expect((await progress(importId)).orders).toMatchObject({ created: 3, alreadyImported: 0 });
+  });
+
+  it('an orderRef imported before (the same file uploaded again) creates nothing new and is counted as already imported', async () => {
+    const ref = randomUUID();
+    await startImport([[order(`${ref}-A`)]]);
+    const again = await startImport([[order(`${ref}-A`), order(`${ref}-B`)]], 1);
+    expect(again.created).toHaveLength(1);
+    expect((await progress(again.importId)).orders).toMatchObject({ created: 1, alreadyImported: 1 });
+  });
+
+  it('batch answers move each order through the statuses and timeline of the saga; the import COMPLETES when every order is terminal', async () => {
+    const ref = randomUUID();
+    const { importId, created } = await startImport([[order(`${ref}-ok`), order(`${ref}-nostock`, 'bob'), order(`${ref}-declined`, 'carol', 'pm_card_declined')]]);
+    const [ok, nostock, declined] = created;
+    expect((await progress(importId)).state).toBe('PROCESSING');
+    await publish(inventoryBatchFailed, { importId, orders: [{ orderId: nostock!.orderId, customerId: 'bob', reason: 'insufficient stock for P1 (requested 2, available 0)', unavailable: [{ productId: 'P1', requested: 2, available: 0 }] }] }, importId);
+    await publish(
+      paymentBatchProcessed,
+      { importId, completed: [{ orderId: ok!.orderId, customerId: 'alice', paymentId: randomUUID(), amount: 20 }], failed: [{ orderId: declined!.orderId, customerId: 'carol', reason: 'card declined' }] },
+      importId,
+    );
+    const done = await waitFor(async () => {
+      const p = await progress(importId);
+      return p.state === 'COMPLETED' && p;
+    }, 'the import completed');
+    expect(done).toMatchObject({ orders: { created: 3, pending: 0, confirmed: 1, rejected: 1, cancelled: 1 }, rows: { read: 3, accepted: 3, rejected: 0 }, etaSeconds: 0 });
+    expect(done.timings.completedAt).toEqual(expect.any(String));
+    expect((await orderOf(ok!.orderId)).timeline.map((t: { status: string; reason: string }) => `${t.status}: ${t.reason}`)).toEqual([
+      'PENDING: order imported',
+      'STOCK_RESERVED: stock reserved',
+      'CONFIRMED: payment of 20.00 completed',
+    ]);
+    expect((await orderOf(nostock!.orderId)).timeline.map((t: { status: string }) => t.status)).toEqual(['PENDING', 'REJECTED']);
+    expect((await orderOf(declined!.orderId)).timeline.map((t: { status: string }) => t.status)).toEqual(['PENDING', 'STOCK_RESERVED', 'CANCELLED']);
+    const concluded = await waitFor(() => {
+      const all = batchesFor(importId, 'order.batch-concluded');
+      return all.length === 2 && all;
+    }, 'two order.batch-concluded');
+    const outcome = (kind: 'confirmed' | 'rejected' | 'cancelled') => concluded.flatMap((e) => e.payload[kind].map((o: { orderId: string }) => o.orderId));
+    expect([outcome('confirmed'), outcome('rejected'), outcome('cancelled')]).toEqual([[ok!.orderId], [nostock!.orderId], [declined!.orderId]]);
+
+    // The compensation's answer is noted on the timeline, as for an order placed through the API.
+    await publish(inventoryBatchReleased, { importId, released: [{ orderId: declined!.orderId, reason: 'payment failed: card declined' }] }, importId);
+    await waitFor(async () => (await orderOf(declined!.orderId)).timeline.length === 4, 'the release noted');
+  });
+
+  it('a customer cancelling an imported order moves its import\'s counters', async () => {
+    const ref = randomUUID();
+    const { importId, created } = await startImport([[order(`${ref}-1`, 'dora')]]);
+    await publish(paymentBatchProcessed, { importId, completed: [{ orderId: created[0]!.orderId, customerId: 'dora', paymentId: randomUUID(), amount: 20 }], failed: [] }, importId);
+    await waitFor(async () => (await progress(importId)).state === 'COMPLETED', 'completed');
+    const cancel = await request(service.app).post(`/api/orders/${created[0]!.orderId}/cancel`).set('Authorization', bearer('dora'));
+    expect(cancel.status).toBe(202);
+    expect((await progress(importId)).orders).toMatchObject({ confirmed: 0, cancelled: 1, pending: 0 });
+  });
+
+  it('import.failed marks the import FAILED with the reason; the chunks it had published stay imported', async () => {
+    const importId = randomUUID();
+    const ref = randomUUID();
+    await publish(importStarted, { importId }, importId);
+    await publish(importChunk, { importId, chunkNo: 0, orders: [order(`${ref}-1`)], rows: rows(1) }, importId);
+    expect((await waitFor(async () => (await progress(importId)).chunks?.applied === 1 && progress(importId), 'the chunk')).state).toBe('RECEIVING');
+    await publish(importFailed, { importId, reason: 'the upload was interrupted before the end of the file (the client disconnected)', rows: rows(1), chunks: 1 }, importId);
+    const failed = await waitFor(async () => {
+      const p = await progress(importId);
+      return p.state === 'FAILED' && p;
+    }, 'FAILED');
+    expect(failed).toMatchObject({ failure: expect.stringContaining('interrupted'), orders: { created: 1 }, chunks: { published: 1, applied: 1 } });
+  });
+
+  it('progress is for admins; an unknown import is 404', async () => {
+    expect((await request(service.app).get(`/api/imports/${randomUUID()}`).set('Authorization', bearer('alice'))).status).toBe(403);
+    const missing = await request(service.app).get(`/api/imports/${randomUUID()}`).set('Authorization', admin);
+    expect(missing.status).toBe(404);
+    expect(missing.body.code).toBe('IMPORT.NOT_FOUND');
+  });
+});
