@@ -16,7 +16,10 @@ void runService({
   database,
   rawBodyTypes: ['text/csv'],
   routes: (deps) => importsApi({ sql: deps.sql, imports: importer({ ...deps, config }) }),
-  onStart: async (deps) => {
-    startSweeper({ ...deps, staleAfterS: config.IMPORT_STALE_AFTER_S, instanceId: config.INSTANCE_ID });
+  // An upload streams for as long as the file takes: the gateway's 600 s bound applies, not Node's 300 s.
+  requestTimeoutMs: 0,
+  background: (deps) => {
+    const stop = startSweeper({ ...deps, staleAfterS: config.IMPORT_STALE_AFTER_S, instanceId: config.INSTANCE_ID });
+    return { stop: async () => stop() };
   },
 });

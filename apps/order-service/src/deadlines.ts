@@ -11,6 +11,8 @@ export interface SweeperOptions {
   now: () => Date;
   /** An order still PENDING or STOCK_RESERVED this long after its last change is timed out. */
   deadlineMs: number;
+  /** Imported orders wait behind a whole file's backlog: they get their own, longer deadline. */
+  importDeadlineMs?: number;
   intervalMs: number;
   batchSize?: number;
 }
@@ -25,10 +27,12 @@ export async function sweepOverdue(o: SweeperOptions): Promise<number> {
   return o.messaging.transaction(async (tx, publish) => {
     const rows = await tx.$queryRawUnsafe<Array<{ id: string; status: OrderState['status']; customer_id: string; total: number; import_id: string | null }>>(
       `SELECT id::text, status::text AS status, customer_id, total::float8 AS total, import_id::text FROM orders
-        WHERE status IN ('PENDING', 'STOCK_RESERVED') AND updated_at < $1::timestamptz
+        WHERE status IN ('PENDING', 'STOCK_RESERVED')
+          AND updated_at < CASE WHEN import_id IS NULL THEN $1::timestamptz ELSE $3::timestamptz END
         ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
       new Date(at.getTime() - o.deadlineMs).toISOString(),
       o.batchSize ?? 500,
+      new Date(at.getTime() - (o.importDeadlineMs ?? o.deadlineMs)).toISOString(),
     );
     const changes: StatusChange[] = [];
     const orders: OrderState[] = [];

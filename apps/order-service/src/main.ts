@@ -21,5 +21,5 @@ void runService({
   },
   subscriptions,
   background: (deps) =>
-    startSweeper({ ...deps, deadlineMs: config.ORDER_DEADLINE_S * 1000, intervalMs: config.SWEEP_INTERVAL_S * 1000 }),
+    startSweeper({ ...deps, deadlineMs: config.ORDER_DEADLINE_S * 1000, importDeadlineMs: config.IMPORT_ORDER_DEADLINE_S * 1000, intervalMs: config.SWEEP_INTERVAL_S * 1000 }),
 });

@@ -37,6 +37,8 @@ export interface ServiceDefinition<Client, Tx extends SqlClient> {
   onStart?: (deps: ServiceDeps<Client, Tx>) => Promise<void>;
   /** Background work started after messaging (e.g. a sweeper), stopped first on shutdown. */
   background?: (deps: ServiceDeps<Client, Tx>) => { stop: () => Promise<void> };
+  /** Longest a request may take; 0 = no limit (a streamed upload of any size). Default Node's 300 s. */
+  requestTimeoutMs?: number;
   /** Raw request bodies this service reads itself (e.g. text/csv). */
   rawBodyTypes?: string[];
   bodyLimit?: string;
@@ -146,6 +148,7 @@ export async function runService<Client, Tx extends SqlClient>(def: ServiceDefin
   await service.start();
   const server: Server = service.app.listen(config.PORT, () => logger.info('listening', { port: config.PORT }));
   server.keepAliveTimeout = 65_000;
+  if (def.requestTimeoutMs !== undefined) server.requestTimeout = def.requestTimeoutMs;
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
