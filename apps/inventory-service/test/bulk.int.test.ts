@@ -2,9 +2,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
-import { createEvent, orderBatchCreated, orderCancelled, paymentBatchProcessed, type Envelope, type EventContract, type PayloadOf } from '@orderflow/events';
+import { orderBatchCreated, orderCancelled, paymentBatchProcessed, type Envelope, type EventContract, type PayloadOf } from '@orderflow/events';
 import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
-import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
+import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor, publishEvent } from '@orderflow/testkit';
 import { api } from '../src/api';
 import { database, type Db, type Tx } from '../src/db';
 import { subscriptions } from '../src/handlers';
@@ -39,11 +39,8 @@ describe('inventory service: bulk reservations for imports (real PostgreSQL and 
     await db.drop();
   });
 
-  async function publish<C extends EventContract>(contract: C, payload: PayloadOf<C>, correlationId: string): Promise<void> {
-    const event = createEvent(contract, payload, { source: 'test', correlationId });
-    ch.publish(`${prefix}${contract.exchange}`, contract.type, Buffer.from(JSON.stringify(event)), { persistent: true, correlationId });
-    await ch.waitForConfirms();
-  }
+  const publish = <C extends EventContract>(contract: C, payload: PayloadOf<C>, correlationId: string) =>
+    publishEvent(ch, prefix, contract, payload, { correlationId });
   const sku = async (available: number): Promise<string> => {
     const id = `BULK-${randomBytes(4).toString('hex')}`;
     expect((await request(service.app).put(`/api/inventory/${id}`).set('Authorization', admin).send({ name: id, price: 1, available })).status).toBe(201);

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
-import { createEvent, orderBatchConcluded, orderBatchCreated, type EventContract, type PayloadOf } from '@orderflow/events';
+import { orderBatchConcluded, orderBatchCreated, type EventContract, type PayloadOf } from '@orderflow/events';
 import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
-import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
+import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor, publishEvent } from '@orderflow/testkit';
 import { api } from '../src/api';
 import { database, type Db, type Tx } from '../src/db';
 import { subscriptions } from '../src/handlers';
@@ -32,11 +32,7 @@ describe('notification service: imported orders (real PostgreSQL and RabbitMQ)',
     await db.drop();
   });
 
-  async function publish<C extends EventContract>(contract: C, payload: PayloadOf<C>): Promise<void> {
-    const event = createEvent(contract, payload, { source: 'order-service', correlationId: randomUUID() });
-    ch.publish(`${prefix}${contract.exchange}`, contract.type, Buffer.from(JSON.stringify(event)), { persistent: true });
-    await ch.waitForConfirms();
-  }
+  const publish = <C extends EventContract>(contract: C, payload: PayloadOf<C>) => publishEvent(ch, prefix, contract, payload, { source: 'order-service' });
   const templatesOf = async (orderId: string) =>
     ((await request(service.app).get(`/api/notifications?orderId=${orderId}`).set('Authorization', bearer('ops', 'admin'))).body.items as Array<{ template: string; channel: string }>)
       .map((n) => `${n.template}/${n.channel}`)

@@ -3,7 +3,6 @@ import amqplib from 'amqplib';
 import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
 import {
-  createEvent,
   importChunk,
   importFailed,
   importReceived,
@@ -16,7 +15,7 @@ import {
   type PayloadOf,
 } from '@orderflow/events';
 import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
-import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
+import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor, publishEvent } from '@orderflow/testkit';
 import { api } from '../src/api';
 import { database, type Db, type Tx } from '../src/db';
 import { subscriptions } from '../src/handlers';
@@ -71,11 +70,8 @@ describe('order service: imports (real PostgreSQL and RabbitMQ)', () => {
     await db.drop();
   });
 
-  async function publish<C extends EventContract>(contract: C, payload: PayloadOf<C>, correlationId: string): Promise<void> {
-    const event = createEvent(contract, payload, { source: 'test', correlationId });
-    ch.publish(`${prefix}${contract.exchange}`, contract.type, Buffer.from(JSON.stringify(event)), { persistent: true, correlationId });
-    await ch.waitForConfirms();
-  }
+  const publish = <C extends EventContract>(contract: C, payload: PayloadOf<C>, correlationId: string) =>
+    publishEvent(ch, prefix, contract, payload, { correlationId });
   const progress = async (importId: string) => (await request(service.app).get(`/api/imports/${importId}`).set('Authorization', admin)).body;
   const batchesFor = (importId: string, type: string) => published.filter((e) => e.eventType === type && e.payload.importId === importId);
   const orderOf = async (orderId: string) => (await request(service.app).get(`/api/orders/${orderId}`).set('Authorization', admin)).body;

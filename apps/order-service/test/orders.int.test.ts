@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
-import { createEvent, inventoryReserved, paymentCompleted, paymentFailed, type EventContract, type PayloadOf } from '@orderflow/events';
+import { inventoryReserved, paymentCompleted, paymentFailed, type EventContract, type PayloadOf } from '@orderflow/events';
 import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
-import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
+import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor, publishEvent } from '@orderflow/testkit';
 import { api } from '../src/api';
 import { database, type Db, type Tx } from '../src/db';
 import { subscriptions } from '../src/handlers';
@@ -45,11 +45,7 @@ describe('order service (real PostgreSQL and RabbitMQ)', () => {
     await db.drop();
   });
 
-  async function publish<C extends EventContract>(contract: C, payload: PayloadOf<C>): Promise<void> {
-    const event = createEvent(contract, payload, { source: 'test', correlationId: randomUUID() });
-    ch.publish(`${prefix}${contract.exchange}`, contract.type, Buffer.from(JSON.stringify(event)), { persistent: true });
-    await ch.waitForConfirms();
-  }
+  const publish = <C extends EventContract>(contract: C, payload: PayloadOf<C>) => publishEvent(ch, prefix, contract, payload);
   const place = (customerId: string, headers: Record<string, string> = {}) =>
     request(service.app).post('/api/orders').set('Authorization', bearer(customerId)).set(headers).send(body(customerId));
   const get = (id: string, as = 'alice') => request(service.app).get(`/api/orders/${id}`).set('Authorization', bearer(as));

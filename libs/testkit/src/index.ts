@@ -1,5 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import amqplib from 'amqplib';
+import { randomBytes, randomUUID } from 'node:crypto';
+import amqplib, { type ConfirmChannel } from 'amqplib';
+import { createEvent, type EventContract, type EventOf, type PayloadOf } from '@orderflow/events';
 import { Pool } from 'pg';
 import { DEV_JWT_SECRET, signToken, type Role } from '@orderflow/http';
 import type { Topology } from '@orderflow/messaging';
@@ -126,4 +127,22 @@ export async function freePorts(count: number): Promise<number[]> {
     if ((await Promise.all(ports.map(isFree))).every(Boolean)) return ports;
   }
   throw new Error('no free port range found');
+}
+
+/**
+ * Publishes an event the way a service's relay does (full envelope, persistent, confirmed,
+ * correlation id as a message property) onto `prefix`+its exchange; returns the event.
+ */
+export async function publishEvent<C extends EventContract>(
+  ch: ConfirmChannel,
+  prefix: string,
+  contract: C,
+  payload: PayloadOf<C>,
+  meta: { correlationId?: string; source?: string } = {},
+): Promise<EventOf<C>> {
+  const correlationId = meta.correlationId ?? randomUUID();
+  const event = createEvent(contract, payload, { source: meta.source ?? 'test', correlationId });
+  ch.publish(`${prefix}${contract.exchange}`, contract.type, Buffer.from(JSON.stringify(event)), { persistent: true, messageId: event.eventId, correlationId });
+  await ch.waitForConfirms();
+  return event;
 }
