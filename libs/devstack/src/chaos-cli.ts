@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     topologyPrefix: `${databasePrefix}.`,
     faults: [
       ...SERVICES.filter((s) => s.app !== 'import-worker').map((s) => ({ kind: 'kill' as const, app: s.app })),
+      { kind: 'stop', app: 'order-service' },
       { kind: 'drop-broker-connections' },
       { kind: 'restart-broker' },
       { kind: 'restart-database' },

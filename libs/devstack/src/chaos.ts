@@ -11,6 +11,8 @@ const run = promisify(execFile);
 
 export type Fault =
   | { kind: 'kill'; app: string }
+  /** A graceful stop (SIGTERM, as on a rolling deploy) and a restart. */
+  | { kind: 'stop'; app: string }
   | { kind: 'drop-broker-connections' }
   | { kind: 'restart-broker' }
   | { kind: 'restart-database' };
@@ -134,6 +136,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           await system!.restart(fault.app);
           faultsDone.push(`kill -9 ${fault.app} (back in ${((Date.now() - t) / 1000).toFixed(1)} s)`);
           break;
+        case 'stop': {
+          const exit = await system!.kill(fault.app, 'SIGTERM');
+          await system!.restart(fault.app);
+          faultsDone.push(`SIGTERM ${fault.app} (exit ${exit.code ?? exit.signal} after ${((Date.now() - t) / 1000).toFixed(1)} s, back)`);
+          break;
+        }
         case 'drop-broker-connections':
           faultsDone.push(`dropped ${await dropConnections(system!.instanceTag)} broker connections`);
           break;

@@ -39,8 +39,8 @@ export interface RunningSystem {
   /** SIGTERM to every process, waits for them (SIGKILL after the grace period). */
   stop(): Promise<void>;
   processes: Map<string, ChildProcess>;
-  /** Kills one service (default SIGKILL, as a crash would) and waits until it is gone. */
-  kill(app: string, signal?: NodeJS.Signals): Promise<void>;
+  /** Signals one service (default SIGKILL, as a crash would) and waits until it is gone; returns how it exited. */
+  kill(app: string, signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Starts a killed service again with the same environment and waits until it is ready. */
   restart(app: string): Promise<void>;
   /** The broker connection names of this system's services contain this (to drop them in tests). */
@@ -171,12 +171,12 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
     services.push({ app: s.app, url: `http://127.0.0.1:${s.port}`, pid: child.pid });
   }
   const expectedExit = new Set<string>();
-  const kill = async (app: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+  const kill = async (app: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> => {
     const child = processes.get(app);
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return { code: child?.exitCode ?? null, signal: child?.signalCode ?? null };
     expectedExit.add(app);
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
+    return new Promise((resolve) => {
+      child.once('exit', (code, sig) => resolve({ code, signal: sig }));
       child.kill(signal);
     });
   };
