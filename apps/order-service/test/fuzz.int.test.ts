@@ -82,7 +82,11 @@ describe('order API under hostile input (fast-check, real PostgreSQL)', () => {
           expect(await counts()).toEqual(before);
         }
       }),
-      { numRuns: 1500 },
+      {
+        numRuns: 1500,
+        // Found by this fuzzer once: PostgreSQL refuses U+0000 in text (it answered 500 then).
+        examples: [[{ customerId: 'fuzzer', items: [{ productId: '\u0000\uffff\ud800', quantity: 1, unitPrice: 9.99 }], paymentMethod: 'pm_card_ok' }, null]],
+      },
     );
   }, 180_000);
 

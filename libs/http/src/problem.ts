@@ -95,6 +95,11 @@ function describe(err: unknown): { status: number; code: string; detail: string;
     const code = (typeof type === 'string' ? BODY_PARSER_CODES[type] : undefined) ?? 'REQUEST.INVALID';
     return { status: clientStatus, code, detail: errorMessage(err) };
   }
+  // A PostgreSQL data exception (class 22: value too long, out of range, bad encoding) is the
+  // client's input that validation let through: still a 400, and the statement stored nothing.
+  if (!(err instanceof AppError) && sqlStateOf(err)?.startsWith('22')) {
+    return { status: 400, code: 'REQUEST.INVALID_VALUE', detail: 'A value in the request cannot be stored.' };
+  }
   const status = STATUS_BY_CATEGORY[categorize(err)];
   if (err instanceof AppError && status < 500) {
     return {
@@ -114,6 +119,13 @@ function describe(err: unknown): { status: number; code: string; detail: string;
     };
   }
   return { status: 500, code: 'INTERNAL', detail: 'An unexpected error occurred.' };
+}
+
+/** The SQLSTATE of a pg error, also when Prisma's driver adapter wraps it. */
+function sqlStateOf(err: unknown): string | undefined {
+  const e = err as { code?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } } | null;
+  const code = e?.meta?.driverAdapterError?.cause?.originalCode ?? e?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
 function clientErrorStatus(err: unknown): number | undefined {

@@ -13,8 +13,10 @@ export interface FieldError {
  */
 export function validate<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const details = result.error.issues.flatMap(toFieldErrors);
+  // PostgreSQL cannot store U+0000 in text: refuse it here, with the field, for every schema.
+  const nul = result.success ? findNul(result.data, []) : undefined;
+  if (result.success && !nul) return result.data;
+  const details = nul ? [{ field: fieldPath(nul), message: 'must not contain the NUL character (\\u0000)' }] : result.error!.issues.flatMap(toFieldErrors);
   throw new AppError('REQUEST.INVALID', `Invalid request: ${details.map((d) => d.field).join(', ')}`, {
     category: 'validation',
     details,
@@ -27,6 +29,18 @@ function toFieldErrors(issue: z.core.$ZodIssue): FieldError[] {
     return issue.keys.map((key) => ({ field: fieldPath([...issue.path, key]), message: 'Unknown field' }));
   }
   return [{ field: fieldPath(issue.path), message: issue.message }];
+}
+
+/** The path of the first string (value or key) that contains U+0000, if any. */
+function findNul(value: unknown, path: PropertyKey[], depth = 0): PropertyKey[] | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+  if (depth > 32 || value === null || typeof value !== 'object') return undefined;
+  for (const [key, v] of Array.isArray(value) ? value.entries() : Object.entries(value)) {
+    if (typeof key === 'string' && key.includes('\u0000')) return [...path, key];
+    const found = findNul(v, [...path, key], depth + 1);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 function fieldPath(path: readonly PropertyKey[]): string {

@@ -41,4 +41,15 @@ describe('validate', () => {
   it('names the root when the value is not an object at all', () => {
     expect(failureOf(undefined).details).toEqual([{ field: '(root)', message: expect.any(String) }]);
   });
+
+  it('a NUL character anywhere in what the schema keeps is refused with its field named (PostgreSQL cannot store it)', () => {
+    const schema = z.object({ items: z.array(z.object({ productId: z.string() })) });
+    let error: unknown;
+    try {
+      validate(schema, { items: [{ productId: 'ok' }, { productId: 'bad\u0000id' }] });
+    } catch (err) {
+      error = err;
+    }
+    expect((error as { details: unknown }).details).toEqual([{ field: 'items[1].productId', message: expect.stringContaining('NUL') }]);
+  });
 });
