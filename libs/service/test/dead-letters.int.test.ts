@@ -98,4 +98,13 @@ describe('dead-letter operations over HTTP (real RabbitMQ and PostgreSQL)', () =
     expect(JSON.stringify(noFilter.body)).toContain('parkedId');
     expect((await request(service.app).get(`${base}/${randomUUID()}`).set('Authorization', admin)).status).toBe(404);
   });
+
+  it('/metrics shows dead-letter depth, outbox lag and message handling time', async () => {
+    await send('metric-probe');
+    await waitFor(() => handled.includes('metric-probe'), 'handled');
+    const text = (await request(service.app).get('/metrics')).text;
+    expect(text).toMatch(/^messaging_dead_letter_depth\{service="task-service"\} \d+$/m);
+    expect(text).toMatch(/^messaging_outbox_lag_seconds\{service="task-service"\} [\d.]+$/m);
+    expect(text).toMatch(/^messaging_handle_duration_seconds_count\{service="task-service",event_type="task.requested",outcome="ack"\} [1-9]\d*$/m);
+  });
 });
