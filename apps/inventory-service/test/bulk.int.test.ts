@@ -4,7 +4,7 @@ import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
 import { orderBatchCreated, orderCancelled, paymentBatchProcessed, type Envelope, type EventContract, type PayloadOf } from '@orderflow/events';
 import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
-import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor, publishEvent } from '@orderflow/testkit';
+import { type ServiceUnderTest, bearer, publishEvent, serviceUnderTest, uniquePrefix, waitFor } from '@orderflow/testkit';
 import { api } from '../src/api';
 import { database, type Db, type Tx } from '../src/db';
 import { subscriptions } from '../src/handlers';
@@ -15,29 +15,24 @@ const admin = bearer('admin', 'admin');
 /** The import lane of inventory: a chunk's orders per event, one answer per event. */
 describe('inventory service: bulk reservations for imports (real PostgreSQL and RabbitMQ)', () => {
   const prefix = uniquePrefix();
-  let db: Awaited<ReturnType<typeof cloneDatabase>>;
+  let sut: ServiceUnderTest<Service<Db, Tx>>;
   let service: Service<Db, Tx>;
-  let conn: amqplib.ChannelModel;
   let ch: amqplib.ConfirmChannel;
   const received: Envelope<any>[] = [];
 
   beforeAll(async () => {
-    db = await cloneDatabase('inventory');
-    const config = parseConfig(serviceConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix }));
-    service = buildService({ name: 'inventory-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions });
-    await service.start();
-    conn = await amqplib.connect(AMQP_URL);
-    ch = await conn.createConfirmChannel();
-    const { queue } = await ch.assertQueue('', { exclusive: true });
-    await ch.bindQueue(queue, `${prefix}inventory.events`, '#');
-    await ch.consume(queue, (m) => m && received.push(JSON.parse(m.content.toString())), { noAck: true });
+    sut = await serviceUnderTest({
+      database: 'inventory',
+      prefix,
+      build: (env) => {
+        const config = parseConfig(serviceConfigSchema(0), env);
+        return buildService({ name: 'inventory-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions });
+      },
+    });
+    ({ service, ch } = sut);
+    await sut.tap('inventory.events', received);
   });
-  afterAll(async () => {
-    await conn.close();
-    await service.stop();
-    await deleteTopologies(service.deps.messaging.topology);
-    await db.drop();
-  });
+  afterAll(() => sut.stop());
 
   const publish = <C extends EventContract>(contract: C, payload: PayloadOf<C>, correlationId: string) =>
     publishEvent(ch, prefix, contract, payload, { correlationId });

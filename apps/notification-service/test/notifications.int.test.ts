@@ -4,7 +4,7 @@ import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
 import { createEvent, orderCancelled, orderConfirmed, type EventContract, type PayloadOf } from '@orderflow/events';
 import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
-import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor, publishEvent } from '@orderflow/testkit';
+import { type ServiceUnderTest, bearer, publishEvent, serviceUnderTest, uniquePrefix, waitFor } from '@orderflow/testkit';
 import { api } from '../src/api';
 import { database, type Db, type Tx } from '../src/db';
 import { subscriptions } from '../src/handlers';
@@ -12,25 +12,22 @@ import { topology } from '../src/topology';
 
 describe('notification service (real PostgreSQL and RabbitMQ)', () => {
   const prefix = uniquePrefix();
-  let db: Awaited<ReturnType<typeof cloneDatabase>>;
+  let sut: ServiceUnderTest<Service<Db, Tx>>;
   let service: Service<Db, Tx>;
-  let conn: amqplib.ChannelModel;
   let ch: amqplib.ConfirmChannel;
 
   beforeAll(async () => {
-    db = await cloneDatabase('notification');
-    const config = parseConfig(serviceConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix }));
-    service = buildService({ name: 'notification-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions });
-    await service.start();
-    conn = await amqplib.connect(AMQP_URL);
-    ch = await conn.createConfirmChannel();
+    sut = await serviceUnderTest({
+      database: 'notification',
+      prefix,
+      build: (env) => {
+        const config = parseConfig(serviceConfigSchema(0), env);
+        return buildService({ name: 'notification-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions });
+      },
+    });
+    ({ service, ch } = sut);
   });
-  afterAll(async () => {
-    await conn.close();
-    await service.stop();
-    await deleteTopologies(service.deps.messaging.topology);
-    await db.drop();
-  });
+  afterAll(() => sut.stop());
 
   const publish = <C extends EventContract>(contract: C, payload: PayloadOf<C>) => publishEvent(ch, prefix, contract, payload, { source: 'order-service' });
 

@@ -15,7 +15,7 @@ import {
   type PayloadOf,
 } from '@orderflow/events';
 import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
-import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor, publishEvent } from '@orderflow/testkit';
+import { type ServiceUnderTest, bearer, publishEvent, serviceUnderTest, uniquePrefix, waitFor } from '@orderflow/testkit';
 import { api } from '../src/api';
 import { database, type Db, type Tx } from '../src/db';
 import { subscriptions } from '../src/handlers';
@@ -36,39 +36,34 @@ const rows = (n: number) => ({ read: n, accepted: n, rejected: 0 });
 
 describe('order service: imports (real PostgreSQL and RabbitMQ)', () => {
   const prefix = uniquePrefix();
-  let db: Awaited<ReturnType<typeof cloneDatabase>>;
+  let sut: ServiceUnderTest<Service<Db, Tx>>;
   let service: Service<Db, Tx>;
-  let conn: amqplib.ChannelModel;
   let ch: amqplib.ConfirmChannel;
   const published: Envelope<any>[] = [];
 
   beforeAll(async () => {
-    db = await cloneDatabase('order');
-    const config = parseConfig(serviceConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix }));
-    service = buildService({
-      name: 'order-service',
-      config,
-      topology: (p) => topology(p, config.RETRY_DELAYS_MS),
-      database,
-      routes: (deps) => (router) => {
-        api(deps)(router);
-        importsApi(deps)(router);
+    sut = await serviceUnderTest({
+      database: 'order',
+      prefix,
+      build: (env) => {
+        const config = parseConfig(serviceConfigSchema(0), env);
+        return buildService({
+          name: 'order-service',
+          config,
+          topology: (p) => topology(p, config.RETRY_DELAYS_MS),
+          database,
+          routes: (deps) => (router) => {
+            api(deps)(router);
+            importsApi(deps)(router);
+          },
+          subscriptions,
+        });
       },
-      subscriptions,
     });
-    await service.start();
-    conn = await amqplib.connect(AMQP_URL);
-    ch = await conn.createConfirmChannel();
-    const { queue } = await ch.assertQueue('', { exclusive: true });
-    await ch.bindQueue(queue, `${prefix}order.events`, '#');
-    await ch.consume(queue, (m) => m && published.push(JSON.parse(m.content.toString())), { noAck: true });
+    ({ service, ch } = sut);
+    await sut.tap('order.events', published);
   });
-  afterAll(async () => {
-    await conn.close();
-    await service.stop();
-    await deleteTopologies(service.deps.messaging.topology);
-    await db.drop();
-  });
+  afterAll(() => sut.stop());
 
   const publish = <C extends EventContract>(contract: C, payload: PayloadOf<C>, correlationId: string) =>
     publishEvent(ch, prefix, contract, payload, { correlationId });

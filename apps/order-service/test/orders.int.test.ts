@@ -4,7 +4,7 @@ import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
 import { inventoryReserved, paymentCompleted, paymentFailed, type EventContract, type PayloadOf } from '@orderflow/events';
 import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
-import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor, publishEvent } from '@orderflow/testkit';
+import { type ServiceUnderTest, bearer, publishEvent, serviceUnderTest, uniquePrefix, waitFor } from '@orderflow/testkit';
 import { api } from '../src/api';
 import { database, type Db, type Tx } from '../src/db';
 import { subscriptions } from '../src/handlers';
@@ -21,35 +21,30 @@ const body = (customerId: string, paymentMethod = 'pm_card_ok') => ({
 
 describe('order service (real PostgreSQL and RabbitMQ)', () => {
   const prefix = uniquePrefix();
-  let db: Awaited<ReturnType<typeof cloneDatabase>>;
+  let sut: ServiceUnderTest<Service<Db, Tx>>;
   let service: Service<Db, Tx>;
-  let conn: amqplib.ChannelModel;
   let ch: amqplib.ConfirmChannel;
-  const published: Array<{ type: string; payload: { orderId: string } }> = [];
+  const published: Array<{ eventType: string; payload: { orderId: string } }> = [];
 
   beforeAll(async () => {
-    db = await cloneDatabase('order');
-    const config = parseConfig(serviceConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix }));
-    service = buildService({ name: 'order-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions });
-    await service.start();
-    conn = await amqplib.connect(AMQP_URL);
-    ch = await conn.createConfirmChannel();
-    const { queue } = await ch.assertQueue('', { exclusive: true });
-    await ch.bindQueue(queue, `${prefix}order.events`, '#');
-    await ch.consume(queue, (m) => m && published.push({ type: m.fields.routingKey, payload: JSON.parse(m.content.toString()).payload }), { noAck: true });
+    sut = await serviceUnderTest({
+      database: 'order',
+      prefix,
+      build: (env) => {
+        const config = parseConfig(serviceConfigSchema(0), env);
+        return buildService({ name: 'order-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions });
+      },
+    });
+    ({ service, ch } = sut);
+    await sut.tap('order.events', published);
   });
-  afterAll(async () => {
-    await conn.close();
-    await service.stop();
-    await deleteTopologies(service.deps.messaging.topology);
-    await db.drop();
-  });
+  afterAll(() => sut.stop());
 
   const publish = <C extends EventContract>(contract: C, payload: PayloadOf<C>) => publishEvent(ch, prefix, contract, payload);
   const place = (customerId: string, headers: Record<string, string> = {}) =>
     request(service.app).post('/api/orders').set('Authorization', bearer(customerId)).set(headers).send(body(customerId));
   const get = (id: string, as = 'alice') => request(service.app).get(`/api/orders/${id}`).set('Authorization', bearer(as));
-  const eventsFor = (orderId: string) => published.filter((e) => e.payload.orderId === orderId).map((e) => e.type);
+  const eventsFor = (orderId: string) => published.filter((e) => e.payload.orderId === orderId).map((e) => e.eventType);
 
   it('a valid order is accepted with 202 and Location, stored PENDING with its total, and order.created is published', async () => {
     const res = await place('alice');

@@ -3,7 +3,7 @@ import amqplib from 'amqplib';
 import { parseConfig } from '@orderflow/config';
 import { createEvent, inventoryBatchReserved, type Envelope, type PayloadOf } from '@orderflow/events';
 import { buildService, type Service } from '@orderflow/service';
-import { AMQP_URL, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
+import { type ServiceUnderTest, serviceUnderTest, uniquePrefix, waitFor } from '@orderflow/testkit';
 import { api } from '../src/api';
 import { paymentConfigSchema } from '../src/config';
 import { database, type Db, type Tx } from '../src/db';
@@ -15,29 +15,25 @@ type Reserved = PayloadOf<typeof inventoryBatchReserved>['orders'][number];
 /** The import lane of payment: a chunk's reservations per event, one answer per event. */
 describe('payment service: bulk charges for imports (real PostgreSQL and RabbitMQ)', () => {
   const prefix = uniquePrefix();
-  let db: Awaited<ReturnType<typeof cloneDatabase>>;
+  let sut: ServiceUnderTest<Service<Db, Tx>>;
   let service: Service<Db, Tx>;
-  let conn: amqplib.ChannelModel;
   let ch: amqplib.ConfirmChannel;
   const received: Envelope<any>[] = [];
 
   beforeAll(async () => {
-    db = await cloneDatabase('payment');
-    const config = parseConfig(paymentConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix, PAYMENT_SUCCESS_RATE: '1' }));
-    service = buildService({ name: 'payment-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions: (deps) => subscriptions({ ...deps, successRate: config.PAYMENT_SUCCESS_RATE }) });
-    await service.start();
-    conn = await amqplib.connect(AMQP_URL);
-    ch = await conn.createConfirmChannel();
-    const { queue } = await ch.assertQueue('', { exclusive: true });
-    await ch.bindQueue(queue, `${prefix}payment.events`, '#');
-    await ch.consume(queue, (m) => m && received.push(JSON.parse(m.content.toString())), { noAck: true });
+    sut = await serviceUnderTest({
+      database: 'payment',
+      prefix,
+      env: { PAYMENT_SUCCESS_RATE: '1' },
+      build: (env) => {
+        const config = parseConfig(paymentConfigSchema(0), env);
+        return buildService({ name: 'payment-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions: (deps) => subscriptions({ ...deps, successRate: config.PAYMENT_SUCCESS_RATE }) });
+      },
+    });
+    ({ service, ch } = sut);
+    await sut.tap('payment.events', received);
   });
-  afterAll(async () => {
-    await conn.close();
-    await service.stop();
-    await deleteTopologies(service.deps.messaging.topology);
-    await db.drop();
-  });
+  afterAll(() => sut.stop());
 
   async function reserved(importId: string, orders: Reserved[]): Promise<void> {
     const event = createEvent(inventoryBatchReserved, { importId, orders }, { source: 'inventory-service', correlationId: importId });

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import amqplib, { type ConfirmChannel } from 'amqplib';
-import { createEvent, type EventContract, type EventOf, type PayloadOf } from '@orderflow/events';
+import { createEvent, type Envelope, type EventContract, type EventOf, type PayloadOf } from '@orderflow/events';
 import { Pool } from 'pg';
 import { DEV_JWT_SECRET, signToken, type Role } from '@orderflow/http';
 import type { Topology } from '@orderflow/messaging';
@@ -145,4 +145,53 @@ export async function publishEvent<C extends EventContract>(
   ch.publish(`${prefix}${contract.exchange}`, contract.type, Buffer.from(JSON.stringify(event)), { persistent: true, messageId: event.eventId, correlationId });
   await ch.waitForConfirms();
   return event;
+}
+
+/** What a service looks like to its tests (a `buildService` result). */
+export interface TestableService {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  deps: { messaging: { topology: Topology } };
+}
+
+export interface ServiceUnderTest<S extends TestableService> {
+  service: S;
+  /** A confirm channel on the test's broker, e.g. for publishEvent. */
+  ch: ConfirmChannel;
+  /** Collects into `into` every event (envelope) published on `<prefix><exchange>` from now on. */
+  tap(exchange: string, into: { push(event: Envelope<any>): unknown }, pattern?: string): Promise<void>;
+  /** Stops the service and removes its topology and database. */
+  stop(): Promise<void>;
+}
+
+/**
+ * One service under test, isolated by namespace: a database cloned from its migrated
+ * template, the topology `prefix`, started; `build` gets the environment to parse its config from.
+ */
+export async function serviceUnderTest<S extends TestableService>(o: {
+  database: string;
+  prefix: string;
+  build: (env: Record<string, string>) => S;
+  env?: Record<string, string>;
+}): Promise<ServiceUnderTest<S>> {
+  const db = await cloneDatabase(o.database);
+  const service = o.build(serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: o.prefix, ...o.env }));
+  await service.start();
+  const conn = await amqplib.connect(AMQP_URL);
+  const ch = await conn.createConfirmChannel();
+  return {
+    service,
+    ch,
+    async tap(exchange, into, pattern = '#') {
+      const { queue } = await ch.assertQueue('', { exclusive: true });
+      await ch.bindQueue(queue, `${o.prefix}${exchange}`, pattern);
+      await ch.consume(queue, (m) => m && into.push(JSON.parse(m.content.toString())), { noAck: true });
+    },
+    async stop() {
+      await conn.close();
+      await service.stop();
+      await deleteTopologies(service.deps.messaging.topology);
+      await db.drop();
+    },
+  };
 }
