@@ -111,7 +111,7 @@ export function api(deps: OrdersApiDeps) {
         { correlationId: id, causationId: req.id ?? null, occurredAt: at },
       );
       const result = await insertOrder(sql, { id, customerId: body.customerId, paymentMethod: body.paymentMethod, total, idempotencyKey: idemKey, lines: body.items, at }, created);
-      if (result.created) messaging.relay.wake();
+      if (result.created) messaging.relay.publish([created]);
       if (!result.created) res.set('Idempotent-Replayed', 'true');
       res
         .status(202)

@@ -40,7 +40,8 @@ describe('order service (real PostgreSQL and RabbitMQ)', () => {
   });
   afterAll(() => sut.stop());
 
-  const publish = <C extends EventContract>(contract: C, payload: PayloadOf<C>) => publishEvent(ch, prefix, contract, payload);
+  // The saga's events of one order share its id as correlation id (as the services publish them): same lane, in order.
+  const publish = <C extends EventContract>(contract: C, payload: PayloadOf<C>) => publishEvent(ch, prefix, contract, payload, { correlationId: (payload as { orderId?: string }).orderId });
   const place = (customerId: string, headers: Record<string, string> = {}) =>
     request(service.app).post('/api/orders').set('Authorization', bearer(customerId)).set(headers).send(body(customerId));
   const get = (id: string, as = 'alice') => request(service.app).get(`/api/orders/${id}`).set('Authorization', bearer(as));

@@ -12,6 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
@@ -26,6 +27,8 @@ const { values } = parseArgs({
     'log-level': { type: 'string', default: 'warn' },
     /** Print queue depths and outbox backlogs every 2 s: where the time goes. */
     trace: { type: 'boolean', default: false },
+    /** Time each hop too (the load generator then consumes every saga event: costs CPU). */
+    hops: { type: 'boolean', default: false },
     /** Extra service environment, e.g. --env CONSUMER_CONCURRENCY=1 (repeatable). */
     env: { type: 'string', multiple: true, default: [] },
   },
@@ -41,6 +44,12 @@ function cpuOf(pid: number): number {
   } catch {
     return 0;
   }
+}
+/** Busy and total CPU ticks of the whole machine (all cores), from /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - f[4]!, total };
 }
 const pidsOf = (name: string): number[] => {
   try {
@@ -122,7 +131,7 @@ async function main(): Promise<void> {
   // Every saga event's creation time, per order: how long each hop takes (relay + broker + queue + handler).
   const hops = new Map<string, Record<string, number>>();
   const { queue: all } = await ch.assertQueue('', { exclusive: true });
-  for (const ex of ['order.events', 'inventory.events', 'payment.events']) await ch.bindQueue(all, `${prefix}${ex}`, '#');
+  if (values.hops) for (const ex of ['order.events', 'inventory.events', 'payment.events']) await ch.bindQueue(all, `${prefix}${ex}`, '#');
   await ch.consume(
     all,
     (m) => {
@@ -146,14 +155,17 @@ async function main(): Promise<void> {
     { noAck: true },
   );
 
+  // Looked up at the start and at the end: PostgreSQL forks a backend per new pool connection.
   const processes = [
-    ...system.services.map((s) => ({ name: s.app, pids: s.pid ? [s.pid] : [] })),
-    { name: 'nginx', pids: system.processes.get('gateway')?.pid ? [system.processes.get('gateway')!.pid!, ...pidsOf('nginx: worker')] : [] },
-    { name: 'rabbitmq', pids: pidsOf('beam.smp') },
-    { name: 'postgres', pids: pidsOf('postgres') },
-    { name: 'load generator', pids: [process.pid] },
+    ...system.services.map((s) => ({ name: s.app, pids: () => (s.pid ? [s.pid] : []) })),
+    { name: 'nginx', pids: () => (system.processes.get('gateway')?.pid ? [system.processes.get('gateway')!.pid!, ...pidsOf('nginx: worker')] : []) },
+    { name: 'rabbitmq', pids: () => pidsOf('beam.smp') },
+    { name: 'postgres', pids: () => pidsOf('postgres') },
+    { name: 'load generator', pids: () => [process.pid] },
   ];
-  const cpuStart = processes.map((p) => p.pids.reduce((s, pid) => s + cpuOf(pid), 0));
+  const cpuNow = (): Array<Map<number, number>> => processes.map((p) => new Map(p.pids().map((pid) => [pid, cpuOf(pid)])));
+  const machineStart = machineTicks();
+  const cpuStart = cpuNow();
 
   const tracer = values.trace ? setInterval(() => void trace(prefix, system.databases), 2000) : undefined;
   process.stdout.write(`driving ${paced ? `${rate} orders/s` : `max rate, ${values.concurrency} concurrent`} for ${seconds} s…\n`);
@@ -201,7 +213,8 @@ async function main(): Promise<void> {
   while (finished() < accepted && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
   const wall = (Date.now() - started) / 1000;
   measuring = false;
-  const cpuEnd = processes.map((p) => p.pids.reduce((s, pid) => s + cpuOf(pid), 0));
+  const machineEnd = machineTicks();
+  const cpuEnd = cpuNow();
 
   const outcomes = new Map<string, number>();
   const latencies: number[] = [];
@@ -221,12 +234,25 @@ async function main(): Promise<void> {
     const d = [...hops.values()].filter((h) => h[from] && h[to]).map((h) => h[to]! - h[from]!).sort((a, b) => a - b);
     return `${from} → ${to} p50 ${percentile(d, 50)} ms p99 ${percentile(d, 99)} ms`;
   };
-  console.log(`  hops (event created → next event created): ${hop('order.created', 'inventory.reserved')}; ${hop('inventory.reserved', 'payment.completed')}; ${hop('payment.completed', 'order.confirmed')}`);
+  if (values.hops) console.log(`  hops (event created → next event created): ${hop('order.created', 'inventory.reserved')}; ${hop('inventory.reserved', 'payment.completed')}; ${hop('payment.completed', 'order.confirmed')}`);
+  const busy = (machineEnd.busy - machineStart.busy) / (machineEnd.total - machineStart.total);
+  console.log(`  machine CPU busy  ${(busy * 100).toFixed(0)} % of ${os.cpus().length} cores over the run`);
   console.log('  CPU (seconds, % of one core over the run):');
   processes.forEach((p, k) => {
-    const used = cpuEnd[k]! - cpuStart[k]!;
+    let used = 0;
+    for (const [pid, end] of cpuEnd[k]!) used += end - (cpuStart[k]!.get(pid) ?? 0);
     console.log(`    ${p.name.padEnd(22)} ${used.toFixed(1).padStart(6)} s  ${((used / wall) * 100).toFixed(0).padStart(4)} %   ${((used / Math.max(1, completedInWindow)) * 1e6).toFixed(0)} µs/order`);
   });
+
+  // PostgreSQL's share per database (a backend's title names its database).
+  const pg = processes.findIndex((p) => p.name === 'postgres');
+  const perDb = new Map<string, number>();
+  for (const [pid, end] of cpuEnd[pg]!) {
+    const title = (() => { try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } })();
+    const db = [...system.databases.entries()].find(([, url]) => title.includes(` ${new URL(url).pathname.slice(1)} `))?.[0] ?? 'other';
+    perDb.set(db, (perDb.get(db) ?? 0) + end - (cpuStart[pg]!.get(pid) ?? 0));
+  }
+  console.log(`    postgres by database: ${[...perDb].map(([db, s]) => `${db} ${((s / Math.max(1, completedInWindow)) * 1e6).toFixed(0)} µs/order`).join(', ')}`);
 
   if (completedInWindow < accepted) {
     const { Client } = await import('pg');

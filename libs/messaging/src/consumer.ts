@@ -23,8 +23,8 @@ export interface ConsumerOptions<Tx extends SqlClient> {
   batchSize: number;
   /** Batches in flight at once (lanes by correlation id); 1 keeps strict queue order. */
   concurrency?: number;
-  /** Called after a commit that wrote outbox rows. */
-  onEventsEnqueued: () => void;
+  /** Called after a commit that wrote outbox rows, with their events (the relay's direct path). */
+  onEventsEnqueued: (events: readonly OutgoingEvent[]) => void;
   /** Observes each handled message: outcome and seconds spent. */
   observe?: (outcome: 'ack' | 'retry' | 'park' | 'duplicate', seconds: number, eventType: string) => void;
 }
@@ -201,7 +201,7 @@ export class QueueConsumer<Tx extends SqlClient> {
       await enqueueEvents(tx, emitted);
       return result;
     });
-    if (emitted.length > 0) this.o.onEventsEnqueued();
+    if (emitted.length > 0) this.o.onEventsEnqueued(emitted);
     return outcomes;
   }
 

@@ -98,7 +98,7 @@ export class Messaging<Tx extends SqlClient> {
         prefetch: own.prefetch ?? this.o.prefetch ?? 200,
         batchSize: own.batchSize ?? this.o.batchSize ?? 100,
         concurrency: own.concurrency ?? this.o.concurrency,
-        onEventsEnqueued: () => this.relay.wake(),
+        onEventsEnqueued: (events) => this.relay.publish(events),
         observe: this.o.observe,
       });
       await consumer.start();
@@ -113,7 +113,7 @@ export class Messaging<Tx extends SqlClient> {
 
   /**
    * Runs `fn` in a transaction; events it publishes are written to the outbox in that same
-   * transaction and relayed as soon as it commits.
+   * transaction and published as soon as it commits.
    */
   async transaction<T>(fn: (tx: Tx, publish: Publish) => Promise<T>): Promise<T> {
     const emitted: OutgoingEvent[] = [];
@@ -123,7 +123,7 @@ export class Messaging<Tx extends SqlClient> {
       await enqueueEvents(tx, emitted);
       return value;
     });
-    if (emitted.length > 0) this.relay.wake();
+    this.relay.publish(emitted);
     return result;
   }
 

@@ -3,7 +3,7 @@ import type { Pool, PoolClient } from 'pg';
 import { createEvent, type EnvelopeMeta, type Envelope, type EventContract, type PayloadOf } from '@orderflow/events';
 import type { Logger } from '@orderflow/logging';
 import type { Broker, ManagedChannel } from './broker';
-import type { SqlClient } from './sql';
+import { preparedQuery, type SqlClient } from './sql';
 import type { Topology } from './topology';
 
 /** An event on its way to the broker: what one outbox row holds. */
@@ -57,10 +57,12 @@ export interface RelayOptions {
   pool: Pool;
   broker: Broker;
   logger: Logger;
-  /** Rows published per transaction (one confirm window). */
+  /** Rows a sweep publishes per transaction (one confirm window). */
   batchSize?: number;
-  /** Safety net for rows written by other processes or left by a crash; commits wake the relay at once. */
+  /** How often the sweep looks for rows the direct path did not mark sent (crash, broker down). */
   pollIntervalMs?: number;
+  /** A periodic sweep leaves rows younger than this to the direct path that is publishing them. */
+  sweepGraceMs?: number;
   confirmTimeoutMs?: number;
 }
 
@@ -73,10 +75,21 @@ interface OutboxRow {
   correlation_id: string | null;
 }
 
+const MARK_SENT = 'UPDATE outbox_events SET sent_at = now() WHERE event_id = ANY($1::uuid[]) AND sent_at IS NULL';
+
 /**
- * Publishes committed outbox rows with publisher confirms and marks them sent. Rows are
- * claimed with `FOR UPDATE SKIP LOCKED`, so replicas never publish the same row twice in
- * normal operation; a crash between confirm and commit republishes (consumers dedupe).
+ * Publishes committed outbox rows with publisher confirms and marks them sent, two ways:
+ *
+ * - **Direct**: the writer hands over the events it has just committed (`publish`); they go
+ *   to the broker at once, and their confirms are marked sent together in one UPDATE per
+ *   round — no read-back of the rows, no transaction, one statement for many events.
+ * - **Sweep**: rows still unsent — the process died between commit and confirm, the broker
+ *   was away, another process wrote them — are claimed with `FOR UPDATE SKIP LOCKED` (so
+ *   replicas never publish the same row twice in normal operation), published and marked in
+ *   one transaction. Periodically for rows older than a grace period, at once on `wake()`
+ *   (start, reconnect).
+ *
+ * A crash between confirm and mark republishes; consumers dedupe by event id.
  */
 export class OutboxRelay {
   private channel: ManagedChannel<ConfirmChannel> | undefined;
@@ -85,6 +98,12 @@ export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly batchSize: number;
+  /** Event ids confirmed by the broker and not yet marked sent. */
+  private confirmed: string[] = [];
+  private marking: Promise<void> | undefined;
+  /** Direct publishes the broker has not confirmed (or refused) yet. */
+  private unconfirmed = 0;
+  private settled: Array<() => void> = [];
   /** Rows published since start: for benchmarks and metrics. */
   published = 0;
 
@@ -98,31 +117,78 @@ export class OutboxRelay {
       // Fresh channel after a reconnect: publish whatever piled up meanwhile.
       setImmediate(() => this.wake());
     });
-    this.timer = setInterval(() => this.wake(), this.options.pollIntervalMs ?? 1_000);
+    this.timer = setInterval(() => this.sweep(this.options.sweepGraceMs ?? 5_000), this.options.pollIntervalMs ?? 1_000);
     this.timer.unref();
     this.wake();
   }
 
-  /** Call after a commit that wrote outbox rows; cheap and coalescing. */
+  /**
+   * The direct path: call right after the commit that wrote these events to the outbox.
+   * Without a channel nothing is lost — the rows stay unsent and a sweep publishes them.
+   */
+  publish(events: readonly OutgoingEvent[]): void {
+    const channel = this.channel?.current;
+    if (this.stopped || !channel || events.length === 0) return;
+    const timestamp = Math.floor(Date.now() / 1000);
+    try {
+      for (const e of events) {
+        this.unconfirmed++;
+        channel.publish(e.exchange, e.routingKey, Buffer.from(JSON.stringify(e.envelope)), propertiesOf(e.envelope.eventId, e.routingKey, e.envelope.correlationId, timestamp), (err) => {
+          this.unconfirmed--;
+          if (err) this.options.logger.warn('direct publish not confirmed; the sweep republishes it', { eventId: e.envelope.eventId, err: String(err) });
+          else this.markSent(e.envelope.eventId);
+          if (this.unconfirmed === 0) for (const resolve of this.settled.splice(0)) resolve();
+        });
+      }
+    } catch (err) {
+      // The channel closed under us: the reconnect's sweep publishes the rows.
+      this.options.logger.warn('direct publish failed; the sweep republishes', { err: (err as Error).message });
+    }
+  }
+
+  private markSent(eventId: string): void {
+    this.confirmed.push(eventId);
+    if (this.marking) return;
+    this.marking = (async () => {
+      while (this.confirmed.length > 0) {
+        const ids = this.confirmed.splice(0, 5_000);
+        try {
+          await this.options.pool.query(preparedQuery(MARK_SENT, [ids]));
+          this.published += ids.length;
+        } catch (err) {
+          // Left unsent: a sweep republishes them and consumers drop the duplicates.
+          this.options.logger.warn('could not mark published outbox rows sent', { rows: ids.length, err: (err as Error).message });
+        }
+      }
+    })().finally(() => {
+      this.marking = undefined;
+    });
+  }
+
+  /** Sweeps every unsent row now (start, reconnect, tests); cheap and coalescing. */
   wake(): void {
+    this.sweep(0);
+  }
+
+  private sweep(graceMs: number): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;
     }
-    this.running = this.drain().finally(() => {
+    this.running = this.drain(graceMs).finally(() => {
       this.running = undefined;
-      if (this.again && !this.stopped) this.wake();
+      if (this.again && !this.stopped) this.sweep(graceMs);
     });
   }
 
-  private async drain(): Promise<void> {
+  private async drain(graceMs: number): Promise<void> {
     do {
       this.again = false;
       let relayed: number;
       do {
         try {
-          relayed = await this.relayBatch();
+          relayed = await this.relayBatch(graceMs);
         } catch (err) {
           this.options.logger.warn('outbox relay batch failed; will retry', { err: (err as Error).message });
           return;
@@ -131,8 +197,8 @@ export class OutboxRelay {
     } while (this.again && !this.stopped);
   }
 
-  /** Publishes one batch; returns how many rows it marked sent. */
-  async relayBatch(): Promise<number> {
+  /** Publishes one batch of unsent rows at least `graceMs` old; returns how many it marked sent. */
+  async relayBatch(graceMs = 0): Promise<number> {
     const channel = this.channel?.current;
     if (!channel) return 0;
     const client = await this.options.pool.connect();
@@ -140,17 +206,19 @@ export class OutboxRelay {
     try {
       await client.query('BEGIN');
       const { rows } = await client.query<OutboxRow>(
-        `SELECT id::text, event_id::text, exchange, routing_key, envelope::text, envelope->>'correlationId' AS correlation_id
-           FROM outbox_events WHERE sent_at IS NULL ORDER BY id
-           LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [this.batchSize],
+        preparedQuery(
+          `SELECT id::text, event_id::text, exchange, routing_key, envelope::text, envelope->>'correlationId' AS correlation_id
+             FROM outbox_events WHERE sent_at IS NULL AND created_at <= now() - make_interval(secs => $2)
+            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [this.batchSize, graceMs / 1000],
+        ),
       );
       if (rows.length === 0) {
         await client.query('COMMIT');
         return 0;
       }
-      await this.publish(channel, rows);
-      await client.query('UPDATE outbox_events SET sent_at = now() WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+      await this.publishRows(channel, rows);
+      await client.query(preparedQuery('UPDATE outbox_events SET sent_at = now() WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]));
       await client.query('COMMIT');
       this.published += rows.length;
       return rows.length;
@@ -163,18 +231,15 @@ export class OutboxRelay {
     }
   }
 
-  private async publish(channel: ConfirmChannel, rows: OutboxRow[]): Promise<void> {
+  private async publishRows(channel: ConfirmChannel, rows: OutboxRow[]): Promise<void> {
     const timestamp = Math.floor(Date.now() / 1000);
     for (const row of rows) {
-      channel.publish(row.exchange, row.routing_key, Buffer.from(row.envelope), {
-        persistent: true,
-        contentType: 'application/json',
-        messageId: row.event_id,
-        correlationId: row.correlation_id ?? undefined,
-        type: row.routing_key,
-        timestamp,
-      });
+      channel.publish(row.exchange, row.routing_key, Buffer.from(row.envelope), propertiesOf(row.event_id, row.routing_key, row.correlation_id, timestamp));
     }
+    await this.confirms(channel);
+  }
+
+  private async confirms(channel: ConfirmChannel): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -189,9 +254,21 @@ export class OutboxRelay {
     }
   }
 
+  /** Waits for direct publishes to be confirmed and marked (bounded). */
+  private async settle(timeoutMs: number): Promise<void> {
+    if (this.unconfirmed > 0) {
+      await Promise.race([
+        new Promise<void>((resolve) => this.settled.push(resolve)),
+        new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
+      ]);
+    }
+    while (this.marking) await this.marking;
+  }
+
   /** Publishes until no unsent row is left or the time is up; returns the rows still unsent. */
   async flush(timeoutMs = 10_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;
+    await this.settle(timeoutMs);
     for (;;) {
       await this.running;
       const relayed = await this.relayBatch().catch(() => 0);
@@ -220,8 +297,21 @@ export class OutboxRelay {
     this.stopped = true;
     clearInterval(this.timer);
     await this.running;
+    await this.settle(5_000);
     await this.channel?.close();
   }
+}
+
+/** AMQP properties of an outbox event: the same whichever path publishes it. */
+function propertiesOf(eventId: string, routingKey: string, correlationId: string | null | undefined, timestamp: number) {
+  return {
+    persistent: true,
+    contentType: 'application/json',
+    messageId: eventId,
+    correlationId: correlationId ?? undefined,
+    type: routingKey,
+    timestamp,
+  };
 }
 
 function isConnectionError(err: Error): boolean {

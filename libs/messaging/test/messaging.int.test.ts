@@ -26,7 +26,7 @@ describe('messaging conformance (real RabbitMQ and PostgreSQL)', () => {
     expect(row.exchange).toBe(`${h.prefix}work.events`);
   });
 
-  it('the relay wakes on commit: an event reaches the consumer long before the (60 s) poll', async () => {
+  it('an event is published straight after its commit: it reaches the consumer long before the (60 s) sweep', async () => {
     const started = Date.now();
     await h.request('prompt');
     await waitFor(async () => (await h.ledger('prompt')).length === 1, 'the effect', 10_000);
