@@ -4,12 +4,13 @@ import { z } from 'zod';
 import { AppError } from '@orderflow/errors';
 import { orderCreated } from '@orderflow/events';
 import { authenticate, principalOf, validate } from '@orderflow/http';
+import { groupCommit } from '@orderflow/service';
 import type { Messaging, SqlClient } from '@orderflow/messaging';
 import type { Db, Tx } from './db';
 import { totalOf, type OrderStatus } from './decide';
 import { applyDecision } from './apply';
 import { applyTallies, talliesOf } from './import-store';
-import { insertOrder, lockOrders, recordChanges, type StatusChange } from './store';
+import { insertOrders, lockOrders, recordChanges, type Placement, type StatusChange } from './store';
 
 const STATUSES = ['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'REJECTED', 'CANCELLED'] as const;
 
@@ -87,6 +88,8 @@ export interface OrdersApiDeps {
 export function api(deps: OrdersApiDeps) {
   const { db, sql, messaging, now } = deps;
   const newId = deps.newId ?? randomUUID;
+  /** Orders placed while others are being written go together: one statement, one commit. */
+  const placeOrder = groupCommit((orders: Placement[]) => insertOrders(sql, orders));
 
   /** Customers act only for themselves; admins for anyone. Others' orders look absent. */
   const visibleTo = (req: Request, customerId: string): boolean => {
@@ -110,7 +113,7 @@ export function api(deps: OrdersApiDeps) {
         { orderId: id, customerId: body.customerId, items: body.items, total, paymentMethod: body.paymentMethod },
         { correlationId: id, causationId: req.id ?? null, occurredAt: at },
       );
-      const result = await insertOrder(sql, { id, customerId: body.customerId, paymentMethod: body.paymentMethod, total, idempotencyKey: idemKey, lines: body.items, at }, created);
+      const result = await placeOrder({ order: { id, customerId: body.customerId, paymentMethod: body.paymentMethod, total, idempotencyKey: idemKey, lines: body.items, at }, created });
       if (result.created) messaging.relay.publish([created]);
       if (!result.created) res.set('Idempotent-Replayed', 'true');
       res

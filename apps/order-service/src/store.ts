@@ -61,48 +61,68 @@ export interface NewOrder {
   at: Date;
 }
 
+export interface Placement {
+  order: NewOrder;
+  /** Its order.created event, written to the outbox with it. */
+  created: OutgoingEvent;
+}
+
 /**
- * Places an order in ONE statement — the order, its lines, its first timeline entry and its
- * order.created outbox row, as data-modifying CTEs, atomic without a transaction (one round
- * trip instead of six). With an idempotency key this customer already used, nothing is
- * inserted and the existing order's id is returned.
+ * Places orders in ONE statement — each order, its lines, its first timeline entry and its
+ * order.created outbox row, as data-modifying CTEs over arrays, atomic without a
+ * transaction: one round trip and one commit for any number of orders. An order whose
+ * idempotency key its customer already used is not inserted; its existing id is returned.
  */
-export async function insertOrder(sql: SqlClient, o: NewOrder, created: OutgoingEvent): Promise<{ id: string; created: boolean }> {
-  const outbox = outboxInsert([created], 11, 'EXISTS (SELECT 1 FROM o)');
+export async function insertOrders(sql: SqlClient, orders: readonly Placement[]): Promise<Array<{ id: string; created: boolean }>> {
+  const lines = orders.flatMap(({ order }) => order.lines.map((l, i) => ({ orderId: order.id, n: i + 1, ...l })));
+  // Only the events of orders actually inserted (not of idempotent replays).
+  const outbox = outboxInsert(
+    orders.map((o) => o.created),
+    12,
+    `(e.envelope->'payload'->>'orderId')::uuid IN (SELECT id FROM o)`,
+  );
   const inserted = await sql.$queryRawUnsafe<Array<{ id: string }>>(
     `WITH o AS (
        INSERT INTO orders (id, customer_id, status, payment_method, total, idempotency_key, created_at, updated_at)
-       VALUES ($1::uuid, $2, 'PENDING', $3, $4::numeric, $5, $6::timestamptz, $6::timestamptz)
-       ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING id
+       SELECT v.id, v.customer_id, 'PENDING', v.payment_method, v.total, v.idempotency_key, v.at, v.at
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[], $6::timestamptz[]) AS v(id, customer_id, payment_method, total, idempotency_key, at)
+       ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING id, created_at
      ), lines AS (
        INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price)
-       SELECT o.id, v.n, v.product_id, v.quantity, v.unit_price
-         FROM o, unnest($7::int[], $8::text[], $9::int[], $10::numeric[]) AS v(n, product_id, quantity, unit_price)
+       SELECT v.order_id, v.n, v.product_id, v.quantity, v.unit_price
+         FROM unnest($7::uuid[], $8::int[], $9::text[], $10::int[], $11::numeric[]) AS v(order_id, n, product_id, quantity, unit_price)
+        WHERE v.order_id IN (SELECT id FROM o)
      ), timeline AS (
        INSERT INTO order_status_changes (order_id, status, reason, at)
-       SELECT o.id, 'PENDING', 'order placed', $6::timestamptz FROM o
+       SELECT o.id, 'PENDING', 'order placed', o.created_at FROM o
      ), outbox AS (
        ${outbox.sql}
      )
      SELECT id::text FROM o`,
-    o.id,
-    o.customerId,
-    o.paymentMethod,
-    o.total,
-    o.idempotencyKey,
-    o.at.toISOString(),
-    o.lines.map((_, i) => i + 1),
-    o.lines.map((l) => l.productId),
-    o.lines.map((l) => l.quantity),
-    o.lines.map((l) => l.unitPrice),
+    orders.map(({ order }) => order.id),
+    orders.map(({ order }) => order.customerId),
+    orders.map(({ order }) => order.paymentMethod),
+    orders.map(({ order }) => order.total),
+    orders.map(({ order }) => order.idempotencyKey),
+    orders.map(({ order }) => order.at.toISOString()),
+    lines.map((l) => l.orderId),
+    lines.map((l) => l.n),
+    lines.map((l) => l.productId),
+    lines.map((l) => l.quantity),
+    lines.map((l) => l.unitPrice),
     ...outbox.params,
   );
-  if (inserted.length === 1) return { id: o.id, created: true };
-  const [existing] = await sql.$queryRawUnsafe<Array<{ id: string }>>(
-    'SELECT id::text FROM orders WHERE customer_id = $1 AND idempotency_key = $2',
-    o.customerId,
-    o.idempotencyKey,
+  const fresh = new Set(inserted.map((r) => r.id));
+  return Promise.all(
+    orders.map(async ({ order }) => {
+      if (fresh.has(order.id)) return { id: order.id, created: true };
+      const [existing] = await sql.$queryRawUnsafe<Array<{ id: string }>>(
+        'SELECT id::text FROM orders WHERE customer_id = $1 AND idempotency_key = $2',
+        order.customerId,
+        order.idempotencyKey,
+      );
+      if (!existing) throw new Error('idempotency conflict without an existing order');
+      return { id: existing.id, created: false };
+    }),
   );
-  if (!existing) throw new Error('idempotency conflict without an existing order');
-  return { id: existing.id, created: false };
 }

@@ -88,6 +88,39 @@ describe('order service (real PostgreSQL and RabbitMQ)', () => {
     expect(eventsFor(a.body.orderId).filter((t) => t === 'order.created')).toHaveLength(1);
   });
 
+  it('orders placed at the same moment (written together in one statement) each keep their own lines, total and saga', async () => {
+    const key = randomUUID();
+    const orders = Array.from({ length: 30 }, (_, i) => ({
+      customer: `group-${i % 7}`,
+      items: Array.from({ length: 1 + (i % 3) }, (__, l) => ({ productId: `SKU-${i}-${l}`, quantity: 1 + l, unitPrice: 2.5 + i })),
+      // Five requests of one customer share an Idempotency-Key: one order for them.
+      headers: i % 6 === 0 ? { 'Idempotency-Key': key } : ({} as Record<string, string>),
+    })).map((o, i) => (i % 6 === 0 ? { ...o, customer: 'group-key' } : o));
+    const responses = await Promise.all(
+      orders.map((o) =>
+        request(service.app)
+          .post('/api/orders')
+          .set('Authorization', bearer(o.customer))
+          .set(o.headers)
+          .send({ customerId: o.customer, items: o.items, paymentMethod: 'pm_card_ok' }),
+      ),
+    );
+    expect(responses.map((r) => r.status)).toEqual(orders.map(() => 202));
+    const keyed = responses.filter((_, i) => i % 6 === 0).map((r) => r.body.orderId);
+    expect(new Set(keyed).size).toBe(1);
+    const distinct = new Set(responses.map((r) => r.body.orderId));
+    expect(distinct.size).toBe(30 - 4);
+    for (const [i, o] of orders.entries()) {
+      if (i % 6 === 0 && i > 0) continue;
+      const stored = (await get(responses[i]!.body.orderId, o.customer)).body;
+      expect(stored.items).toEqual(o.items);
+      expect(stored.total).toBeCloseTo(o.items.reduce((t, l) => t + l.quantity * l.unitPrice, 0), 2);
+      expect(stored.timeline).toEqual([{ status: 'PENDING', at: expect.any(String), reason: 'order placed' }]);
+    }
+    await waitFor(() => [...distinct].every((id) => eventsFor(id).includes('order.created')), 'order.created for each order');
+    for (const id of distinct) expect(eventsFor(id).filter((t) => t === 'order.created')).toHaveLength(1);
+  });
+
   it('malformed bodies get 400 naming each bad field, and nothing is stored', async () => {
     const before = await service.deps.db.order.count();
     const res = await request(service.app)

@@ -60,6 +60,7 @@ export const vars = {
   amqpUrl: (fallback = 'amqp://guest:guest@127.0.0.1:5672') => vars.url(/^amqps?:$/).default(fallback),
   logLevel: () => z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback),
+  nonNegativeInt: (fallback: number) => z.coerce.number().int().min(0).default(fallback),
   secret: () => z.string().min(16, 'must be at least 16 characters'),
   /** A comma-separated list of milliseconds, e.g. `1000,5000,30000`. */
   delays: (fallback: string) =>

@@ -22,6 +22,8 @@ const { values } = parseArgs({
   options: {
     rate: { type: 'string', default: '300' },
     seconds: { type: 'string', default: '20' },
+    /** Seconds of the same load before measuring: JIT, pools and caches warm, then drained. */
+    warmup: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '64' },
     prefetch: { type: 'string', default: '200' },
     'log-level': { type: 'string', default: 'warn' },
@@ -143,14 +145,13 @@ async function main(): Promise<void> {
     },
     { noAck: true },
   );
-  let measuring = true;
   await ch.consume(
     queue,
     (m) => {
       if (!m) return;
       const { payload } = JSON.parse(m.content.toString()) as { payload: { orderId: string } };
       // Joined with sentAt at the end: under load an outcome can arrive before the 202 is read.
-      if (measuring && !terminalAt.has(payload.orderId)) terminalAt.set(payload.orderId, { at: Date.now(), outcome: m.fields.routingKey });
+      if (!terminalAt.has(payload.orderId)) terminalAt.set(payload.orderId, { at: Date.now(), outcome: m.fields.routingKey });
     },
     { noAck: true },
   );
@@ -164,13 +165,7 @@ async function main(): Promise<void> {
     { name: 'load generator', pids: () => [process.pid] },
   ];
   const cpuNow = (): Array<Map<number, number>> => processes.map((p) => new Map(p.pids().map((pid) => [pid, cpuOf(pid)])));
-  const machineStart = machineTicks();
-  const cpuStart = cpuNow();
-
-  const tracer = values.trace ? setInterval(() => void trace(prefix, system.databases), 2000) : undefined;
-  process.stdout.write(`driving ${paced ? `${rate} orders/s` : `max rate, ${values.concurrency} concurrent`} for ${seconds} s…\n`);
-  const started = Date.now();
-  const until = started + seconds * 1000;
+  const tokens = new Map(Array.from({ length: 1000 }, (_, k) => [`c${k}`, bearer(`c${k}`)]));
   let accepted = 0;
   let failed = 0;
   let i = 0;
@@ -189,30 +184,51 @@ async function main(): Promise<void> {
       failed++;
     }
   };
-  const tokens = new Map(Array.from({ length: 1000 }, (_, k) => [`c${k}`, bearer(`c${k}`)]));
-  if (paced) {
-    const inflight = new Set<Promise<void>>();
-    for (let n = 0; Date.now() < until; n++) {
-      const due = started + (n * 1000) / rate;
-      const wait = due - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const p = placeOne().finally(() => inflight.delete(p));
-      inflight.add(p);
+  const finished = (): number => [...sentAt.keys()].filter((id) => terminalAt.has(id)).length;
+  const drive = async (from: number, until: number): Promise<void> => {
+    if (paced) {
+      const inflight = new Set<Promise<void>>();
+      for (let n = 0; Date.now() < until; n++) {
+        const due = from + (n * 1000) / rate;
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const p = placeOne().finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+      await Promise.all(inflight);
+    } else {
+      await Promise.all(Array.from({ length: Number(values.concurrency) }, async () => {
+        while (Date.now() < until) await placeOne();
+      }));
     }
-    await Promise.all(inflight);
-  } else {
-    await Promise.all(Array.from({ length: Number(values.concurrency) }, async () => {
-      while (Date.now() < until) await placeOne();
-    }));
+  };
+
+  const warmup = Number(values.warmup);
+  if (warmup > 0) {
+    process.stdout.write(`warming up for ${warmup} s…\n`);
+    const from = Date.now();
+    await drive(from, from + warmup * 1000);
+    const settleUntil = Date.now() + 30_000;
+    while (finished() < accepted && Date.now() < settleUntil) await new Promise((r) => setTimeout(r, 50));
+    sentAt.clear();
+    terminalAt.clear();
+    hops.clear();
+    accepted = 0;
+    failed = 0;
   }
+
+  const machineStart = machineTicks();
+  const cpuStart = cpuNow();
+  const tracer = values.trace ? setInterval(() => void trace(prefix, system.databases), 2000) : undefined;
+  process.stdout.write(`driving ${paced ? `${rate} orders/s` : `max rate, ${values.concurrency} concurrent`} for ${seconds} s…\n`);
+  const started = Date.now();
+  await drive(started, started + seconds * 1000);
   const sendEnd = Date.now();
   if (tracer) clearInterval(tracer);
   // Let the orders placed in the window finish (bounded).
   const drainUntil = Date.now() + 30_000;
-  const finished = (): number => [...sentAt.keys()].filter((id) => terminalAt.has(id)).length;
   while (finished() < accepted && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
   const wall = (Date.now() - started) / 1000;
-  measuring = false;
   const machineEnd = machineTicks();
   const cpuEnd = cpuNow();
 

@@ -64,6 +64,7 @@ export interface QueueSubscription<Tx extends SqlClient> {
   prefetch?: number;
   batchSize?: number;
   concurrency?: number;
+  lingerMs?: number;
 }
 
 /** Queue purpose (as in the topology's `consumes`) → the handlers of the events routed there. */

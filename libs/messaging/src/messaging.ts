@@ -22,6 +22,8 @@ export interface MessagingOptions<Tx extends SqlClient> {
   batchSize?: number;
   /** Batches in flight per queue (lanes by correlation id). Default 1. */
   concurrency?: number;
+  /** Wait for more deliveries before handling a partial batch (ms; default 0). */
+  lingerMs?: number;
   relayBatchSize?: number;
   relayPollIntervalMs?: number;
   observe?: (outcome: 'ack' | 'retry' | 'park' | 'duplicate', seconds: number, eventType: string) => void;
@@ -98,6 +100,7 @@ export class Messaging<Tx extends SqlClient> {
         prefetch: own.prefetch ?? this.o.prefetch ?? 200,
         batchSize: own.batchSize ?? this.o.batchSize ?? 100,
         concurrency: own.concurrency ?? this.o.concurrency,
+        lingerMs: own.lingerMs ?? this.o.lingerMs,
         onEventsEnqueued: (events) => this.relay.publish(events),
         observe: this.o.observe,
       });

@@ -29,14 +29,15 @@ export function eventFactory(topology: Topology) {
 /**
  * The outbox insert as SQL text and parameters numbered from `$first`, for a service that
  * writes its state change and its events in one statement (a data-modifying CTE is atomic
- * without a transaction). `condition` (SQL) limits the insert, e.g. to when the state change
- * happened: `EXISTS (SELECT 1 FROM inserted)`.
+ * without a transaction). `condition` (SQL over the event's columns `e.event_id`, `e.exchange`,
+ * `e.routing_key`, `e.envelope`) limits the insert, e.g. to events whose state change
+ * happened: `(e.envelope->'payload'->>'orderId')::uuid IN (SELECT id FROM inserted)`.
  */
 export function outboxInsert(events: readonly OutgoingEvent[], first = 1, condition?: string): { sql: string; params: unknown[] } {
   const p = (i: number): string => `$${first + i}`;
   return {
     sql: `INSERT INTO outbox_events (event_id, exchange, routing_key, envelope)
-     SELECT * FROM unnest(${p(0)}::uuid[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[]::jsonb[])${condition ? ` WHERE ${condition}` : ''}`,
+     SELECT * FROM unnest(${p(0)}::uuid[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[]::jsonb[]) AS e(event_id, exchange, routing_key, envelope)${condition ? ` WHERE ${condition}` : ''}`,
     params: [
       events.map((e) => e.envelope.eventId),
       events.map((e) => e.exchange),

@@ -1,3 +1,4 @@
 export { serviceConfigSchema, type ServiceConfig } from './config';
 export { prismaDatabase } from './database';
+export { groupCommit } from './group-commit';
 export { buildService, runService, type Service, type ServiceDefinition, type ServiceDeps } from './service';

@@ -82,6 +82,7 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
     prefetch: config.PREFETCH,
     batchSize: Math.max(1, Math.floor(config.PREFETCH / (2 * config.CONSUMER_CONCURRENCY))),
     concurrency: config.CONSUMER_CONCURRENCY,
+    lingerMs: config.CONSUMER_LINGER_MS,
     observe: (outcome, seconds, eventType) => processing.observe({ event_type: eventType, outcome }, seconds),
   });
   new Gauge({

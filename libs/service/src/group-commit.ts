@@ -1,0 +1,57 @@
+/**
+ * Group commit for request handlers: writes requested while earlier ones are in flight wait
+ * and go together as ONE write. Nothing waits on a timer — an idle service writes each
+ * request at once; a busy one writes what piled up during the previous round trip, so the
+ * number of statements and commits falls as load rises instead of growing with it.
+ *
+ * `write` gets the items in arrival order and returns one result per item, in that order.
+ * When a group fails, each of its items is written alone, so one bad item fails only its own
+ * request and the others are unaffected.
+ */
+export function groupCommit<I, O>(
+  write: (items: I[]) => Promise<O[]>,
+  options: { maxGroup?: number; maxInFlight?: number } = {},
+): (item: I) => Promise<O> {
+  const maxGroup = options.maxGroup ?? 100;
+  const maxInFlight = options.maxInFlight ?? 2;
+  const waiting: Array<{ item: I; resolve: (o: O) => void; reject: (e: unknown) => void }> = [];
+  let inFlight = 0;
+
+  const settleAlone = async (entry: (typeof waiting)[number]): Promise<void> => {
+    try {
+      const [result] = await write([entry.item]);
+      entry.resolve(result as O);
+    } catch (err) {
+      entry.reject(err);
+    }
+  };
+
+  const pump = (): void => {
+    while (inFlight < maxInFlight && waiting.length > 0) {
+      const group = waiting.splice(0, maxGroup);
+      inFlight++;
+      void (async () => {
+        try {
+          if (group.length === 1) return await settleAlone(group[0]!);
+          let results: O[];
+          try {
+            results = await write(group.map((g) => g.item));
+          } catch {
+            await Promise.all(group.map(settleAlone));
+            return;
+          }
+          group.forEach((g, i) => g.resolve(results[i] as O));
+        } finally {
+          inFlight--;
+          pump();
+        }
+      })();
+    }
+  };
+
+  return (item: I) =>
+    new Promise<O>((resolve, reject) => {
+      waiting.push({ item, resolve, reject });
+      pump();
+    });
+}
