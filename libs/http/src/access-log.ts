@@ -9,7 +9,8 @@ export function accessLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
     // Read before any router rewrites req.url for a mounted sub-path.
     const { method, path } = req;
-    if (PROBE_PATHS.has(path)) return next();
+    // Below `http` level (production's warn) the line would be dropped: skip its set-up too.
+    if (PROBE_PATHS.has(path) || !logger.isLevelEnabled('http')) return next();
     const started = performance.now();
     // An aborted request's 'close' comes from the socket, outside the request's log context.
     res.on(

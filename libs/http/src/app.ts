@@ -41,6 +41,9 @@ export function createApp(options: AppOptions): Express {
   const registry = options.metrics ?? createMetricsRegistry(options.service);
   const app = express();
   app.disable('x-powered-by');
+  // Responses are dynamic and no client sends If-None-Match: hashing every body for an ETag
+  // was a measurable share of a POST's CPU.
+  app.set('etag', false);
   app.set('trust proxy', TRUSTED_PROXIES);
   setJwtSecret(app, options.jwtSecret);
 
