@@ -5,6 +5,14 @@ import { applyDecision } from './handlers';
 import { applyTallies, talliesOf } from './import-store';
 import { recordChanges, type OrderState, type StatusChange } from './store';
 
+interface OverdueRow {
+  id: string;
+  status: OrderState['status'];
+  customer_id: string;
+  total: number;
+  import_id: string | null;
+}
+
 export interface SweeperOptions {
   messaging: Messaging<Tx>;
   logger: Logger;
@@ -25,15 +33,27 @@ export interface SweeperOptions {
 export async function sweepOverdue(o: SweeperOptions): Promise<number> {
   const at = o.now();
   return o.messaging.transaction(async (tx, publish) => {
-    const rows = await tx.$queryRawUnsafe<Array<{ id: string; status: OrderState['status']; customer_id: string; total: number; import_id: string | null }>>(
-      `SELECT id::text, status::text AS status, customer_id, total::float8 AS total, import_id::text FROM orders
-        WHERE status IN ('PENDING', 'STOCK_RESERVED')
-          AND updated_at < CASE WHEN import_id IS NULL THEN $1::timestamptz ELSE $3::timestamptz END
+    // Two precise index ranges (status, import_id, updated_at): interactive orders, and the
+    // orders of each import not yet completed. One query over both would scan every open
+    // imported order — a million during a big import — on every sweep.
+    const columns = `SELECT id::text, status::text AS status, customer_id, total::float8 AS total, import_id::text FROM orders`;
+    const limit = o.batchSize ?? 500;
+    const interactive = await tx.$queryRawUnsafe<OverdueRow[]>(
+      `${columns}
+        WHERE status IN ('PENDING', 'STOCK_RESERVED') AND import_id IS NULL AND updated_at < $1::timestamptz
         ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
       new Date(at.getTime() - o.deadlineMs).toISOString(),
-      o.batchSize ?? 500,
-      new Date(at.getTime() - (o.importDeadlineMs ?? o.deadlineMs)).toISOString(),
+      limit,
     );
+    const imported = await tx.$queryRawUnsafe<OverdueRow[]>(
+      `${columns}
+        WHERE status IN ('PENDING', 'STOCK_RESERVED') AND updated_at < $1::timestamptz
+          AND import_id IN (SELECT id FROM imports WHERE state <> 'COMPLETED')
+        ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      new Date(at.getTime() - (o.importDeadlineMs ?? o.deadlineMs)).toISOString(),
+      limit,
+    );
+    const rows = [...interactive, ...imported];
     const changes: StatusChange[] = [];
     const orders: OrderState[] = [];
     for (const r of rows) {

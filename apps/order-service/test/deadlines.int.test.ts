@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
@@ -56,6 +57,36 @@ describe('saga deadlines (real PostgreSQL and RabbitMQ)', () => {
       expect(order.timeline.filter((t: { status: string }) => t.status === 'CANCELLED')).toEqual([expect.objectContaining({ reason: 'timeout' })]);
     }
     expect(cancelled.filter((id) => ids.includes(id))).toHaveLength(ids.length);
+  });
+
+  it('imported orders get their own, longer deadline; an interactive one of the same age is cancelled', async () => {
+    const [a] = replicas as [Service<Db, Tx>];
+    const importId = randomUUID();
+    const [imported, interactive, ofCompleted] = [randomUUID(), randomUUID(), randomUUID()];
+    const completedImport = randomUUID();
+    await a.deps.sql.$executeRawUnsafe(
+      `INSERT INTO imports (id, state) VALUES ($1::uuid, 'PROCESSING'), ($2::uuid, 'COMPLETED')`,
+      importId,
+      completedImport,
+    );
+    // All three waited 10 minutes; the interactive deadline is 1 minute, the import's 1 hour.
+    await a.deps.sql.$executeRawUnsafe(
+      `INSERT INTO orders (id, customer_id, status, payment_method, total, import_id, created_at, updated_at)
+       SELECT v.id, 'aged', 'PENDING', 'pm_card_ok', 2, v.import_id, now() - interval '10 minutes', now() - interval '10 minutes'
+         FROM unnest($1::uuid[], $2::uuid[]) AS v(id, import_id)`,
+      [imported, interactive, ofCompleted],
+      [importId, null, completedImport],
+    );
+    const sweep = (importDeadlineMs: number) => sweepOverdue({ ...a.deps, deadlineMs: 60_000, importDeadlineMs, intervalMs: 1000 });
+    const statusOf = async (id: string) => (await request(a.app).get(`/api/orders/${id}`).set('Authorization', bearer('aged'))).body.status;
+
+    expect(await sweep(3_600_000)).toBe(1);
+    expect(await statusOf(interactive)).toBe('CANCELLED');
+    expect(await statusOf(imported)).toBe('PENDING');
+    // Past the import's deadline too: cancelled. (An order of a COMPLETED import cannot be open; it is not looked at.)
+    expect(await sweep(5 * 60_000)).toBe(1);
+    expect(await statusOf(imported)).toBe('CANCELLED');
+    expect(await statusOf(ofCompleted)).toBe('PENDING');
   });
 
   it('an order that progresses in time is left alone', async () => {
