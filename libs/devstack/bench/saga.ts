@@ -75,7 +75,7 @@ async function trace(prefix: string, databases: Map<string, string>): Promise<vo
   for (const [name, url] of databases) {
     const c = new Client({ connectionString: url });
     await c.connect();
-    const { rows } = await c.query<{ n: string }>('SELECT count(*)::text AS n FROM outbox_events WHERE sent_at IS NULL');
+    const { rows } = await c.query<{ n: string }>('SELECT count(*)::text AS n FROM outbox_events');
     await c.end();
     if (rows[0]?.n !== '0') outbox.push(`${name} ${rows[0]?.n}`);
   }

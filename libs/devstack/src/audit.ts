@@ -149,7 +149,7 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
   const stale: string[] = [];
   for (const [name, url] of o.databases) {
     const rows = await withClient(url, async (c) =>
-      (await c.query<{ n: string; oldest: string | null }>(`SELECT count(*)::text AS n, min(created_at)::text AS oldest FROM outbox_events WHERE sent_at IS NULL AND created_at < now() - make_interval(secs => $1)`, [outboxAge])).rows,
+      (await c.query<{ n: string; oldest: string | null }>(`SELECT count(*)::text AS n, min(created_at)::text AS oldest FROM outbox_events WHERE created_at < now() - make_interval(secs => $1)`, [outboxAge])).rows,
     ).catch(() => undefined);
     const n = Number(rows?.[0]?.n ?? 0);
     if (n > 0) stale.push(`${name}: ${n} unsent since ${rows?.[0]?.oldest}`);

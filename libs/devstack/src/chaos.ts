@@ -200,7 +200,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     for (const url of system!.databases.values()) {
       const c = new Client({ connectionString: url });
       await c.connect();
-      total += Number((await c.query<{ n: string }>('SELECT count(*)::text AS n FROM outbox_events WHERE sent_at IS NULL')).rows[0]!.n);
+      total += Number((await c.query<{ n: string }>('SELECT count(*)::text AS n FROM outbox_events')).rows[0]!.n);
       await c.end();
     }
     return total;

@@ -60,7 +60,7 @@ export interface RelayOptions {
   logger: Logger;
   /** Rows a sweep publishes per transaction (one confirm window). */
   batchSize?: number;
-  /** How often the sweep looks for rows the direct path did not mark sent (crash, broker down). */
+  /** How often the sweep looks for rows the direct path did not publish (crash, broker down). */
   pollIntervalMs?: number;
   /** A periodic sweep leaves rows younger than this to the direct path that is publishing them. */
   sweepGraceMs?: number;
@@ -76,21 +76,23 @@ interface OutboxRow {
   correlation_id: string | null;
 }
 
-const MARK_SENT = 'UPDATE outbox_events SET sent_at = now() WHERE event_id = ANY($1::uuid[]) AND sent_at IS NULL';
+/** A published row is deleted: the outbox holds only what is still to publish. */
+const MARK_SENT = 'DELETE FROM outbox_events WHERE event_id = ANY($1::uuid[])';
 
 /**
- * Publishes committed outbox rows with publisher confirms and marks them sent, two ways:
+ * Publishes committed outbox rows with publisher confirms and deletes them once confirmed
+ * (the outbox holds only the backlog), two ways:
  *
  * - **Direct**: the writer hands over the events it has just committed (`publish`); they go
- *   to the broker at once, and their confirms are marked sent together in one UPDATE per
+ *   to the broker at once, and the confirmed rows are deleted together in one statement per
  *   round — no read-back of the rows, no transaction, one statement for many events.
  * - **Sweep**: rows still unsent — the process died between commit and confirm, the broker
  *   was away, another process wrote them — are claimed with `FOR UPDATE SKIP LOCKED` (so
- *   replicas never publish the same row twice in normal operation), published and marked in
+ *   replicas never publish the same row twice in normal operation), published and deleted in
  *   one transaction. Periodically for rows older than a grace period, at once on `wake()`
  *   (start, reconnect).
  *
- * A crash between confirm and mark republishes; consumers dedupe by event id.
+ * A crash between confirm and delete republishes; consumers dedupe by event id.
  */
 export class OutboxRelay {
   private channel: ManagedChannel<ConfirmChannel> | undefined;
@@ -99,7 +101,7 @@ export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly batchSize: number;
-  /** Event ids confirmed by the broker and not yet marked sent. */
+  /** Event ids confirmed by the broker whose rows are not deleted yet. */
   private confirmed: string[] = [];
   private marking: Promise<void> | undefined;
   /** Direct publishes the broker has not confirmed (or refused) yet. */
@@ -137,7 +139,7 @@ export class OutboxRelay {
         channel.publish(e.exchange, e.routingKey, Buffer.from(JSON.stringify(e.envelope)), propertiesOf(e.envelope.eventId, e.routingKey, e.envelope.correlationId, timestamp), (err) => {
           this.unconfirmed--;
           if (err) this.options.logger.warn('direct publish not confirmed; the sweep republishes it', { eventId: e.envelope.eventId, err: String(err) });
-          else this.markSent(e.envelope.eventId);
+          else this.forget(e.envelope.eventId);
           if (this.unconfirmed === 0) for (const resolve of this.settled.splice(0)) resolve();
         });
       }
@@ -147,7 +149,8 @@ export class OutboxRelay {
     }
   }
 
-  private markSent(eventId: string): void {
+  /** Deletes the row of a confirmed event (coalesced: one statement per round). */
+  private forget(eventId: string): void {
     this.confirmed.push(eventId);
     if (this.marking) return;
     this.marking = (async () => {
@@ -158,7 +161,7 @@ export class OutboxRelay {
           this.published += ids.length;
         } catch (err) {
           // Left unsent: a sweep republishes them and consumers drop the duplicates.
-          this.options.logger.warn('could not mark published outbox rows sent', { rows: ids.length, err: (err as Error).message });
+          this.options.logger.warn('could not delete published outbox rows', { rows: ids.length, err: (err as Error).message });
         }
       }
     })().finally(() => {
@@ -198,7 +201,7 @@ export class OutboxRelay {
     } while (this.again && !this.stopped);
   }
 
-  /** Publishes one batch of unsent rows at least `graceMs` old; returns how many it marked sent. */
+  /** Publishes one batch of unsent rows at least `graceMs` old; returns how many it published. */
   async relayBatch(graceMs = 0): Promise<number> {
     const channel = this.channel?.current;
     if (!channel) return 0;
@@ -209,7 +212,7 @@ export class OutboxRelay {
       const { rows } = await client.query<OutboxRow>(
         preparedQuery(
           `SELECT id::text, event_id::text, exchange, routing_key, envelope::text, envelope->>'correlationId' AS correlation_id
-             FROM outbox_events WHERE sent_at IS NULL AND created_at <= now() - make_interval(secs => $2)
+             FROM outbox_events WHERE created_at <= now() - make_interval(secs => $2)
             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
           [this.batchSize, graceMs / 1000],
         ),
@@ -219,7 +222,7 @@ export class OutboxRelay {
         return 0;
       }
       await this.publishRows(channel, rows);
-      await client.query(preparedQuery('UPDATE outbox_events SET sent_at = now() WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]));
+      await client.query(preparedQuery('DELETE FROM outbox_events WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]));
       await client.query('COMMIT');
       this.published += rows.length;
       return rows.length;
@@ -255,7 +258,7 @@ export class OutboxRelay {
     }
   }
 
-  /** Waits for direct publishes to be confirmed and marked (bounded). */
+  /** Waits for direct publishes to be confirmed and their rows deleted (bounded). */
   private async settle(timeoutMs: number): Promise<void> {
     if (this.unconfirmed > 0) {
       await Promise.race([
@@ -281,7 +284,7 @@ export class OutboxRelay {
 
   async unsentCount(): Promise<number> {
     const { rows } = await this.options.pool.query<{ n: string }>(
-      'SELECT count(*)::text AS n FROM outbox_events WHERE sent_at IS NULL',
+      'SELECT count(*)::text AS n FROM outbox_events',
     );
     return Number(rows[0]?.n ?? 0);
   }
@@ -289,7 +292,7 @@ export class OutboxRelay {
   /** Age in seconds of the oldest unsent row (0 when none): the outbox lag. */
   async lagSeconds(): Promise<number> {
     const { rows } = await this.options.pool.query<{ lag: string | null }>(
-      'SELECT extract(epoch FROM now() - min(created_at))::text AS lag FROM outbox_events WHERE sent_at IS NULL',
+      'SELECT extract(epoch FROM now() - min(created_at))::text AS lag FROM outbox_events',
     );
     return Number(rows[0]?.lag ?? 0);
   }
