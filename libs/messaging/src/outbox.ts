@@ -3,7 +3,7 @@ import type { Pool, PoolClient } from 'pg';
 import { createEvent, type EnvelopeMeta, type Envelope, type EventContract, type PayloadOf } from '@orderflow/events';
 import type { Logger } from '@orderflow/logging';
 import type { Broker, ManagedChannel } from './broker';
-import { preparedQuery, type SqlClient } from './sql';
+import type { SqlClient } from './sql';
 import type { Topology } from './topology';
 
 /** An event on its way to the broker: what one outbox row holds. */
@@ -77,7 +77,7 @@ interface OutboxRow {
 }
 
 /** A published row is deleted: the outbox holds only what is still to publish. */
-const MARK_SENT = 'DELETE FROM outbox_events WHERE event_id = ANY($1::uuid[])';
+const DELETE_PUBLISHED = 'DELETE FROM outbox_events WHERE event_id = ANY($1::uuid[])';
 
 /**
  * Publishes committed outbox rows with publisher confirms and deletes them once confirmed
@@ -157,7 +157,7 @@ export class OutboxRelay {
       while (this.confirmed.length > 0) {
         const ids = this.confirmed.splice(0, 5_000);
         try {
-          await this.options.pool.query(preparedQuery(MARK_SENT, [ids]));
+          await this.options.pool.query(DELETE_PUBLISHED, [ids]);
           this.published += ids.length;
         } catch (err) {
           // Left unsent: a sweep republishes them and consumers drop the duplicates.
@@ -210,19 +210,17 @@ export class OutboxRelay {
     try {
       await client.query('BEGIN');
       const { rows } = await client.query<OutboxRow>(
-        preparedQuery(
-          `SELECT id::text, event_id::text, exchange, routing_key, envelope::text, envelope->>'correlationId' AS correlation_id
-             FROM outbox_events WHERE created_at <= now() - make_interval(secs => $2)
-            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-          [this.batchSize, graceMs / 1000],
-        ),
+        `SELECT id::text, event_id::text, exchange, routing_key, envelope::text, envelope->>'correlationId' AS correlation_id
+           FROM outbox_events WHERE created_at <= now() - make_interval(secs => $2)
+          ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [this.batchSize, graceMs / 1000],
       );
       if (rows.length === 0) {
         await client.query('COMMIT');
         return 0;
       }
       await this.publishRows(channel, rows);
-      await client.query(preparedQuery('DELETE FROM outbox_events WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]));
+      await client.query('DELETE FROM outbox_events WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
       await client.query('COMMIT');
       this.published += rows.length;
       return rows.length;

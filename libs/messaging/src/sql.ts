@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import type { Pool, QueryConfig } from 'pg';
+import type { Pool } from 'pg';
 /**
  * The slice of a Prisma client (or transaction client) that messaging needs. Structural, so
  * every service's generated client fits without this lib knowing its models.
@@ -11,25 +10,6 @@ export interface SqlClient {
 
 /** Runs `fn` in one database transaction (for Prisma: `prisma.$transaction(fn, options)`). */
 export type TransactionRunner<Tx extends SqlClient> = <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>;
-
-/** Distinct statement texts that get a server-side prepared statement; beyond it, unnamed. */
-const MAX_PREPARED = 256;
-const prepared = new Map<string, string>();
-
-/**
- * The query as pg sends it: the same text always under the same statement name, so
- * PostgreSQL parses and plans it once per connection instead of on every call (the saga's
- * statements are fixed texts over arrays; planning them each time cost PostgreSQL more CPU
- * than running them). Dynamic texts past the cap stay unnamed, so nothing grows unbounded.
- */
-export function preparedQuery(text: string, values: unknown[]): QueryConfig {
-  let name = prepared.get(text);
-  if (name === undefined && prepared.size < MAX_PREPARED) {
-    name = `of_${createHash('sha1').update(text).digest('base64url').slice(0, 20)}`;
-    prepared.set(text, name);
-  }
-  return name === undefined ? { text, values } : { name, text, values };
-}
 
 /**
  * Transactions straight on a pg pool, for hot paths whose handlers speak SQL: a Prisma
@@ -43,8 +23,8 @@ export function pgTransactions(pool: Pool): TransactionRunner<SqlClient> {
     try {
       await client.query('BEGIN');
       const tx: SqlClient = {
-        $queryRawUnsafe: async <R = unknown>(query: string, ...values: unknown[]) => (await client.query(preparedQuery(query, values))).rows as R,
-        $executeRawUnsafe: async (query: string, ...values: unknown[]) => (await client.query(preparedQuery(query, values))).rowCount ?? 0,
+        $queryRawUnsafe: async <R = unknown>(query: string, ...values: unknown[]) => (await client.query(query, values)).rows as R,
+        $executeRawUnsafe: async (query: string, ...values: unknown[]) => (await client.query(query, values)).rowCount ?? 0,
       };
       const result = await fn(tx);
       await client.query('COMMIT');
@@ -63,7 +43,7 @@ export function pgTransactions(pool: Pool): TransactionRunner<SqlClient> {
 /** Single statements on a pg pool, each in its own (implicit) transaction. */
 export function pgStatements(pool: Pool): SqlClient {
   return {
-    $queryRawUnsafe: async <R = unknown>(query: string, ...values: unknown[]) => (await pool.query(preparedQuery(query, values))).rows as R,
-    $executeRawUnsafe: async (query: string, ...values: unknown[]) => (await pool.query(preparedQuery(query, values))).rowCount ?? 0,
+    $queryRawUnsafe: async <R = unknown>(query: string, ...values: unknown[]) => (await pool.query(query, values)).rows as R,
+    $executeRawUnsafe: async (query: string, ...values: unknown[]) => (await pool.query(query, values)).rowCount ?? 0,
   };
 }
