@@ -89,7 +89,7 @@ export function api(deps: OrdersApiDeps) {
   const { db, sql, messaging, now } = deps;
   const newId = deps.newId ?? randomUUID;
   /** Orders placed while others are being written go together: one statement, one commit. */
-  const placeOrder = groupCommit((orders: Placement[]) => insertOrders(sql, orders));
+  const placeOrder = groupCommit((orders: Placement[]) => insertOrders(sql, orders), { maxInFlight: 1, lingerMs: 2 });
 
   /** Customers act only for themselves; admins for anyone. Others' orders look absent. */
   const visibleTo = (req: Request, customerId: string): boolean => {

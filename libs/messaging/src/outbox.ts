@@ -64,6 +64,8 @@ export interface RelayOptions {
   pollIntervalMs?: number;
   /** A periodic sweep leaves rows younger than this to the direct path that is publishing them. */
   sweepGraceMs?: number;
+  /** How long confirmed rows gather before one statement deletes them (default 50 ms). */
+  deleteDelayMs?: number;
   confirmTimeoutMs?: number;
 }
 
@@ -149,11 +151,16 @@ export class OutboxRelay {
     }
   }
 
-  /** Deletes the row of a confirmed event (coalesced: one statement per round). */
+  /**
+   * Deletes the row of a confirmed event. Coalesced: the rows confirmed within
+   * `deleteDelayMs` go in one statement — nothing waits for it (the event is out), and a
+   * row left a little longer is no risk: the sweep only takes rows older than its grace.
+   */
   private forget(eventId: string): void {
     this.confirmed.push(eventId);
     if (this.marking) return;
     this.marking = (async () => {
+      await new Promise((r) => setTimeout(r, this.options.deleteDelayMs ?? 50));
       while (this.confirmed.length > 0) {
         const ids = this.confirmed.splice(0, 5_000);
         try {

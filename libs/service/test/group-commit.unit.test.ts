@@ -50,4 +50,20 @@ describe('groupCommit', () => {
     const outcomes = await Promise.allSettled([first, ...[12, 13, 14].map((n) => write(n))]);
     expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : (o.reason as Error).message))).toEqual([0, 12, 'unlucky 13', 14]);
   });
+
+  it('with a linger, requests that arrive close together while nothing is in flight are written as one group', async () => {
+    const groups: number[][] = [];
+    const write = groupCommit(
+      async (items: number[]) => {
+        groups.push(items);
+        return items;
+      },
+      { maxInFlight: 1, lingerMs: 30 },
+    );
+    const first = write(1);
+    await new Promise((r) => setTimeout(r, 5));
+    const second = write(2);
+    expect(await Promise.all([first, second])).toEqual([1, 2]);
+    expect(groups).toEqual([[1, 2]]);
+  });
 });
