@@ -37,6 +37,12 @@ describe.each(SERVICES.map((s) => [s.app, s] as const))('%s environment', (app, 
     expect(env.PORT).toBe(String(spec.port));
   });
 
+  it('Kubernetes and compose run it with the NODE_OPTIONS npm start gives it', () => {
+    const service = Object.values(compose().services).find((s) => s.command === undefined && buildArg(s, 'APP') === app);
+    expect(containerEnv(appDeployment(app).container).NODE_OPTIONS).toBe(spec.nodeOptions);
+    expect(composeEnv(service ?? {}).NODE_OPTIONS).toBe(spec.nodeOptions);
+  });
+
   it('neither sets another retry ladder than the one the broker definitions declare', () => {
     const k8s = containerEnv(appDeployment(app).container).RETRY_DELAYS_MS;
     const service = Object.values(compose().services).find((s) => s.command === undefined && buildArg(s, 'APP') === app);

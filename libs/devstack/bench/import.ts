@@ -9,6 +9,8 @@
  *   --worker bundle|tsx   run the import worker as the image does, from its esbuild bundle
  *                         (default), or from source through tsx as `npm start` does (tsx alone
  *                         adds ~25 MB to a process's memory)
+ *   --worker-node-options  NODE_OPTIONS for the bundled worker (try V8 heap settings)
+ *   --accept-only         stop once the upload is accepted (the worker's time and memory only)
  *
  * Starts the whole system as `npm start` does (own databases and topology prefix), writes the
  * CSV, uploads it through Nginx and prints: time until the upload is accepted (202), time until
@@ -23,7 +25,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
-import { startSystem } from '../src';
+import { SERVICES, startSystem } from '../src';
 
 const { values } = parseArgs({
   options: {
@@ -35,6 +37,10 @@ const { values } = parseArgs({
     'log-level': { type: 'string', default: 'warn' },
     trace: { type: 'boolean', default: false },
     worker: { type: 'string', default: 'bundle' },
+    /** NODE_OPTIONS of the bundled worker, to try V8 heap settings (default: what it runs with everywhere). */
+    'worker-node-options': { type: 'string' },
+    /** Stop once the upload is accepted: the worker's figures without waiting for the saga. */
+    'accept-only': { type: 'boolean', default: false },
   },
 });
 
@@ -178,7 +184,7 @@ async function main(): Promise<void> {
         const t0 = Date.now();
         void call('POST', '/api/orders', { customerId: 'checkout-customer', items: [{ productId: 'CHECKOUT-1', quantity: 1, unitPrice: 5 }], paymentMethod: 'pm_card_ok' }, token).then((r) => {
           if (r.status === 202) sentAt.set(r.body.orderId, t0);
-        });
+        }, () => undefined); // refused while the system stops: not a checkout that counts
         await new Promise((r) => setTimeout(r, 1000 / RATE));
       }
     })();
@@ -201,6 +207,8 @@ async function main(): Promise<void> {
           JWT_SECRET: process.env.JWT_SECRET ?? 'orderflow-dev-secret-change-me',
           TOPOLOGY_PREFIX: prefix,
           LOG_LEVEL: values['log-level']!,
+          // As in the image: the worker's NODE_OPTIONS from the system description, unless overridden.
+          NODE_OPTIONS: values['worker-node-options'] ?? SERVICES.find((s) => s.app === 'import-worker')?.nodeOptions ?? '',
         },
         stdio: 'inherit',
       });
@@ -244,6 +252,13 @@ async function main(): Promise<void> {
     if (accepted.status !== 202) throw new Error(`upload answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
     const importId = accepted.body.importId as string;
     say(`accepted (202) after ${acceptedS.toFixed(1)} s: ${JSON.stringify(accepted.body)}`);
+    if (values['accept-only']) {
+      say(`  import worker peak RSS      ${peakRssOf(worker.pid!).toFixed(0)} MB`);
+      checkout = false;
+      await checkoutLoop;
+      await conn.close();
+      return;
+    }
 
     let ingestedS: number | null = null;
     let progress: any;

@@ -149,6 +149,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
         JWT_SECRET: o.jwtSecret ?? process.env.JWT_SECRET ?? 'orderflow-dev-secret-change-me',
         TOPOLOGY_PREFIX: o.topologyPrefix ?? '',
         INSTANCE_ID: `${instanceTag}-${s.app}`,
+        ...(s.nodeOptions ? { NODE_OPTIONS: [process.env.NODE_OPTIONS, s.nodeOptions].filter(Boolean).join(' ') } : {}),
         ...o.env,
       },
       stdio: ['ignore', o.stdio ?? 'inherit', o.stdio ?? 'inherit'],

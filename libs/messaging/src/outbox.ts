@@ -105,10 +105,12 @@ export class OutboxRelay {
   private readonly batchSize: number;
   /** Event ids confirmed by the broker whose rows are not deleted yet. */
   private confirmed: string[] = [];
-  private marking: Promise<void> | undefined;
+  private deleting: Promise<void> | undefined;
   /** Direct publishes the broker has not confirmed (or refused) yet. */
   private unconfirmed = 0;
   private settled: Array<() => void> = [];
+  private refused = 0;
+  private lastRefusedLog = 0;
   /** Rows published since start: for benchmarks and metrics. */
   published = 0;
 
@@ -140,7 +142,7 @@ export class OutboxRelay {
         this.unconfirmed++;
         channel.publish(e.exchange, e.routingKey, Buffer.from(JSON.stringify(e.envelope)), propertiesOf(e.envelope.eventId, e.routingKey, e.envelope.correlationId, timestamp), (err) => {
           this.unconfirmed--;
-          if (err) this.options.logger.warn('direct publish not confirmed; the sweep republishes it', { eventId: e.envelope.eventId, err: String(err) });
+          if (err) this.unconfirmedWarning(String(err));
           else this.forget(e.envelope.eventId);
           if (this.unconfirmed === 0) for (const resolve of this.settled.splice(0)) resolve();
         });
@@ -151,6 +153,14 @@ export class OutboxRelay {
     }
   }
 
+  /** One warning per second however many publishes a lost channel took with it. */
+  private unconfirmedWarning(err: string): void {
+    this.refused++;
+    if (Date.now() - this.lastRefusedLog < 1_000) return;
+    this.lastRefusedLog = Date.now();
+    this.options.logger.warn('direct publishes not confirmed; the sweep republishes them', { refusedSoFar: this.refused, err });
+  }
+
   /**
    * Deletes the row of a confirmed event. Coalesced: the rows confirmed within
    * `deleteDelayMs` go in one statement — nothing waits for it (the event is out), and a
@@ -158,8 +168,8 @@ export class OutboxRelay {
    */
   private forget(eventId: string): void {
     this.confirmed.push(eventId);
-    if (this.marking) return;
-    this.marking = (async () => {
+    if (this.deleting) return;
+    this.deleting = (async () => {
       await new Promise((r) => setTimeout(r, this.options.deleteDelayMs ?? 50));
       while (this.confirmed.length > 0) {
         const ids = this.confirmed.splice(0, 5_000);
@@ -172,7 +182,7 @@ export class OutboxRelay {
         }
       }
     })().finally(() => {
-      this.marking = undefined;
+      this.deleting = undefined;
     });
   }
 
@@ -271,7 +281,7 @@ export class OutboxRelay {
         new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
       ]);
     }
-    while (this.marking) await this.marking;
+    while (this.deleting) await this.deleting;
   }
 
   /** Publishes until no unsent row is left or the time is up; returns the rows still unsent. */
