@@ -10,7 +10,7 @@ import { deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@o
 import { runChaos } from './chaos';
 import { SERVICES } from './services';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, rate: { type: 'string', default: '40' }, 'keep-data': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, rate: { type: 'string', default: '40' }, 'keep-data': { type: 'boolean', default: false }, logs: { type: 'boolean', default: false } } });
 
 async function main(): Promise<void> {
   const databasePrefix = uniqueName('chaos');
@@ -33,6 +33,8 @@ async function main(): Promise<void> {
       { kind: 'restart-database' },
     ],
     quietTimeoutS: 120,
+    // The services' own log lines (warn and up), e.g. to see why one exited.
+    stdio: values.logs ? 'inherit' : 'ignore',
     say,
   });
   const line = (k: string, v: string | number): void => {

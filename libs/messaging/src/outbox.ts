@@ -137,20 +137,26 @@ export class OutboxRelay {
     const channel = this.channel?.current;
     if (this.stopped || !channel || events.length === 0) return;
     const timestamp = Math.floor(Date.now() / 1000);
-    try {
-      for (const e of events) {
-        this.unconfirmed++;
+    for (const e of events) {
+      this.unconfirmed++;
+      try {
         channel.publish(e.exchange, e.routingKey, Buffer.from(JSON.stringify(e.envelope)), propertiesOf(e.envelope.eventId, e.routingKey, e.envelope.correlationId, timestamp), (err) => {
-          this.unconfirmed--;
           if (err) this.unconfirmedWarning(String(err));
           else this.forget(e.envelope.eventId);
-          if (this.unconfirmed === 0) for (const resolve of this.settled.splice(0)) resolve();
+          this.confirmedOne();
         });
+      } catch (err) {
+        // The channel closed under us (no callback will come): the reconnect's sweep publishes the rows.
+        this.unconfirmedWarning((err as Error).message);
+        this.confirmedOne();
+        return;
       }
-    } catch (err) {
-      // The channel closed under us: the reconnect's sweep publishes the rows.
-      this.options.logger.warn('direct publish failed; the sweep republishes', { err: (err as Error).message });
     }
+  }
+
+  private confirmedOne(): void {
+    this.unconfirmed--;
+    if (this.unconfirmed === 0) for (const resolve of this.settled.splice(0)) resolve();
   }
 
   /** One warning per second however many publishes a lost channel took with it. */
