@@ -3,7 +3,7 @@ import type { Pool, PoolClient } from 'pg';
 import { createEvent, type EnvelopeMeta, type Envelope, type EventContract, type PayloadOf } from '@orderflow/events';
 import type { Logger } from '@orderflow/logging';
 import type { Broker, ManagedChannel } from './broker';
-import type { SqlClient } from './sql';
+import { withClient, type SqlClient } from './sql';
 import type { Topology } from './topology';
 
 /** An event on its way to the broker: what one outbox row holds. */
@@ -228,32 +228,29 @@ export class OutboxRelay {
   async relayBatch(graceMs = 0): Promise<number> {
     const channel = this.channel?.current;
     if (!channel) return 0;
-    const client = await this.options.pool.connect();
-    let failed: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const { rows } = await client.query<OutboxRow>(
-        `SELECT id::text, event_id::text, exchange, routing_key, envelope::text, envelope->>'correlationId' AS correlation_id
-           FROM outbox_events WHERE created_at <= now() - make_interval(secs => $2)
-          ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [this.batchSize, graceMs / 1000],
-      );
-      if (rows.length === 0) {
+    return withClient(this.options.pool, async (client) => {
+      try {
+        await client.query('BEGIN');
+        const { rows } = await client.query<OutboxRow>(
+          `SELECT id::text, event_id::text, exchange, routing_key, envelope::text, envelope->>'correlationId' AS correlation_id
+             FROM outbox_events WHERE created_at <= now() - make_interval(secs => $2)
+            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [this.batchSize, graceMs / 1000],
+        );
+        if (rows.length === 0) {
+          await client.query('COMMIT');
+          return 0;
+        }
+        await this.publishRows(channel, rows);
+        await client.query('DELETE FROM outbox_events WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
         await client.query('COMMIT');
-        return 0;
+        this.published += rows.length;
+        return rows.length;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
       }
-      await this.publishRows(channel, rows);
-      await client.query('DELETE FROM outbox_events WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
-      await client.query('COMMIT');
-      this.published += rows.length;
-      return rows.length;
-    } catch (err) {
-      failed = err as Error;
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release(failed && isConnectionError(failed) ? failed : undefined);
-    }
+    });
   }
 
   private async publishRows(channel: ConfirmChannel, rows: OutboxRow[]): Promise<void> {
@@ -337,8 +334,4 @@ function propertiesOf(eventId: string, routingKey: string, correlationId: string
     type: routingKey,
     timestamp,
   };
-}
-
-function isConnectionError(err: Error): boolean {
-  return /connection|terminat/i.test(err.message);
 }

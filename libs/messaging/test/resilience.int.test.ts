@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import amqplib from 'amqplib';
+import { Pool } from 'pg';
+import { withClient } from '../src/sql';
 import { Harness } from './harness';
 import { AMQP_URL, forceCloseConnection, waitFor } from './support';
 
@@ -121,6 +123,26 @@ describe('messaging resilience (real RabbitMQ and PostgreSQL)', () => {
       expect((await ch.checkQueue(h.topology.queues[0]!.name)).messageCount).toBe(1);
       await conn.close();
     } finally {
+      await h.close();
+    }
+  });
+
+  it('a database connection lost while a client is checked out between two queries fails that work, not the process', async () => {
+    const h = await Harness.create();
+    const pool = new Pool({ connectionString: h.db.url, max: 2 });
+    try {
+      const work = withClient(pool, async (client) => {
+        const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        // As when PostgreSQL restarts while the relay waits for confirms: no query is running.
+        await h.db.pool.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+        await new Promise((r) => setTimeout(r, 300));
+        await client.query('SELECT 1');
+      });
+      await expect(work).rejects.toThrow();
+      // The broken client was not given back: the pool answers with a fresh connection.
+      expect((await pool.query<{ ok: number }>('SELECT 1 AS ok')).rows[0]!.ok).toBe(1);
+    } finally {
+      await pool.end();
       await h.close();
     }
   });
