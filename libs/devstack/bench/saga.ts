@@ -3,11 +3,15 @@
  *
  *   npm run bench:saga -- --rate 300 --seconds 20      paced (open loop) at 300 orders/s
  *   npm run bench:saga -- --rate max --concurrency 64  as fast as the system takes them
+ *   --warmup 5   seconds of the same load first, then drained (default 5; 0 = none)
+ *   --hops       also time each hop (costs the load generator and the broker a copy of every event)
+ *   --trace      queue depths and outbox backlogs every 2 s
  *
  * Starts the whole system as `npm start` does (own databases and topology prefix), places
  * orders with pm_card_ok on a product with ample stock, and times POST → terminal status by
  * listening to the order service's outcome events (published in the commit that makes the
- * order terminal). Prints orders/s completed, p50/p95/p99 latency and CPU per process.
+ * order terminal). Prints orders/s completed, p50/p95/p99 latency, the machine's CPU and CPU
+ * per process (PostgreSQL split per database).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
