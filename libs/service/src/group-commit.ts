@@ -61,7 +61,8 @@ export function groupCommit<I, O>(
           group.forEach((g, i) => g.resolve(results[i] as O));
         } finally {
           inFlight--;
-          pump();
+          // Whoever arrived meanwhile has waited already: written at once.
+          flush();
         }
       })();
     }

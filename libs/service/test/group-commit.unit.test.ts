@@ -66,4 +66,26 @@ describe('groupCommit', () => {
     expect(await Promise.all([first, second])).toEqual([1, 2]);
     expect(groups).toEqual([[1, 2]]);
   });
+
+  it('with a linger, requests that arrived while a write was in flight are written as soon as it ends', async () => {
+    const groups: number[][] = [];
+    let release: () => void = () => undefined;
+    const write = groupCommit(
+      async (items: number[]) => {
+        groups.push(items);
+        if (items[0] === 1) await new Promise<void>((r) => (release = r));
+        return items;
+      },
+      { maxInFlight: 1, lingerMs: 1_000 },
+    );
+    const started = Date.now();
+    const first = write(1);
+    await new Promise((r) => setTimeout(r, 1_050));
+    const more = [write(2), write(3)];
+    release();
+    expect(await Promise.all([first, ...more])).toEqual([1, 2, 3]);
+    expect(groups).toEqual([[1], [2, 3]]);
+    // One linger (the first request's), not a second one for the requests that waited.
+    expect(Date.now() - started).toBeLessThan(1_900);
+  });
 });
