@@ -26,6 +26,7 @@ import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
 import { SERVICES, startSystem } from '../src';
+import { cpuMeter, peakRssOf, percentile, systemGroups, total } from './proc';
 
 const { values } = parseArgs({
   options: {
@@ -48,34 +49,11 @@ const ROWS = Number(values.rows);
 const LINES = Number(values['lines-per-order']);
 const PRODUCTS = Number(values.products);
 const RATE = Number(values['interactive-rate']);
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
-const cpuOf = (pid: number): number => {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-};
-/** Peak resident set size (VmHWM) of a process, in MB. */
-const peakRssOf = (pid: number): number => {
-  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0) / 1024;
-};
-const pidsOf = (pattern: string): number[] => {
-  try {
-    return execFileSync('pgrep', ['-f', pattern]).toString().trim().split('\n').map(Number).filter(Boolean);
-  } catch {
-    return [];
-  }
-};
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-
 /** Writes the file: orders of 1..2N-1 rows over PRODUCTS products, 1 % declined cards. */
 async function generate(file: string): Promise<number> {
   const out = fs.createWriteStream(file, { highWaterMark: 1 << 20 });
@@ -219,16 +197,8 @@ async function main(): Promise<void> {
       worker.pid = bundled.pid;
       say(`import worker: the bundle (${out}/dist/main.js), pid ${bundled.pid}`);
     }
-    // Process groups, looked up again at the end: PostgreSQL starts backends for the pools meanwhile.
-    const groups: Array<{ name: string; pids: () => number[] }> = [
-      ...system.services.map((s) => ({ name: s.app, pids: () => (s.pid ? [s.pid] : []) })),
-      { name: 'nginx', pids: () => [system.processes.get('gateway')?.pid ?? 0, ...pidsOf('nginx: worker')].filter(Boolean) },
-      { name: 'rabbitmq', pids: () => pidsOf('beam.smp') },
-      { name: 'postgres', pids: () => pidsOf('^postgres') },
-      { name: 'bench (this)', pids: () => [process.pid] },
-    ];
-    const cpuStart = new Map(groups.flatMap((g) => g.pids().map((pid) => [pid, cpuOf(pid)] as const)));
-    const cpuUsed = (g: (typeof groups)[number]): number => g.pids().reduce((sum, pid) => sum + cpuOf(pid) - (cpuStart.get(pid) ?? 0), 0);
+    const groups = systemGroups(system, 'bench (this)');
+    const cpu = cpuMeter(groups);
     const rssBefore = peakRssOf(worker.pid!);
 
     say(`uploading through the gateway (${system.gatewayUrl})…`);
@@ -286,7 +256,7 @@ async function main(): Promise<void> {
     checkout = false;
     await checkoutLoop;
     await new Promise((r) => setTimeout(r, 2000));
-    const used = groups.map(cpuUsed);
+    const used = cpu.stop().map(total);
     const peakRss = peakRssOf(worker.pid!);
     const latencies = [...sentAt].flatMap(([id, t0]) => (terminalAt.has(id) ? [terminalAt.get(id)! - t0] : [])).sort((a, b) => a - b);
 
@@ -305,8 +275,8 @@ async function main(): Promise<void> {
       const cpu = used[k]!;
       say(`    ${g.name.padEnd(22)} ${cpu.toFixed(1).padStart(6)} s  ${((cpu / wall) * 100).toFixed(0).padStart(4)} %   ${((cpu / ROWS) * 1e6).toFixed(1)} µs/row`);
     });
-    const total = used.reduce((a, b) => a + b, 0);
-    say(`    ${'all'.padEnd(22)} ${total.toFixed(1).padStart(6)} s  ${((total / wall) * 100).toFixed(0).padStart(4)} %   ${((total / ROWS) * 1e6).toFixed(1)} µs/row  (2 cores = 200 %)`);
+    const all = used.reduce((a, b) => a + b, 0);
+    say(`    ${'all'.padEnd(22)} ${all.toFixed(1).padStart(6)} s  ${((all / wall) * 100).toFixed(0).padStart(4)} %   ${((all / ROWS) * 1e6).toFixed(1)} µs/row  (2 cores = 200 %)`);
     await conn.close();
     agent.destroy();
   } finally {

@@ -13,7 +13,6 @@
  * order terminal). Prints orders/s completed, p50/p95/p99 latency, the machine's CPU and CPU
  * per process (PostgreSQL split per database).
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -21,6 +20,7 @@ import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
 import { startSystem } from '../src';
+import { cpuMeter, machineTicks, percentile, systemGroups, total } from './proc';
 
 const { values } = parseArgs({
   options: {
@@ -39,32 +39,6 @@ const { values } = parseArgs({
     env: { type: 'string', multiple: true, default: [] },
   },
 });
-
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-
-/** CPU seconds used so far by a process (user + system), from /proc. */
-function cpuOf(pid: number): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-/** Busy and total CPU ticks of the whole machine (all cores), from /proc/stat. */
-function machineTicks(): { busy: number; total: number } {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - f[3]! - f[4]!, total };
-}
-const pidsOf = (name: string): number[] => {
-  try {
-    return execFileSync('pgrep', ['-f', name]).toString().trim().split('\n').map(Number).filter(Boolean);
-  } catch {
-    return [];
-  }
-};
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 /** Queue depths (ready/unacked) of the system's queues and unsent outbox rows per service. */
 async function trace(prefix: string, databases: Map<string, string>): Promise<void> {
@@ -160,15 +134,7 @@ async function main(): Promise<void> {
     { noAck: true },
   );
 
-  // Looked up at the start and at the end: PostgreSQL forks a backend per new pool connection.
-  const processes = [
-    ...system.services.map((s) => ({ name: s.app, pids: () => (s.pid ? [s.pid] : []) })),
-    { name: 'nginx', pids: () => (system.processes.get('gateway')?.pid ? [system.processes.get('gateway')!.pid!, ...pidsOf('nginx: worker')] : []) },
-    { name: 'rabbitmq', pids: () => pidsOf('beam.smp') },
-    { name: 'postgres', pids: () => pidsOf('postgres') },
-    { name: 'load generator', pids: () => [process.pid] },
-  ];
-  const cpuNow = (): Array<Map<number, number>> => processes.map((p) => new Map(p.pids().map((pid) => [pid, cpuOf(pid)])));
+  const processes = systemGroups(system, 'load generator');
   const tokens = new Map(Array.from({ length: 1000 }, (_, k) => [`c${k}`, bearer(`c${k}`)]));
   let accepted = 0;
   let failed = 0;
@@ -222,7 +188,7 @@ async function main(): Promise<void> {
   }
 
   const machineStart = machineTicks();
-  const cpuStart = cpuNow();
+  const cpu = cpuMeter(processes);
   const tracer = values.trace ? setInterval(() => void trace(prefix, system.databases), 2000) : undefined;
   process.stdout.write(`driving ${paced ? `${rate} orders/s` : `max rate, ${values.concurrency} concurrent`} for ${seconds} s…\n`);
   const started = Date.now();
@@ -234,7 +200,7 @@ async function main(): Promise<void> {
   while (finished() < accepted && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
   const wall = (Date.now() - started) / 1000;
   const machineEnd = machineTicks();
-  const cpuEnd = cpuNow();
+  const cpuUsed = cpu.stop();
 
   const outcomes = new Map<string, number>();
   const latencies: number[] = [];
@@ -259,18 +225,17 @@ async function main(): Promise<void> {
   console.log(`  machine CPU busy  ${(busy * 100).toFixed(0)} % of ${os.cpus().length} cores over the run`);
   console.log('  CPU (seconds, % of one core over the run):');
   processes.forEach((p, k) => {
-    let used = 0;
-    for (const [pid, end] of cpuEnd[k]!) used += end - (cpuStart[k]!.get(pid) ?? 0);
+    const used = total(cpuUsed[k]!);
     console.log(`    ${p.name.padEnd(22)} ${used.toFixed(1).padStart(6)} s  ${((used / wall) * 100).toFixed(0).padStart(4)} %   ${((used / Math.max(1, completedInWindow)) * 1e6).toFixed(0)} µs/order`);
   });
 
   // PostgreSQL's share per database (a backend's title names its database).
   const pg = processes.findIndex((p) => p.name === 'postgres');
   const perDb = new Map<string, number>();
-  for (const [pid, end] of cpuEnd[pg]!) {
+  for (const [pid, seconds] of cpuUsed[pg]!) {
     const title = (() => { try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } })();
     const db = [...system.databases.entries()].find(([, url]) => title.includes(` ${new URL(url).pathname.slice(1)} `))?.[0] ?? 'other';
-    perDb.set(db, (perDb.get(db) ?? 0) + end - (cpuStart[pg]!.get(pid) ?? 0));
+    perDb.set(db, (perDb.get(db) ?? 0) + seconds);
   }
   console.log(`    postgres by database: ${[...perDb].map(([db, s]) => `${db} ${((s / Math.max(1, completedInWindow)) * 1e6).toFixed(0)} µs/order`).join(', ')}`);
 

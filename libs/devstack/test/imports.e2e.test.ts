@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName, waitFor } from '@orderflow/testkit';
-import { startSystem, type RunningSystem } from '../src';
+import { bearer, waitFor } from '@orderflow/testkit';
+import { systemUnderTest } from './system-under-test';
 
 const HEADER = 'orderRef,customerId,productId,quantity,unitPrice,paymentMethod';
 
@@ -14,35 +14,12 @@ const HEADER = 'orderRef,customerId,productId,quantity,unitPrice,paymentMethod';
  * through the same saga as checkout, on their own queues.
  */
 describe('bulk import end to end, through the gateway', () => {
-  const dbPrefix = uniqueName('e2eimp');
-  const topologyPrefix = `${dbPrefix}.`;
-  let system: RunningSystem;
-  let gateway: string;
+  const sut = systemUnderTest('e2eimp');
   const admin = bearer('ops', 'admin');
-
-  beforeAll(async () => {
-    const [gatewayPort, ...servicePorts] = await freePorts(6);
-    system = await startSystem({
-      gatewayPort,
-      basePort: servicePorts[0],
-      databasePrefix: dbPrefix,
-      topologyPrefix,
-      env: { RETRY_DELAYS_MS: '200,400,800', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn', PAYMENT_SUCCESS_RATE: '1' },
-      stdio: process.env.TEST_LOG_LEVEL ? 'inherit' : 'ignore',
-    });
-    if (!system.gatewayUrl) throw new Error('Nginx is required for the end-to-end tests (.ci/run installs it)');
-    gateway = system.gatewayUrl;
-  }, 180_000);
-
-  afterAll(async () => {
-    await system?.stop();
-    await deleteByPrefix(topologyPrefix);
-    await dropDatabasesByPrefix(dbPrefix);
-  }, 60_000);
 
   async function call(method: string, p: string, options: { as?: string; body?: unknown; type?: string } = {}) {
     const json = options.body !== undefined && options.type === undefined;
-    const res = await fetch(`${gateway}${p}`, {
+    const res = await fetch(`${sut.gateway}${p}`, {
       method,
       headers: { ...(options.as ? { Authorization: options.as } : {}), ...(options.body !== undefined ? { 'Content-Type': options.type ?? 'application/json' } : {}) },
       body: options.body === undefined ? undefined : json ? JSON.stringify(options.body) : (options.body as string | Buffer),
@@ -157,7 +134,7 @@ describe('bulk import end to end, through the gateway', () => {
       const cli = new Promise<{ code: number; stdout: string }>((resolve) => {
         execFile(
           process.execPath,
-          ['--import', 'tsx', path.resolve(__dirname, '../../../apps/import-worker/src/upload-cli.ts'), file, '--gateway', gateway, '--token', admin.slice(7)],
+          ['--import', 'tsx', path.resolve(__dirname, '../../../apps/import-worker/src/upload-cli.ts'), file, '--gateway', sut.gateway, '--token', admin.slice(7)],
           { cwd: path.resolve(__dirname, '../../..') },
           (err, stdout) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout }),
         );

@@ -1,40 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName, waitFor } from '@orderflow/testkit';
-import { startSystem, type RunningSystem } from '../src';
+import { bearer, waitFor } from '@orderflow/testkit';
+import { systemUnderTest } from './system-under-test';
 
 /**
  * The whole system started as `npm start` starts it (its own databases and topology prefix),
  * driven only through the Nginx gateway.
  */
 describe('the saga end to end, through the gateway', () => {
-  const dbPrefix = uniqueName('e2e');
-  const topologyPrefix = `${dbPrefix}.`;
-  let system: RunningSystem;
-  let gateway: string;
-
-  beforeAll(async () => {
-    const [gatewayPort, ...servicePorts] = await freePorts(6);
-    system = await startSystem({
-      gatewayPort,
-      basePort: servicePorts[0],
-      databasePrefix: dbPrefix,
-      topologyPrefix,
-      env: { RETRY_DELAYS_MS: '200,400,800', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn', PAYMENT_SUCCESS_RATE: '1' },
-      stdio: process.env.TEST_LOG_LEVEL ? 'inherit' : 'ignore',
-    });
-    if (!system.gatewayUrl) throw new Error('Nginx is required for the end-to-end tests (.ci/run installs it)');
-    gateway = system.gatewayUrl;
-  }, 180_000);
-
-  afterAll(async () => {
-    await system?.stop();
-    await deleteByPrefix(topologyPrefix);
-    await dropDatabasesByPrefix(dbPrefix);
-  }, 60_000);
+  const sut = systemUnderTest('e2e');
 
   const admin = bearer('ops', 'admin');
   async function call(method: string, path: string, options: { as?: string; body?: unknown; headers?: Record<string, string> } = {}) {
-    const res = await fetch(`${gateway}${path}`, {
+    const res = await fetch(`${sut.gateway}${path}`, {
       method,
       headers: {
         ...(options.as ? { Authorization: options.as } : {}),

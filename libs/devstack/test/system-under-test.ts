@@ -1,0 +1,42 @@
+import { deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
+import { startSystem, type RunningSystem } from '../src';
+
+/**
+ * Starts the whole system as `npm start` does, with its own databases and topology prefix,
+ * before the suite's tests, and stops and removes it after them. The end-to-end suites drive
+ * it only through `gateway` (Nginx is required; `.ci/run` installs it).
+ */
+export function systemUnderTest(name: string): { readonly system: RunningSystem; readonly gateway: string } {
+  const dbPrefix = uniqueName(name);
+  const topologyPrefix = `${dbPrefix}.`;
+  let system: RunningSystem | undefined;
+
+  beforeAll(async () => {
+    const [gatewayPort, basePort] = await freePorts(6);
+    system = await startSystem({
+      gatewayPort,
+      basePort,
+      databasePrefix: dbPrefix,
+      topologyPrefix,
+      env: { RETRY_DELAYS_MS: '200,400,800', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn', PAYMENT_SUCCESS_RATE: '1' },
+      stdio: process.env.TEST_LOG_LEVEL ? 'inherit' : 'ignore',
+    });
+    if (!system.gatewayUrl) throw new Error('Nginx is required for the end-to-end tests (.ci/run installs it)');
+  }, 180_000);
+
+  afterAll(async () => {
+    await system?.stop();
+    await deleteByPrefix(topologyPrefix);
+    await dropDatabasesByPrefix(dbPrefix);
+  }, 60_000);
+
+  return {
+    get system() {
+      if (!system) throw new Error('the system is not started (use it inside a test)');
+      return system;
+    },
+    get gateway() {
+      return this.system.gatewayUrl!;
+    },
+  };
+}
