@@ -2,7 +2,7 @@
  * `npm run bench:saga` — orders through the gateway for a fixed time, end to end.
  *
  *   npm run bench:saga -- --rate 300 --seconds 20      paced (open loop) at 300 orders/s
- *   npm run bench:saga -- --rate max --concurrency 64  as fast as the system takes them
+ *   npm run bench:saga -- --rate max --concurrency 128 as fast as the system takes them
  *   --warmup 5   seconds of the same load first, then drained (default 5; 0 = none)
  *   --hops       also time each hop (costs the load generator and the broker a copy of every event)
  *   --trace      queue depths and outbox backlogs every 2 s
@@ -28,8 +28,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     /** Seconds of the same load before measuring: JIT, pools and caches warm, then drained. */
     warmup: { type: 'string', default: '5' },
-    concurrency: { type: 'string', default: '64' },
-    prefetch: { type: 'string', default: '200' },
+    concurrency: { type: 'string', default: '128' },
+    prefetch: { type: 'string', default: '1000' },
     'log-level': { type: 'string', default: 'warn' },
     /** Print queue depths and outbox backlogs every 2 s: where the time goes. */
     trace: { type: 'boolean', default: false },

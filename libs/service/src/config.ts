@@ -9,8 +9,13 @@ export function serviceConfigSchema(defaultPort: number) {
     AMQP_URL: vars.amqpUrl(),
     JWT_SECRET: vars.secret(),
     LOG_LEVEL: vars.logLevel(),
-    /** Unacknowledged messages per consumer; batches are half of it. */
-    PREFETCH: vars.positiveInt(200),
+    /**
+     * Unacknowledged messages per consumer; batches are half of it. A large window costs
+     * nothing at moderate load (a batch is what has arrived) and under a burst lets a consumer
+     * catch up in a few big transactions: at 200 the order service's saga queue fell behind
+     * its HTTP intake at ≈ 780 orders/s, at 1000 the whole saga sustains ≈ 1,000/s.
+     */
+    PREFETCH: vars.positiveInt(1000),
     /**
      * Batches each consumer handles at once (lanes by correlation id: the events of one order
      * share a lane). One lane is the fastest on 2 cores — bigger batches, fewer transactions —
