@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { AppError, errorMessage } from '@orderflow/errors';
-import { importChunk, importFailed, importReceived, importStarted, type Envelope, type PayloadOf } from '@orderflow/events';
+import { importChunk, importFailed, importReceived, importStarted, newId, type Envelope, type PayloadOf } from '@orderflow/events';
 import type { Logger } from '@orderflow/logging';
 import type { Messaging } from '@orderflow/messaging';
 import type { ImportWorkerConfig } from './config';
@@ -75,7 +74,7 @@ export function importer(deps: ImporterDeps) {
   }
 
   /** Reads `source` to the end; resolves once the upload is accepted, rejects once it has failed. */
-  async function receive(source: Readable, importId: string = randomUUID()): Promise<Received> {
+  async function receive(source: Readable, importId: string = newId()): Promise<Received> {
     const started = Date.now();
     await start(importId);
     let reading: ReturnType<typeof readCsv> | undefined;
@@ -152,7 +151,7 @@ function classify(err: unknown): Error {
 function chunkMessage(importId: string, chunkNo: number, chunk: Chunk, at: Date): { eventId: string; content: Buffer } {
   const payload: PayloadOf<typeof importChunk> = { importId, chunkNo, orders: chunk.orders, rows: chunk.rows };
   const envelope: Envelope<typeof payload> = {
-    eventId: randomUUID(),
+    eventId: newId(),
     eventType: importChunk.type,
     version: importChunk.version,
     occurredAt: at.toISOString(),

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import {
+  newId,
   orderBatchConcluded,
   orderBatchCreated,
   orderCancelled,
@@ -23,7 +23,7 @@ function notify<C extends EventContract>(contract: C, outcomes: (e: EventOf<C>) 
   return onBatch<C, Tx>(contract, async (events, ctx: HandlerContext<Tx>) => {
     const sentAt = now();
     const rows = events.flatMap((e) =>
-      outcomes(e).flatMap((o) => render(o).map((m) => ({ id: randomUUID(), orderId: o.orderId, customerId: o.customerId, sentAt, ...m }))),
+      outcomes(e).flatMap((o) => render(o).map((m) => ({ id: newId(), orderId: o.orderId, customerId: o.customerId, sentAt, ...m }))),
     );
     if (rows.length === 0) return;
     await ctx.tx.$executeRawUnsafe(

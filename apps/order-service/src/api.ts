@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { Request, Router } from 'express';
 import { z } from 'zod';
 import { AppError } from '@orderflow/errors';
-import { orderCreated } from '@orderflow/events';
+import { newId, orderCreated } from '@orderflow/events';
 import { authenticate, principalOf, validate } from '@orderflow/http';
 import { groupCommit } from '@orderflow/service';
 import type { Messaging, SqlClient } from '@orderflow/messaging';
@@ -87,7 +86,7 @@ export interface OrdersApiDeps {
 /** `/api/orders`: place, read, list and cancel orders (DESIGN.md, "HTTP API"). */
 export function api(deps: OrdersApiDeps) {
   const { db, sql, messaging, now } = deps;
-  const newId = deps.newId ?? randomUUID;
+  const makeId = deps.newId ?? newId;
   /** Orders placed while others are being written go together: one statement, one commit. */
   const placeOrder = groupCommit((orders: Placement[]) => insertOrders(sql, orders), { maxInFlight: 1, lingerMs: 2 });
 
@@ -107,7 +106,7 @@ export function api(deps: OrdersApiDeps) {
       }
       const total = totalOf(body.items);
       const at = now();
-      const id = newId();
+      const id = makeId();
       const created = messaging.event(
         orderCreated,
         { orderId: id, customerId: body.customerId, items: body.items, total, paymentMethod: body.paymentMethod },

@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { importChunk, importFailed, importReceived, importStarted, orderBatchCreated, type EventOf } from '@orderflow/events';
+import { importChunk, importFailed, importReceived, importStarted, newId, orderBatchCreated, type EventOf } from '@orderflow/events';
 import { on, onBatch, type HandlerSpec } from '@orderflow/messaging';
 import type { Tx } from './db';
 import { totalOf } from './decide';
@@ -11,7 +10,7 @@ import { addChunkCounts, insertChunkOrders, recordFailed, recordReceived, record
  * for an order placed through the API (same statuses, timeline, decisions, compensations).
  */
 export function createImportedOrders(deps: { now: () => Date; newId?: () => string }): HandlerSpec<Tx> {
-  const newId = deps.newId ?? randomUUID;
+  const makeId = deps.newId ?? newId;
   return onBatch<typeof importChunk, Tx>(importChunk, async (events, ctx) => {
     const at = deps.now();
     let created = 0;
@@ -19,7 +18,7 @@ export function createImportedOrders(deps: { now: () => Date; newId?: () => stri
     for (const event of events) {
       const { importId, chunkNo, rows } = event.payload;
       const orders: ImportedOrder[] = event.payload.orders.map((o) => ({
-        id: newId(),
+        id: makeId(),
         orderRef: o.orderRef,
         customerId: o.customerId,
         paymentMethod: o.paymentMethod,

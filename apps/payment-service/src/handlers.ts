@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { transientError } from '@orderflow/errors';
 import {
   inventoryBatchReserved,
   inventoryReserved,
+  newId,
   orderCancelled,
   paymentBatchProcessed,
   paymentCompleted,
@@ -105,7 +105,7 @@ async function chargeOrders(tx: Tx, deps: Deps, items: ReadonlyArray<{ reservati
     toInsert.push({
       index,
       reason,
-      row: { id: randomUUID(), orderId, customerId, type: 'CHARGE', status: card.outcome === 'approved' ? 'SUCCEEDED' : 'FAILED', amount: total, attempts: attempt, reason },
+      row: { id: newId(), orderId, customerId, type: 'CHARGE', status: card.outcome === 'approved' ? 'SUCCEEDED' : 'FAILED', amount: total, attempts: attempt, reason },
     });
   });
   const inserted = await insertPayments(tx, toInsert.map((x) => x.row), deps.now());
@@ -183,7 +183,7 @@ function refundOrVoid(deps: Deps) {
     const at = deps.now();
     switch (decision.action) {
       case 'refund': {
-        const id = randomUUID();
+        const id = newId();
         const inserted = await insertPayments(ctx.tx, [{ id, orderId, customerId, type: 'REFUND', status: 'SUCCEEDED', amount: decision.amount, attempts: ctx.attempt, reason: REASON_CANCELLED }], at);
         // Not inserted: a concurrent cancellation refunded it first.
         if (inserted.size === 1) {
@@ -193,7 +193,7 @@ function refundOrVoid(deps: Deps) {
         return;
       }
       case 'void': {
-        const inserted = await insertPayments(ctx.tx, [{ id: randomUUID(), orderId, customerId, type: 'CHARGE', status: 'VOIDED', amount: total, attempts: ctx.attempt, reason: REASON_CANCELLED }], at);
+        const inserted = await insertPayments(ctx.tx, [{ id: newId(), orderId, customerId, type: 'CHARGE', status: 'VOIDED', amount: total, attempts: ctx.attempt, reason: REASON_CANCELLED }], at);
         // A reservation charged the order concurrently (another replica): decide again on the retry, which sees that charge.
         if (inserted.size === 0) throw transientError('PAYMENT.CHARGE_CONFLICT', `order ${orderId} was charged while its cancellation was handled`);
         ctx.logger.info('order cancelled before payment; charge voided', { orderId });

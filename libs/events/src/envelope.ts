@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { newId } from './ids';
 
 /** The envelope every message on the bus carries (DESIGN.md, "Events"). */
 export const envelopeSchema = z.object({
@@ -51,7 +51,7 @@ export function createEvent<C extends EventContract>(
   meta: EnvelopeMeta,
 ): EventOf<C> {
   return {
-    eventId: meta.eventId ?? randomUUID(),
+    eventId: meta.eventId ?? newId(),
     eventType: contract.type,
     version: contract.version,
     occurredAt: (meta.occurredAt ?? new Date()).toISOString(),
