@@ -79,7 +79,8 @@ export async function insertOrders(sql: SqlClient, orders: readonly Placement[])
   const outbox = outboxInsert(
     orders.map((o) => o.created),
     12,
-    `(e.envelope->'payload'->>'orderId')::uuid IN (SELECT id FROM o)`,
+    `e.key IN (SELECT id FROM o)`,
+    orders.map((o) => o.order.id),
   );
   const inserted = await sql.$queryRawUnsafe<Array<{ id: string }>>(
     `WITH o AS (

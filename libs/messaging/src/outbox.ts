@@ -13,6 +13,17 @@ export interface OutgoingEvent {
   envelope: Envelope;
 }
 
+/** An event's envelope as JSON, made once: the outbox row and the direct publish send the same text. */
+const serialized = new WeakMap<OutgoingEvent, string>();
+function jsonOf(e: OutgoingEvent): string {
+  let json = serialized.get(e);
+  if (json === undefined) {
+    json = JSON.stringify(e.envelope);
+    serialized.set(e, json);
+  }
+  return json;
+}
+
 /** Builds outgoing events for one service: envelope filled in, exchange resolved from its topology. */
 export function eventFactory(topology: Topology) {
   return <C extends EventContract>(
@@ -30,19 +41,33 @@ export function eventFactory(topology: Topology) {
  * The outbox insert as SQL text and parameters numbered from `$first`, for a service that
  * writes its state change and its events in one statement (a data-modifying CTE is atomic
  * without a transaction). `condition` (SQL over the event's columns `e.event_id`, `e.exchange`,
- * `e.routing_key`, `e.envelope`) limits the insert, e.g. to events whose state change
- * happened: `(e.envelope->'payload'->>'orderId')::uuid IN (SELECT id FROM inserted)`.
+ * `e.routing_key`, `e.envelope`, and `e.key` when `keys` gives a uuid per event) limits the
+ * insert, e.g. to events whose state change happened: `e.key IN (SELECT id FROM inserted)`.
+ *
+ * Each envelope is a parameter of its own (`ARRAY[$n, …]`): as one text[] literal, pg would
+ * escape every quote of the JSON and PostgreSQL parse it back — for a bulk event of ~100 KB
+ * that was ≈ 2.5 ms per hop.
  */
-export function outboxInsert(events: readonly OutgoingEvent[], first = 1, condition?: string): { sql: string; params: unknown[] } {
+export function outboxInsert(
+  events: readonly OutgoingEvent[],
+  first = 1,
+  condition?: string,
+  keys?: readonly string[],
+): { sql: string; params: unknown[] } {
   const p = (i: number): string => `$${first + i}`;
+  const fixed = keys ? 4 : 3;
+  const envelopes = events.map((_, i) => `${p(fixed + i)}::text`).join(', ');
   return {
     sql: `INSERT INTO outbox_events (event_id, exchange, routing_key, envelope)
-     SELECT * FROM unnest(${p(0)}::uuid[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[]::jsonb[]) AS e(event_id, exchange, routing_key, envelope)${condition ? ` WHERE ${condition}` : ''}`,
+     SELECT e.event_id, e.exchange, e.routing_key, e.envelope
+       FROM unnest(${p(0)}::uuid[], ${p(1)}::text[], ${p(2)}::text[], ARRAY[${envelopes}]::text[]${keys ? `, ${p(3)}::uuid[]` : ''})
+         AS e(event_id, exchange, routing_key, envelope${keys ? ', key' : ''})${condition ? `\n      WHERE ${condition}` : ''}`,
     params: [
       events.map((e) => e.envelope.eventId),
       events.map((e) => e.exchange),
       events.map((e) => e.routingKey),
-      events.map((e) => JSON.stringify(e.envelope)),
+      ...(keys ? [keys] : []),
+      ...events.map(jsonOf),
     ],
   };
 }
@@ -140,7 +165,7 @@ export class OutboxRelay {
     for (const e of events) {
       this.unconfirmed++;
       try {
-        channel.publish(e.exchange, e.routingKey, Buffer.from(JSON.stringify(e.envelope)), propertiesOf(e.envelope.eventId, e.routingKey, e.envelope.correlationId, timestamp), (err) => {
+        channel.publish(e.exchange, e.routingKey, Buffer.from(jsonOf(e)), propertiesOf(e.envelope.eventId, e.routingKey, e.envelope.correlationId, timestamp), (err) => {
           if (err) this.unconfirmedWarning(String(err));
           else this.forget(e.envelope.eventId);
           this.confirmedOne();
@@ -232,7 +257,7 @@ export class OutboxRelay {
       try {
         await client.query('BEGIN');
         const { rows } = await client.query<OutboxRow>(
-          `SELECT id::text, event_id::text, exchange, routing_key, envelope::text, envelope->>'correlationId' AS correlation_id
+          `SELECT id::text, event_id::text, exchange, routing_key, envelope, envelope::jsonb->>'correlationId' AS correlation_id
              FROM outbox_events WHERE created_at <= now() - make_interval(secs => $2)
             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
           [this.batchSize, graceMs / 1000],
