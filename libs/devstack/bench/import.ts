@@ -102,6 +102,7 @@ async function main(): Promise<void> {
     topologyPrefix: prefix,
     env: { LOG_LEVEL: values['log-level']!, PAYMENT_SUCCESS_RATE: '1' },
     stdio: 'inherit',
+    nodeArgs: process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [],
   });
   let bundled: ChildProcess | undefined;
   const stopAll = async (): Promise<void> => {
