@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
 import { SERVICES, startSystem } from '../src';
-import { cpuMeter, peakRssOf, percentile, systemGroups, total } from './proc';
+import { CLK_TCK, cpuMeter, machineTicks, peakRssOf, percentile, postgresByDatabase, systemGroups, total } from './proc';
 
 const { values } = parseArgs({
   options: {
@@ -200,6 +200,7 @@ async function main(): Promise<void> {
     }
     const groups = systemGroups(system, 'bench (this)');
     const cpu = cpuMeter(groups);
+    const machineStart = machineTicks();
     const rssBefore = peakRssOf(worker.pid!);
 
     say(`uploading through the gateway (${system.gatewayUrl})…`);
@@ -257,7 +258,9 @@ async function main(): Promise<void> {
     checkout = false;
     await checkoutLoop;
     await new Promise((r) => setTimeout(r, 2000));
-    const used = cpu.stop().map(total);
+    const perPid = cpu.stop();
+    const used = perPid.map(total);
+    const machineEnd = machineTicks();
     const peakRss = peakRssOf(worker.pid!);
     const latencies = [...sentAt].flatMap(([id, t0]) => (terminalAt.has(id) ? [terminalAt.get(id)! - t0] : [])).sort((a, b) => a - b);
 
@@ -278,6 +281,11 @@ async function main(): Promise<void> {
     });
     const all = used.reduce((a, b) => a + b, 0);
     say(`    ${'all'.padEnd(22)} ${all.toFixed(1).padStart(6)} s  ${((all / wall) * 100).toFixed(0).padStart(4)} %   ${((all / ROWS) * 1e6).toFixed(1)} µs/row  (2 cores = 200 %)`);
+    const perDb = postgresByDatabase(perPid[groups.findIndex((g) => g.name === 'postgres')]!, system.databases);
+    say(`    postgres by database: ${[...perDb].map(([db, s]) => `${db} ${((s / ROWS) * 1e6).toFixed(1)}`).join(', ')} µs/row`);
+    // The processes above miss the kernel's share (loopback TCP, page cache, disk writes).
+    const busy = (machineEnd.busy - machineStart.busy) / (machineEnd.total - machineStart.total);
+    say(`  machine CPU busy            ${(busy * 100).toFixed(0)} % of ${os.cpus().length} cores from upload to the last order (${(((machineEnd.busy - machineStart.busy) / CLK_TCK / ROWS) * 1e6).toFixed(0)} µs/row)`);
     await conn.close();
     agent.destroy();
   } finally {

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import type { RunningSystem } from '../src';
 
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 /** CPU seconds used so far by a process (user + system); 0 once it is gone. */
 export function cpuOf(pid: number): number {
@@ -69,4 +69,21 @@ export function systemGroups(system: RunningSystem, self: string): ProcessGroup[
     { name: 'postgres', pids: () => pidsOf('postgres') },
     { name: self, pids: () => [process.pid] },
   ];
+}
+
+/** PostgreSQL's seconds per database of the system (a backend's title names its database; the rest is "other"). */
+export function postgresByDatabase(perPid: Map<number, number>, databases: ReadonlyMap<string, string>): Map<string, number> {
+  const perDb = new Map<string, number>();
+  for (const [pid, seconds] of perPid) {
+    const title = (() => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        return '';
+      }
+    })();
+    const db = [...databases.entries()].find(([, url]) => title.includes(` ${new URL(url).pathname.slice(1)} `))?.[0] ?? 'other';
+    perDb.set(db, (perDb.get(db) ?? 0) + seconds);
+  }
+  return perDb;
 }

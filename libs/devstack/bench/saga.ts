@@ -13,14 +13,13 @@
  * order terminal). Prints orders/s completed, p50/p95/p99 latency, the machine's CPU and CPU
  * per process (PostgreSQL split per database).
  */
-import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
 import { startSystem } from '../src';
-import { cpuMeter, machineTicks, percentile, systemGroups, total } from './proc';
+import { cpuMeter, machineTicks, percentile, postgresByDatabase, systemGroups, total } from './proc';
 
 const { values } = parseArgs({
   options: {
@@ -229,14 +228,7 @@ async function main(): Promise<void> {
     console.log(`    ${p.name.padEnd(22)} ${used.toFixed(1).padStart(6)} s  ${((used / wall) * 100).toFixed(0).padStart(4)} %   ${((used / Math.max(1, completedInWindow)) * 1e6).toFixed(0)} µs/order`);
   });
 
-  // PostgreSQL's share per database (a backend's title names its database).
-  const pg = processes.findIndex((p) => p.name === 'postgres');
-  const perDb = new Map<string, number>();
-  for (const [pid, seconds] of cpuUsed[pg]!) {
-    const title = (() => { try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } })();
-    const db = [...system.databases.entries()].find(([, url]) => title.includes(` ${new URL(url).pathname.slice(1)} `))?.[0] ?? 'other';
-    perDb.set(db, (perDb.get(db) ?? 0) + seconds);
-  }
+  const perDb = postgresByDatabase(cpuUsed[processes.findIndex((p) => p.name === 'postgres')]!, system.databases);
   console.log(`    postgres by database: ${[...perDb].map(([db, s]) => `${db} ${((s / Math.max(1, completedInWindow)) * 1e6).toFixed(0)} µs/order`).join(', ')}`);
 
   if (completedInWindow < accepted) {
