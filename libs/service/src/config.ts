@@ -23,10 +23,12 @@ export function serviceConfigSchema(defaultPort: number) {
      */
     CONSUMER_CONCURRENCY: vars.positiveInt(1),
     /**
-     * Milliseconds a consumer waits for more messages before handling a partial batch. Under
-     * moderate load this turns many one-message transactions into a few larger ones.
+     * Milliseconds a busy consumer waits for more messages before handling a partial batch
+     * (busy: its last batch ended less than this long ago; after a quiet spell a message is
+     * handled at once). Under moderate load this turns many small transactions into fewer
+     * larger ones: at 300 orders/s, 15 ms cut the machine's CPU by a tenth against 5 ms.
      */
-    CONSUMER_LINGER_MS: vars.nonNegativeInt(5),
+    CONSUMER_LINGER_MS: vars.nonNegativeInt(15),
     RETRY_DELAYS_MS: vars.delays('1000,5000,30000'),
     /** Connections for HTTP requests (Prisma and single statements). */
     DB_POOL_SIZE: vars.positiveInt(10),
