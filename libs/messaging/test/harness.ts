@@ -29,12 +29,16 @@ export class Harness {
   readonly topology;
   messaging!: Messaging<Tx>;
 
-  private constructor(readonly db: TestDb, retryDelaysMs?: number[]) {
+  private constructor(
+    readonly db: TestDb,
+    retryDelaysMs?: number[],
+    private readonly lingerMs?: number,
+  ) {
     this.topology = testTopology(this.prefix, retryDelaysMs);
   }
 
-  static async create(options: { retryDelaysMs?: number[]; relayPollIntervalMs?: number; batchSize?: number } = {}): Promise<Harness> {
-    const h = new Harness(await createTestDb(), options.retryDelaysMs);
+  static async create(options: { retryDelaysMs?: number[]; relayPollIntervalMs?: number; batchSize?: number; lingerMs?: number } = {}): Promise<Harness> {
+    const h = new Harness(await createTestDb(), options.retryDelaysMs, options.lingerMs);
     h.messaging = h.newMessaging(options.relayPollIntervalMs, h.connectionName, options.batchSize);
     return h;
   }
@@ -50,6 +54,7 @@ export class Harness {
       logger,
       relayPollIntervalMs,
       batchSize,
+      lingerMs: this.lingerMs,
     });
   }
 

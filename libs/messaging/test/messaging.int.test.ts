@@ -203,3 +203,36 @@ async function queueIsEmpty(name: string): Promise<boolean> {
     await conn.close();
   }
 }
+
+describe('a consumer that lingers for company only while busy (real RabbitMQ and PostgreSQL)', () => {
+  const LINGER_MS = 2_000;
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await Harness.create({ relayPollIntervalMs: 60_000, lingerMs: LINGER_MS });
+    await h.messaging.start(h.subscriptions());
+  });
+  afterAll(() => h.close());
+
+  it('handles a message that comes after a quiet spell at once, not after the linger', async () => {
+    const started = Date.now();
+    await h.request('after-quiet');
+    await waitFor(async () => (await h.ledger('after-quiet')).length === 1, 'the effect', 10_000);
+    expect(Date.now() - started).toBeLessThan(LINGER_MS * 0.75);
+  });
+
+  it('while busy, gathers what arrives within the linger into one batch', async () => {
+    await h.request('first');
+    await waitFor(async () => (await h.ledger('first')).length === 1, 'the first effect', 10_000);
+    // Its batch just ended, so the lane is busy: the next two, 300 ms apart, are handled together.
+    const sent = Date.now();
+    await h.request('second');
+    await new Promise((r) => setTimeout(r, 300));
+    await h.request('third');
+    await waitFor(async () => (await h.ledger('second')).length === 1 && (await h.ledger('third')).length === 1, 'both effects', 10_000);
+    const second = h.attempts.get('second')![0]!;
+    const third = h.attempts.get('third')![0]!;
+    expect(third - second).toBeLessThan(200);
+    expect(second - sent).toBeGreaterThanOrEqual(LINGER_MS / 2);
+  });
+});
