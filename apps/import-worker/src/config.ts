@@ -4,8 +4,12 @@ import { serviceConfigSchema } from '@orderflow/service';
 /** The worker's environment: the common variables plus the import's limits (all defaulted). */
 export const importWorkerConfigSchema = (defaultPort: number) =>
   serviceConfigSchema(defaultPort).extend({
-    /** Accepted rows per chunk (a chunk always ends at an order boundary, so it may hold a few more). */
-    IMPORT_CHUNK_ROWS: vars.positiveInt(1000),
+    /**
+     * Accepted rows per chunk (a chunk always ends at an order boundary, so it may hold a few
+     * more). Every hop pays per chunk a message, a transaction and its statements' planning:
+     * 2,000 rows took a 2M-row import from ≈ 180 to ≈ 160 s against 1,000.
+     */
+    IMPORT_CHUNK_ROWS: vars.positiveInt(2000),
     /** Chunks published but not yet confirmed by the broker; reading pauses when this many are in flight. */
     IMPORT_CONFIRM_WINDOW: vars.positiveInt(16),
     /**

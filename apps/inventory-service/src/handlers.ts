@@ -14,7 +14,7 @@ import {
   type EventOf,
   type PayloadOf,
 } from '@orderflow/events';
-import { onBatch, type HandlerContext, type HandlerSpec, type Subscriptions } from '@orderflow/messaging';
+import { BULK_LANE, onBatch, type HandlerContext, type HandlerSpec, type Subscriptions } from '@orderflow/messaging';
 import type { Tx } from './db';
 import { decideCreatedBatch, decideRelease, type CreatedDecision, type Move, type OrderStatus } from './stock';
 import { claimOrders, heldBy, insertReservations, lockStock, markReservationsReleased, moveStock, setOrderStatuses, type OrderMoves, type StatusChange } from './store';
@@ -225,7 +225,7 @@ export function releaseStockInBulk(): HandlerSpec<Tx> {
  */
 export function subscriptions(): Subscriptions<Tx> {
   return {
-    bulk: { handlers: [reserveStockInBulk(), releaseStockInBulk()], prefetch: 4, batchSize: 2, concurrency: 1 },
+    bulk: { handlers: [reserveStockInBulk(), releaseStockInBulk()], ...BULK_LANE },
     saga: [
       reserveStock(),
       releaseStock(paymentFailed, (e) => ({ orderId: e.payload.orderId, reason: `payment failed: ${e.payload.reason}` })),

@@ -10,7 +10,7 @@ import {
   type EventContract,
   type EventOf,
 } from '@orderflow/events';
-import { onBatch, type HandlerContext, type Subscriptions } from '@orderflow/messaging';
+import { BULK_LANE, onBatch, type HandlerContext, type Subscriptions } from '@orderflow/messaging';
 import type { Tx } from './db';
 import { render, type Outcome } from './templates';
 
@@ -74,9 +74,7 @@ export function subscriptions(deps: { now: () => Date }): Subscriptions<Tx> {
           bulk,
         ),
       ],
-      prefetch: 4,
-      batchSize: 2,
-      concurrency: 1,
+      ...BULK_LANE,
     },
   };
 }

@@ -7,7 +7,7 @@ import {
   paymentRefunded,
   type EventOf,
 } from '@orderflow/events';
-import { onBatch, type Subscriptions } from '@orderflow/messaging';
+import { BULK_LANE, onBatch, type Subscriptions } from '@orderflow/messaging';
 import { applyDecision } from './apply';
 import { applyBulkResults } from './bulk';
 import type { Tx } from './db';
@@ -18,12 +18,6 @@ import { lockOrders, recordChanges, type StatusChange } from './store';
 
 export { applyDecision } from './apply';
 
-/**
- * Bulk queues carry a chunk (about a thousand rows) per message: a few messages in flight and
- * one or two per transaction keep their transactions short, so the row locks they share with
- * checkout (orders, import counters) are held briefly.
- */
-const BULK_QUEUE = { prefetch: 4, batchSize: 2, concurrency: 1 } as const;
 
 const SAGA_EVENTS = [inventoryReserved, inventoryFailed, paymentCompleted, paymentFailed, inventoryReleased, paymentRefunded] as const;
 type SagaEvent = EventOf<(typeof SAGA_EVENTS)[number]>;
@@ -73,8 +67,8 @@ export function subscriptions(deps: { now: () => Date }): Subscriptions<Tx> {
   });
   return {
     saga: [step],
-    import: { handlers: [createImportedOrders(deps)], ...BULK_QUEUE },
+    import: { handlers: [createImportedOrders(deps)], ...BULK_LANE },
     'import-status': recordImportLifecycle(),
-    bulk: { handlers: [applyBulkResults(deps)], ...BULK_QUEUE },
+    bulk: { handlers: [applyBulkResults(deps)], ...BULK_LANE },
   };
 }

@@ -10,7 +10,7 @@ import {
   paymentRefunded,
   type PayloadOf,
 } from '@orderflow/events';
-import { on, onBatch, type HandlerContext, type MessageContext, type Subscriptions } from '@orderflow/messaging';
+import { BULK_LANE, on, onBatch, type HandlerContext, type MessageContext, type Subscriptions } from '@orderflow/messaging';
 import type { Tx } from './db';
 import { answerToRepeatedReservation, chargeCard, decideCancellation, REASON_CANCELLED, REASON_DECLINED, type ChargeStatus } from './decisions';
 
@@ -209,6 +209,6 @@ export function subscriptions(deps: Deps): Subscriptions<Tx> {
   return {
     saga: [charge(deps), refundOrVoid(deps)],
     // A chunk's orders per message: a few in flight, one or two per transaction.
-    bulk: { handlers: [chargeInBulk(deps)], prefetch: 4, batchSize: 2, concurrency: 1 },
+    bulk: { handlers: [chargeInBulk(deps)], ...BULK_LANE },
   };
 }
