@@ -72,12 +72,16 @@ export function outboxInsert(
   };
 }
 
-/** Writes events to the outbox inside the caller's transaction: one statement for any number. */
+/** Writes events to the outbox inside the caller's transaction: one statement for up to 10,000. */
 export async function enqueueEvents(tx: SqlClient, events: readonly OutgoingEvent[]): Promise<void> {
-  if (events.length === 0) return;
-  const { sql, params } = outboxInsert(events);
-  await tx.$executeRawUnsafe(sql, ...params);
+  // A statement takes at most 65,535 parameters, and each envelope is one.
+  for (let i = 0; i < events.length; i += ENVELOPES_PER_STATEMENT) {
+    const { sql, params } = outboxInsert(events.slice(i, i + ENVELOPES_PER_STATEMENT));
+    await tx.$executeRawUnsafe(sql, ...params);
+  }
 }
+
+const ENVELOPES_PER_STATEMENT = 10_000;
 
 export interface RelayOptions {
   pool: Pool;

@@ -236,3 +236,23 @@ describe('a consumer that lingers for company only while busy (real RabbitMQ and
     expect(second - sent).toBeGreaterThanOrEqual(LINGER_MS / 2);
   });
 });
+
+describe('the outbox insert (real PostgreSQL)', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await Harness.create();
+  });
+  afterAll(() => h.close());
+
+  it('stores every event of a transaction that writes more than one statement takes (65,535 parameters)', async () => {
+    const newEvent = eventFactory(h.topology);
+    const events = Array.from({ length: 25_000 }, (_, i) => newEvent(workRequested, { key: `many-${i}` }, { correlationId: 'many' }));
+    await h.db.prisma.$transaction((tx) => enqueueEvents(tx, events), { timeout: 60_000 });
+    const rows = await h.db.prisma.outboxEvent.findMany({ select: { eventId: true, envelope: true } });
+    expect(rows).toHaveLength(25_000);
+    // The envelope is stored as the JSON text that will be sent.
+    const last = rows.find((r) => r.eventId === events[24_999]!.envelope.eventId)!;
+    expect(JSON.parse(last.envelope)).toEqual(events[24_999]!.envelope);
+  });
+});
