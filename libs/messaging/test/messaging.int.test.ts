@@ -247,12 +247,12 @@ describe('the outbox insert (real PostgreSQL)', () => {
 
   it('stores every event of a transaction that writes more than one statement takes (65,535 parameters)', async () => {
     const newEvent = eventFactory(h.topology);
-    const events = Array.from({ length: 25_000 }, (_, i) => newEvent(workRequested, { key: `many-${i}` }, { correlationId: 'many' }));
+    const events = Array.from({ length: 70_000 }, (_, i) => newEvent(workRequested, { key: `many-${i}` }, { correlationId: 'many' }));
     await h.db.prisma.$transaction((tx) => enqueueEvents(tx, events), { timeout: 60_000 });
     const rows = await h.db.prisma.outboxEvent.findMany({ select: { eventId: true, envelope: true } });
-    expect(rows).toHaveLength(25_000);
+    expect(rows).toHaveLength(70_000);
     // The envelope is stored as the JSON text that will be sent.
-    const last = rows.find((r) => r.eventId === events[24_999]!.envelope.eventId)!;
-    expect(JSON.parse(last.envelope)).toEqual(events[24_999]!.envelope);
+    const last = rows.find((r) => r.eventId === events[69_999]!.envelope.eventId)!;
+    expect(JSON.parse(last.envelope)).toEqual(events[69_999]!.envelope);
   });
 });
