@@ -4,6 +4,7 @@ export { enqueueEvents, outboxInsert, eventFactory, OutboxRelay, type OutgoingEv
 export { QueueConsumer, type ConsumerOptions } from './consumer';
 export { BULK_LANE, on, onBatch, type Handler, type BatchHandler, type HandlerContext, type MessageContext, type HandlerSpec, type Subscriptions, type QueueSubscription } from './handlers';
 export { listParked, replayParked, discardParked, parkedCount, type ParkedMessage, type ParkedFilter } from './dead-letters';
+export { pruneInbox, startInboxRetention, type InboxRetentionOptions } from './inbox';
 export { Messaging, type MessagingOptions, type MessagingStatus, type Publish } from './messaging';
 export { pgTransactions, pgStatements, type SqlClient, type TransactionRunner } from './sql';
 export { H as MessageHeaders } from './headers';

@@ -5,6 +5,7 @@ import { Broker } from './broker';
 import { QueueConsumer } from './consumer';
 import { discardParked, listParked, parkedCount, replayParked, type ParkedFilter, type ParkedMessage } from './dead-letters';
 import type { Subscriptions } from './handlers';
+import { startInboxRetention } from './inbox';
 import { enqueueEvents, eventFactory, OutboxRelay, type OutgoingEvent } from './outbox';
 import type { SqlClient, TransactionRunner } from './sql';
 import { assertTopology, type Topology } from './topology';
@@ -26,6 +27,8 @@ export interface MessagingOptions<Tx extends SqlClient> {
   lingerMs?: number;
   relayBatchSize?: number;
   relayPollIntervalMs?: number;
+  /** Inbox rows older than this are pruned (hourly; from start). Without it the inbox keeps every event id. */
+  inboxRetentionMs?: number;
   observe?: (outcome: 'ack' | 'retry' | 'park' | 'duplicate', seconds: number, eventType: string) => void;
 }
 
@@ -49,6 +52,7 @@ export class Messaging<Tx extends SqlClient> {
   readonly broker: Broker;
   readonly relay: OutboxRelay;
   private consumers: Array<QueueConsumer<Tx>> = [];
+  private inboxRetention: { stop: () => Promise<void> } | undefined;
   private readonly newEvent;
 
   constructor(private readonly o: MessagingOptions<Tx>) {
@@ -86,6 +90,9 @@ export class Messaging<Tx extends SqlClient> {
   async start(subscriptions: Subscriptions<Tx> = {}): Promise<void> {
     await this.broker.connect();
     await this.relay.start();
+    if (this.o.inboxRetentionMs !== undefined && !this.inboxRetention) {
+      this.inboxRetention = startInboxRetention({ pool: this.o.pool, logger: this.o.logger, retentionMs: this.o.inboxRetentionMs });
+    }
     for (const [purpose, subscription] of Object.entries(subscriptions)) {
       const { handlers, ...own } = 'handlers' in subscription ? subscription : { handlers: subscription };
       const queue = this.o.topology.queues.find((q) => q.name.endsWith(`${this.o.topology.service}.${purpose}`));
@@ -156,6 +163,8 @@ export class Messaging<Tx extends SqlClient> {
    */
   async stop(flushTimeoutMs = 10_000): Promise<number> {
     await Promise.all(this.consumers.map((c) => c.stop()));
+    await this.inboxRetention?.stop();
+    this.inboxRetention = undefined;
     let unsent = 0;
     if (this.broker.isConnected()) unsent = await this.relay.flush(flushTimeoutMs).catch(() => -1);
     await this.relay.stop();

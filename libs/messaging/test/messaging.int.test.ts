@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import { createEvent } from '@orderflow/events';
-import { OutboxRelay, enqueueEvents, eventFactory } from '../src';
+import { OutboxRelay, enqueueEvents, eventFactory, pruneInbox } from '../src';
 import { Harness } from './harness';
 import { AMQP_URL, logger, waitFor, workRequested } from './support';
 
@@ -254,5 +254,31 @@ describe('the outbox insert (real PostgreSQL)', () => {
     // The envelope is stored as the JSON text that will be sent.
     const last = rows.find((r) => r.eventId === events[69_999]!.envelope.eventId)!;
     expect(JSON.parse(last.envelope)).toEqual(events[69_999]!.envelope);
+  });
+});
+
+describe('the inbox retention (real PostgreSQL)', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await Harness.create();
+  });
+  afterAll(() => h.close());
+
+  it('deletes the event ids handled longer ago than the retention, in batches, and keeps the recent ones', async () => {
+    const hour = 3_600_000;
+    const old = Array.from({ length: 7 }, () => randomUUID());
+    const recent = Array.from({ length: 3 }, () => randomUUID());
+    await h.db.prisma.processedEvent.createMany({
+      data: [
+        ...old.map((eventId, i) => ({ consumer: 'q.old', eventId, processedAt: new Date(Date.now() - 200 * hour - i * 1000) })),
+        ...recent.map((eventId) => ({ consumer: 'q.recent', eventId, processedAt: new Date(Date.now() - hour) })),
+      ],
+    });
+    // Batches of 3: three statements for the 7 old rows.
+    expect(await pruneInbox(h.db.pool, 168 * hour, 3)).toBe(7);
+    const left = await h.db.prisma.processedEvent.findMany({ select: { eventId: true } });
+    expect(left.map((r) => r.eventId).sort()).toEqual([...recent].sort());
+    expect(await pruneInbox(h.db.pool, 168 * hour, 3)).toBe(0);
   });
 });

@@ -30,6 +30,11 @@ export function serviceConfigSchema(defaultPort: number) {
      */
     CONSUMER_LINGER_MS: vars.nonNegativeInt(15),
     RETRY_DELAYS_MS: vars.delays('1000,5000,30000'),
+    /**
+     * Hours an event id stays in the inbox (processed_events) after it was handled; older ones
+     * are pruned hourly. A redelivery comes within minutes (a retry, a sweep after a crash).
+     */
+    INBOX_RETENTION_HOURS: vars.positiveInt(168),
     /** Connections for HTTP requests (Prisma and single statements). */
     DB_POOL_SIZE: vars.positiveInt(10),
     /** Connections for the outbox relay and the consumers' transactions. */

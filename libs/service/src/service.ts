@@ -83,6 +83,7 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
     batchSize: Math.max(1, Math.floor(config.PREFETCH / (2 * config.CONSUMER_CONCURRENCY))),
     concurrency: config.CONSUMER_CONCURRENCY,
     lingerMs: config.CONSUMER_LINGER_MS,
+    inboxRetentionMs: config.INBOX_RETENTION_HOURS * 3_600_000,
     observe: (outcome, seconds, eventType) => processing.observe({ event_type: eventType, outcome }, seconds),
   });
   new Gauge({
@@ -140,6 +141,17 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
 }
 
 /**
+ * Starts the HTTP server; rejects if the port cannot be bound. (Express 5's `app.listen`
+ * hands a bind error to its callback instead of throwing, so a callback that only logs would
+ * leave the process running without a port.)
+ */
+export function listen(app: { listen: (port: number, cb: (err?: Error) => void) => Server }, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, (err?: Error) => (err ? reject(err) : resolve(server)));
+  });
+}
+
+/**
  * Runs a service as a process: starts it, listens on PORT, and on SIGTERM/SIGINT stops
  * accepting requests, drains messaging and exits 0 (1 if the drain timed out).
  */
@@ -147,7 +159,12 @@ export async function runService<Client, Tx extends SqlClient>(def: ServiceDefin
   const service = buildService(def);
   const { logger, config } = service.deps;
   await service.start();
-  const server: Server = service.app.listen(config.PORT, () => logger.info('listening', { port: config.PORT }));
+  const server = await listen(service.app, config.PORT).catch((err: Error) => {
+    // Port taken (or not allowed): exit, so whoever runs us sees it and can start us again.
+    logger.error('cannot listen', { port: config.PORT, err: err.message });
+    return process.exit(1);
+  });
+  logger.info('listening', { port: config.PORT });
   server.keepAliveTimeout = 65_000;
   if (def.requestTimeoutMs !== undefined) server.requestTimeout = def.requestTimeoutMs;
   let stopping = false;

@@ -121,8 +121,18 @@ export async function freePorts(count: number): Promise<number[]> {
       srv.once('error', () => resolve(false));
       srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
+  // Below the kernel's ephemeral range: a port found free there can be taken by any outgoing
+  // connection (the suites open hundreds) before the service binds it.
+  const fs = await import('node:fs');
+  let ephemeralStart = 32_768;
+  try {
+    ephemeralStart = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralStart;
+  } catch {
+    // Not Linux: keep the common default.
+  }
+  const span = Math.max(1_000, ephemeralStart - 20_000 - count);
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const base = 20_000 + Math.floor(Math.random() * span);
     const ports = Array.from({ length: count }, (_, i) => base + i);
     if ((await Promise.all(ports.map(isFree))).every(Boolean)) return ports;
   }
