@@ -58,20 +58,27 @@ export async function markFailed(tx: SqlClient, id: string, reason: string, p: P
 
 /**
  * Fails the RECEIVING jobs whose worker is gone: no heartbeat for `staleSeconds`, or (at
- * start) received by this very instance before it restarted. Heartbeats are stamped and
- * judged with the database's clock, so replicas on different hosts agree. Returns them with their last
- * recorded progress, for the import.failed events.
+ * start) received by this very instance before it restarted — created before `restarted.since`
+ * (this process's start), never an upload this process has begun meanwhile. Heartbeats are
+ * stamped and judged with the database's clock, so replicas on different hosts agree. Returns
+ * them with their last recorded progress, for the import.failed events.
  */
-export async function failOrphans(tx: SqlClient, staleSeconds: number, restartedInstance: string | null, at: Date): Promise<Array<JobSummary & { instanceId: string | null }>> {
+export async function failOrphans(
+  tx: SqlClient,
+  staleSeconds: number,
+  restarted: { instanceId: string; since: Date } | null,
+  at: Date,
+): Promise<Array<JobSummary & { instanceId: string | null }>> {
   const rows = await tx.$queryRawUnsafe<Array<{ id: string; rows_read: number; rows_accepted: number; rows_rejected: number; chunks: number; bytes: string; last_line: number; instance_id: string | null }>>(
     `UPDATE import_jobs SET state = 'FAILED', completed_at = $3::timestamptz,
             failure = 'the upload was interrupted: the worker receiving it stopped after line ' || last_line
                       || ' (' || chunks || ' chunks were accepted and are imported); upload the file again: rows of orders already imported create nothing new'
-      WHERE state = 'RECEIVING' AND (heartbeat_at < now() - make_interval(secs => $1) OR instance_id = $2)
+      WHERE state = 'RECEIVING' AND (heartbeat_at < now() - make_interval(secs => $1) OR (instance_id = $2 AND created_at < $4::timestamptz))
       RETURNING id::text, rows_read, rows_accepted, rows_rejected, chunks, bytes::text, last_line, instance_id`,
     staleSeconds,
-    restartedInstance,
+    restarted?.instanceId ?? null,
     at.toISOString(),
+    (restarted?.since ?? at).toISOString(),
   );
   return rows.map((r) => ({
     id: r.id,

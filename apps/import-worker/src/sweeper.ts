@@ -15,7 +15,7 @@ import { failOrphans } from './jobs';
  */
 export function startSweeper(deps: { messaging: Messaging<Tx>; logger: Logger; now: () => Date; staleAfterS: number; instanceId: string }): () => void {
   const { messaging, logger, now } = deps;
-  const sweep = async (restarted: string | null): Promise<void> => {
+  const sweep = async (restarted: { instanceId: string; since: Date } | null): Promise<void> => {
     const failed = await messaging.transaction(async (tx, publish) => {
       const jobs = await failOrphans(tx, deps.staleAfterS, restarted, now());
       for (const job of jobs) {
@@ -26,7 +26,8 @@ export function startSweeper(deps: { messaging: Messaging<Tx>; logger: Logger; n
     });
     for (const job of failed) logger.warn('import failed: its worker stopped while receiving it', { importId: job.id, line: job.lastLine, chunks: job.chunks });
   };
-  let running = sweep(deps.instanceId).catch((err) => logger.warn('import sweep failed', { err: errorMessage(err) }));
+  // Jobs of this instance from before this process started: their process is gone.
+  let running = sweep({ instanceId: deps.instanceId, since: new Date(performance.timeOrigin) }).catch((err) => logger.warn('import sweep failed', { err: errorMessage(err) }));
   const timer = setInterval(() => {
     running = running.then(() => sweep(null)).catch((err) => logger.warn('import sweep failed', { err: errorMessage(err) }));
   }, Math.max(500, (deps.staleAfterS * 1000) / 3));
