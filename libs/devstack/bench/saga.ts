@@ -28,7 +28,8 @@ const { values } = parseArgs({
     /** Seconds of the same load before measuring: JIT, pools and caches warm, then drained. */
     warmup: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '128' },
-    prefetch: { type: 'string', default: '1000' },
+    /** The consumers' PREFETCH; without it, the services' own default. */
+    prefetch: { type: 'string' },
     'log-level': { type: 'string', default: 'warn' },
     /** Print queue depths and outbox backlogs every 2 s: where the time goes. */
     trace: { type: 'boolean', default: false },
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
     basePort,
     databasePrefix: dbPrefix,
     topologyPrefix: prefix,
-    env: { LOG_LEVEL: values['log-level']!, PREFETCH: values.prefetch!, PAYMENT_SUCCESS_RATE: '1', ...Object.fromEntries((values.env ?? []).map((kv) => kv.split('=', 2) as [string, string])) },
+    env: { LOG_LEVEL: values['log-level']!, ...(values.prefetch ? { PREFETCH: values.prefetch } : {}), PAYMENT_SUCCESS_RATE: '1', ...Object.fromEntries((values.env ?? []).map((kv) => kv.split('=', 2) as [string, string])) },
     nodeArgs: process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [],
     stdio: 'inherit',
   });
@@ -211,7 +212,7 @@ async function main(): Promise<void> {
   }
   const sorted = latencies.sort((a, b) => a - b);
   const completedInWindow = latencies.length;
-  console.log(`\nsaga through the gateway, ${paced ? `paced at ${rate}/s` : `closed loop x${values.concurrency}`}, ${seconds} s, prefetch ${values.prefetch}`);
+  console.log(`\nsaga through the gateway, ${paced ? `paced at ${rate}/s` : `closed loop x${values.concurrency}`}, ${seconds} s, prefetch ${values.prefetch ?? 'the services\' default'}`);
   console.log(`  accepted (202)    ${accepted}  (${(accepted / ((sendEnd - started) / 1000)).toFixed(0)} orders/s), failed ${failed}`);
   console.log(`  terminal          ${completedInWindow} in ${wall.toFixed(1)} s → ${(completedInWindow / wall).toFixed(0)} orders/s end to end  ${JSON.stringify(Object.fromEntries(outcomes))}`);
   console.log(`  POST → terminal   p50 ${percentile(sorted, 50)} ms  p95 ${percentile(sorted, 95)} ms  p99 ${percentile(sorted, 99)} ms  max ${sorted.at(-1)} ms`);

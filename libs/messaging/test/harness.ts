@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { permanentError, transientError } from '@orderflow/errors';
-import { Messaging, on, type Subscriptions } from '../src';
+import { Messaging, on, type MessagingOptions, type Subscriptions } from '../src';
 import type { Prisma } from './generated/prisma/client';
 import { AMQP_URL, createTestDb, deleteTopology, logger, testTopology, uniqueName, workRequested, type TestDb } from './support';
 
@@ -13,6 +13,9 @@ export interface Behaviour {
   /** Simulated work before the effect is written. */
   delayMs?: number;
 }
+
+/** The Messaging options a test may set; the rest are the harness's. */
+type MessagingKnobs = Pick<MessagingOptions<Tx>, 'relayPollIntervalMs' | 'batchSize' | 'lingerMs' | 'inboxRetentionMs'>;
 
 /**
  * One service-like setup per test file: its own database, its own prefixed topology, a
@@ -32,19 +35,20 @@ export class Harness {
   private constructor(
     readonly db: TestDb,
     retryDelaysMs?: number[],
-    private readonly lingerMs?: number,
   ) {
     this.topology = testTopology(this.prefix, retryDelaysMs);
   }
 
-  static async create(options: { retryDelaysMs?: number[]; relayPollIntervalMs?: number; batchSize?: number; lingerMs?: number } = {}): Promise<Harness> {
-    const h = new Harness(await createTestDb(), options.retryDelaysMs, options.lingerMs);
-    h.messaging = h.newMessaging(options.relayPollIntervalMs, h.connectionName, options.batchSize);
+  static async create(options: { retryDelaysMs?: number[] } & MessagingKnobs = {}): Promise<Harness> {
+    const { retryDelaysMs, ...knobs } = options;
+    const h = new Harness(await createTestDb(), retryDelaysMs);
+    h.messaging = h.newMessaging(knobs);
     return h;
   }
 
   /** A fresh Messaging on the same database and topology: a restarted process or a second replica. */
-  newMessaging(relayPollIntervalMs = 1_000, connectionName = this.connectionName, batchSize?: number): Messaging<Tx> {
+  newMessaging(knobs: MessagingKnobs & { connectionName?: string } = {}): Messaging<Tx> {
+    const { connectionName = this.connectionName, relayPollIntervalMs = 1_000, ...rest } = knobs;
     return new Messaging<Tx>({
       topology: this.topology,
       amqpUrl: AMQP_URL,
@@ -53,8 +57,7 @@ export class Harness {
       transaction: (fn) => this.db.prisma.$transaction(fn, { maxWait: 10_000, timeout: 30_000 }),
       logger,
       relayPollIntervalMs,
-      batchSize,
-      lingerMs: this.lingerMs,
+      ...rest,
     });
   }
 

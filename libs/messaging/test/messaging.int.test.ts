@@ -237,7 +237,8 @@ describe('a consumer that lingers for company only while busy (real RabbitMQ and
   });
 });
 
-describe('the outbox insert (real PostgreSQL)', () => {
+describe('the outbox and inbox tables (real PostgreSQL)', () => {
+  const hour = 3_600_000;
   let h: Harness;
 
   beforeAll(async () => {
@@ -245,7 +246,41 @@ describe('the outbox insert (real PostgreSQL)', () => {
   });
   afterAll(() => h.close());
 
-  it('stores every event of a transaction that writes more than one statement takes (65,535 parameters)', async () => {
+  /** Event ids handled 200 h ago (older than a week's retention) and an hour ago. */
+  const handled = async (old: number, recent: number): Promise<{ old: string[]; recent: string[] }> => {
+    const ids = { old: Array.from({ length: old }, () => randomUUID()), recent: Array.from({ length: recent }, () => randomUUID()) };
+    await h.db.prisma.processedEvent.createMany({
+      data: [
+        ...ids.old.map((eventId, i) => ({ consumer: 'q.old', eventId, processedAt: new Date(Date.now() - 200 * hour - i * 1000) })),
+        ...ids.recent.map((eventId) => ({ consumer: 'q.recent', eventId, processedAt: new Date(Date.now() - hour) })),
+      ],
+    });
+    return ids;
+  };
+  const inbox = async (): Promise<string[]> => (await h.db.prisma.processedEvent.findMany({ select: { eventId: true } })).map((r) => r.eventId).sort();
+
+  it('the inbox retention deletes the event ids handled longer ago than the retention, in batches, and keeps the recent ones', async () => {
+    const { recent } = await handled(7, 3);
+    // Batches of 3: three statements for the 7 old rows.
+    expect(await pruneInbox(h.db.pool, 168 * hour, 3)).toBe(7);
+    expect(await inbox()).toEqual([...recent].sort());
+    expect(await pruneInbox(h.db.pool, 168 * hour, 3)).toBe(0);
+    await h.db.prisma.processedEvent.deleteMany();
+  });
+
+  it('a Messaging given a retention prunes the inbox when it starts', async () => {
+    const { recent } = await handled(4, 2);
+    const messaging = h.newMessaging({ inboxRetentionMs: 168 * hour });
+    await messaging.start();
+    try {
+      await waitFor(async () => (await inbox()).length === 2, 'the old event ids pruned');
+      expect(await inbox()).toEqual([...recent].sort());
+    } finally {
+      await messaging.stop();
+    }
+  });
+
+  it('the outbox stores every event of a transaction that writes more than one statement takes (65,535 parameters)', async () => {
     const newEvent = eventFactory(h.topology);
     const events = Array.from({ length: 70_000 }, (_, i) => newEvent(workRequested, { key: `many-${i}` }, { correlationId: 'many' }));
     await h.db.prisma.$transaction((tx) => enqueueEvents(tx, events), { timeout: 60_000 });
@@ -254,31 +289,5 @@ describe('the outbox insert (real PostgreSQL)', () => {
     // The envelope is stored as the JSON text that will be sent.
     const last = rows.find((r) => r.eventId === events[69_999]!.envelope.eventId)!;
     expect(JSON.parse(last.envelope)).toEqual(events[69_999]!.envelope);
-  });
-});
-
-describe('the inbox retention (real PostgreSQL)', () => {
-  let h: Harness;
-
-  beforeAll(async () => {
-    h = await Harness.create();
-  });
-  afterAll(() => h.close());
-
-  it('deletes the event ids handled longer ago than the retention, in batches, and keeps the recent ones', async () => {
-    const hour = 3_600_000;
-    const old = Array.from({ length: 7 }, () => randomUUID());
-    const recent = Array.from({ length: 3 }, () => randomUUID());
-    await h.db.prisma.processedEvent.createMany({
-      data: [
-        ...old.map((eventId, i) => ({ consumer: 'q.old', eventId, processedAt: new Date(Date.now() - 200 * hour - i * 1000) })),
-        ...recent.map((eventId) => ({ consumer: 'q.recent', eventId, processedAt: new Date(Date.now() - hour) })),
-      ],
-    });
-    // Batches of 3: three statements for the 7 old rows.
-    expect(await pruneInbox(h.db.pool, 168 * hour, 3)).toBe(7);
-    const left = await h.db.prisma.processedEvent.findMany({ select: { eventId: true } });
-    expect(left.map((r) => r.eventId).sort()).toEqual([...recent].sort());
-    expect(await pruneInbox(h.db.pool, 168 * hour, 3)).toBe(0);
   });
 });
