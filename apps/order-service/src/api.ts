@@ -13,7 +13,14 @@ import { insertOrders, lockOrders, recordChanges, type Placement, type StatusCha
 
 const STATUSES = ['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'REJECTED', 'CANCELLED'] as const;
 
-const price = z.number().min(0).max(1_000_000).refine((n) => Number.isInteger(Math.round(n * 100)) && Math.abs(n * 100 - Math.round(n * 100)) < 1e-6, 'must have at most 2 decimals');
+// A price within a rounding error of whole cents is accepted and stored as those cents, so the
+// order.created event built from it always meets the contract's multipleOf(0.01).
+const price = z
+  .number()
+  .min(0)
+  .max(1_000_000)
+  .refine((n) => Math.abs(n * 100 - Math.round(n * 100)) < 1e-6, 'must have at most 2 decimals')
+  .transform((n) => Math.round(n * 100) / 100);
 const newOrder = z.object({
   customerId: z.string().trim().min(1).max(200),
   items: z

@@ -77,6 +77,18 @@ describe('order service (real PostgreSQL and RabbitMQ)', () => {
     await waitFor(() => eventsFor(orderId).includes('order.cancelled'), 'order.cancelled');
   });
 
+  it('a price a float rounding error away from whole cents is accepted as those cents (the event meets the contract)', async () => {
+    // 1.4300000000000015 passes "at most 2 decimals" but is not a multipleOf(0.01) for zod: it was a 500.
+    const items = [{ productId: 'PROD-002', quantity: 3, unitPrice: 1.4300000000000015 }, { productId: 'PROD-003', quantity: 1, unitPrice: 0.380000001 }];
+    const res = await request(service.app).post('/api/orders').set('Authorization', bearer('alice')).send({ customerId: 'alice', items, paymentMethod: 'pm_card_ok' });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ total: 4.67 });
+    expect((await get(res.body.orderId)).body.items).toMatchObject([{ unitPrice: 1.43 }, { unitPrice: 0.38 }]);
+    await waitFor(() => eventsFor(res.body.orderId).includes('order.created'), 'order.created');
+    const created = published.find((e) => e.payload.orderId === res.body.orderId) as unknown as { payload: { items: unknown } };
+    expect(created.payload.items).toMatchObject([{ unitPrice: 1.43 }, { unitPrice: 0.38 }]);
+  });
+
   it('the same Idempotency-Key twice gives one order and one saga', async () => {
     const key = randomUUID();
     const [a, b] = await Promise.all([place('bob', { 'Idempotency-Key': key }), place('bob', { 'Idempotency-Key': key })]);
