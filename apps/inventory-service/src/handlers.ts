@@ -17,7 +17,7 @@ import {
 import { BULK_LANE, onBatch, type HandlerContext, type HandlerSpec, type Subscriptions } from '@orderflow/messaging';
 import type { Tx } from './db';
 import { decideCreatedBatch, decideRelease, type CreatedDecision, type Move, type OrderStatus } from './stock';
-import { claimOrders, heldBy, insertReservations, lockStock, markReservationsReleased, moveStock, setOrderStatuses, type OrderMoves, type StatusChange } from './store';
+import { claimOrders, heldBy, insertOrderStatuses, insertReservations, lockKnownOrders, lockStock, markReservationsReleased, moveStock, setOrderStatuses, type OrderMoves, type StatusChange } from './store';
 
 // PostgreSQL prints uuids in lower case; the contracts accept either case.
 const keyOf = (orderId: string): string => orderId.toLowerCase();
@@ -48,14 +48,14 @@ interface ToReserve {
 }
 
 /**
- * Reserves for many orders at once, in one transaction: claim the orders, lock every product
- * they name in one statement, decide all orders in memory (each reservation lowers what the
- * next order can get), then write all moves, reservations and statuses in one statement each.
- * Returns the decision of each order, in the given order.
+ * Reserves for many orders at once, in one transaction: lock the orders heard of before, lock
+ * every product they name in one statement, decide all orders in memory (each reservation
+ * lowers what the next order can get), then write all moves, reservations and statuses in one
+ * statement each. Returns the decision of each order, in the given order.
  */
 async function reserveOrders(tx: Tx, orders: readonly ToReserve[]): Promise<CreatedDecision[]> {
-  const statuses = await claimOrders(tx, [...orders.map((o) => o.key)].sort());
-  const claimed = orders.map((o) => ({ ...o, status: statusOf(statuses, o.key) }));
+  const known = await lockKnownOrders(tx, [...orders.map((o) => o.key)].sort());
+  const claimed = orders.map((o) => ({ ...o, status: known.get(o.key) ?? ('NEW' as const) }));
   const stock = await lockStock(
     tx,
     claimed.filter((o) => o.status === 'NEW').flatMap((o) => o.lines.map((i) => i.productId)),
@@ -77,7 +77,8 @@ async function reserveOrders(tx: Tx, orders: readonly ToReserve[]): Promise<Crea
   });
   await moveStock(tx, reserved.flatMap((r) => r.moves), 1);
   await insertReservations(tx, reserved);
-  await setOrderStatuses(tx, changes);
+  await insertOrderStatuses(tx, changes.filter((c) => !known.has(c.orderId)));
+  await setOrderStatuses(tx, changes.filter((c) => known.has(c.orderId)));
   return decisions;
 }
 

@@ -1,3 +1,4 @@
+import { codesOf, transientError } from '@orderflow/errors';
 import type { Tx } from './db';
 import type { Move, OrderStatus, StockLevel } from './stock';
 
@@ -19,6 +20,42 @@ export async function claimOrders(tx: Tx, orderIds: readonly string[]): Promise<
     orderIds,
   );
   return new Map(rows.map((r) => [r.order_id, r.status]));
+}
+
+/**
+ * The orders inventory has heard of among `orderIds` (sorted, distinct), row-locked, with their
+ * status; an absent id is an order never heard of (NEW). The reservation pass then writes each
+ * new order's row once, with its decision (`insertOrderStatuses`), instead of claiming it NEW
+ * and changing it in the same transaction: one row version and one index entry, not two.
+ */
+export async function lockKnownOrders(tx: Tx, orderIds: readonly string[]): Promise<Map<string, OrderStatus>> {
+  const rows = await tx.$queryRawUnsafe<Array<{ order_id: string; status: OrderStatus }>>(
+    `SELECT order_id::text, status::text FROM order_stock WHERE order_id = ANY($1::uuid[]) ORDER BY order_id FOR UPDATE`,
+    orderIds,
+  );
+  return new Map(rows.map((r) => [r.order_id, r.status]));
+}
+
+/**
+ * Writes the first status of orders inventory had not heard of, in one statement. If another
+ * transaction wrote one of them meanwhile (the same order.created handled twice at once), the
+ * insert fails on the key: transient — the batch is retried and then finds that row.
+ */
+export async function insertOrderStatuses(tx: Tx, changes: readonly StatusChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  try {
+    await tx.$executeRawUnsafe(
+      `INSERT INTO order_stock (order_id, status, reason, updated_at)
+       SELECT u.order_id, u.status::"OrderStockStatus", u.reason, now()
+         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(order_id, status, reason)`,
+      changes.map((c) => c.orderId),
+      changes.map((c) => c.status),
+      changes.map((c) => c.reason),
+    );
+  } catch (err) {
+    if (codesOf(err).includes('23505')) throw transientError('INVENTORY.ORDER_RACE', 'another transaction recorded one of these orders first; retrying the batch', err);
+    throw err;
+  }
 }
 
 /** Locks the products (sorted) and returns their stock; unknown ids are absent. */

@@ -49,7 +49,8 @@ const TRANSIENT_CODES = new Set([
 const TRANSIENT_MESSAGES =
   /connection (terminated|closed|refused|ended|error)|Connection terminated|server closed the connection|not queryable|the database system is (starting up|shutting down)|timeout exceeded when trying to connect|Channel closed|Connection closed/i;
 
-function codesOf(err: unknown): string[] {
+/** Every code an error carries, its causes' included (pg SQLSTATE, Node errno names, Prisma codes). */
+export function codesOf(err: unknown): string[] {
   // Codes hide at different depths: Node puts them on the error, pg on its error, Prisma's
   // driver adapters under meta.driverAdapterError.cause.originalCode (e.g. 40P01 in a P2010).
   const codes: string[] = [];
