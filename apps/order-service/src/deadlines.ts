@@ -33,23 +33,25 @@ export interface SweeperOptions {
 export async function sweepOverdue(o: SweeperOptions): Promise<number> {
   const at = o.now();
   return o.messaging.transaction(async (tx, publish) => {
-    // Two precise index ranges (status, import_id, updated_at): interactive orders, and the
-    // orders of each import not yet completed. One query over both would scan every open
-    // imported order — a million during a big import — on every sweep.
-    const columns = `SELECT id::text, status::text AS status, customer_id, total::float8 AS total, import_id::text FROM orders`;
+    // Two precise ranges of order_deadlines (imported, since): the open interactive orders,
+    // and the open orders of imports not completed. Both rows are claimed (SKIP LOCKED), so a
+    // change that committed meanwhile is seen: a deadline row moves or goes in the same
+    // transaction as its order's status.
+    const columns = `SELECT o.id::text, o.status::text AS status, o.customer_id, o.total::float8 AS total, o.import_id::text
+                       FROM order_deadlines d JOIN orders o ON o.id = d.order_id`;
     const limit = o.batchSize ?? 500;
     const interactive = await tx.$queryRawUnsafe<OverdueRow[]>(
       `${columns}
-        WHERE status IN ('PENDING', 'STOCK_RESERVED') AND import_id IS NULL AND updated_at < $1::timestamptz
-        ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        WHERE NOT d.imported AND d.since < $1::timestamptz AND o.status IN ('PENDING', 'STOCK_RESERVED')
+        ORDER BY d.since LIMIT $2 FOR UPDATE OF d, o SKIP LOCKED`,
       new Date(at.getTime() - o.deadlineMs).toISOString(),
       limit,
     );
     const imported = await tx.$queryRawUnsafe<OverdueRow[]>(
       `${columns}
-        WHERE status IN ('PENDING', 'STOCK_RESERVED') AND updated_at < $1::timestamptz
-          AND import_id IN (SELECT id FROM imports WHERE state <> 'COMPLETED')
-        ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        WHERE d.imported AND d.since < $1::timestamptz AND o.status IN ('PENDING', 'STOCK_RESERVED')
+          AND o.import_id IN (SELECT id FROM imports WHERE state <> 'COMPLETED')
+        ORDER BY d.since LIMIT $2 FOR UPDATE OF d, o SKIP LOCKED`,
       new Date(at.getTime() - (o.importDeadlineMs ?? o.deadlineMs)).toISOString(),
       limit,
     );

@@ -15,7 +15,7 @@ export interface ImportedOrder {
 }
 
 /**
- * Creates a chunk's orders, their lines and first timeline entries in ONE statement, once per
+ * Creates a chunk's orders, their lines, first timeline entries and deadlines in ONE statement, once per
  * (import, chunk): a chunk delivered again (a retried publish) inserts nothing. An orderRef
  * that exists already (an earlier import, or an upload of the same file again) creates
  * nothing. Returns whether the chunk was new and the orderRefs it created.
@@ -46,6 +46,8 @@ export async function insertChunkOrders(
      ), timeline AS (
        INSERT INTO order_status_changes (order_id, status, reason, at)
        SELECT o.id, 'PENDING', 'order imported', $4::timestamptz FROM o
+     ), deadlines AS (
+       INSERT INTO order_deadlines (order_id, imported, since) SELECT o.id, true, $4::timestamptz FROM o
      )
      SELECT EXISTS (SELECT 1 FROM chunk) AS applied, (SELECT array_agg(order_ref) FROM o) AS refs`,
     importId,

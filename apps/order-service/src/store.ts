@@ -28,10 +28,18 @@ export async function lockOrders(tx: SqlClient, ids: readonly string[]): Promise
   return new Map(rows.map((r) => [r.id, { id: r.id, status: r.status, customerId: r.customer_id, total: Number(r.total), importId: r.import_id }]));
 }
 
-/** Applies status changes: the last status of each order, and every change on its timeline. Two statements. */
+/** Statuses with a deadline: the saga still owes the order an answer. */
+export const OPEN: ReadonlySet<OrderStatus> = new Set(['PENDING', 'STOCK_RESERVED']);
+
+/**
+ * Applies status changes: the last status of each order, every change on its timeline, and
+ * the orders' deadlines (moved while open, gone once terminal). Three or four statements.
+ */
 export async function recordChanges(tx: SqlClient, changes: readonly StatusChange[]): Promise<void> {
   if (changes.length === 0) return;
   const last = new Map(changes.map((c) => [c.orderId, c]));
+  const open = [...last.values()].filter((c) => OPEN.has(c.status));
+  const closed = [...last.values()].filter((c) => !OPEN.has(c.status)).map((c) => c.orderId);
   await tx.$executeRawUnsafe(
     `UPDATE orders AS o SET status = v.status::"OrderStatus", updated_at = v.at
        FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(id, status, at)
@@ -49,6 +57,14 @@ export async function recordChanges(tx: SqlClient, changes: readonly StatusChang
     changes.map((c) => c.reason),
     changes.map((c) => c.at.toISOString()),
   );
+  if (open.length > 0) {
+    await tx.$executeRawUnsafe(
+      `UPDATE order_deadlines AS d SET since = v.at FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE d.order_id = v.id`,
+      open.map((c) => c.orderId),
+      open.map((c) => c.at.toISOString()),
+    );
+  }
+  if (closed.length > 0) await tx.$executeRawUnsafe(`DELETE FROM order_deadlines WHERE order_id = ANY($1::uuid[])`, closed);
 }
 
 export interface NewOrder {
@@ -68,8 +84,8 @@ export interface Placement {
 }
 
 /**
- * Places orders in ONE statement — each order, its lines, its first timeline entry and its
- * order.created outbox row, as data-modifying CTEs over arrays, atomic without a
+ * Places orders in ONE statement — each order, its lines, its first timeline entry, its
+ * deadline and its order.created outbox row, as data-modifying CTEs over arrays, atomic without a
  * transaction: one round trip and one commit for any number of orders. An order whose
  * idempotency key its customer already used is not inserted; its existing id is returned.
  */
@@ -96,6 +112,8 @@ export async function insertOrders(sql: SqlClient, orders: readonly Placement[])
      ), timeline AS (
        INSERT INTO order_status_changes (order_id, status, reason, at)
        SELECT o.id, 'PENDING', 'order placed', o.created_at FROM o
+     ), deadlines AS (
+       INSERT INTO order_deadlines (order_id, imported, since) SELECT o.id, false, o.created_at FROM o
      ), outbox AS (
        ${outbox.sql}
      )

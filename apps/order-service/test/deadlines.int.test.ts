@@ -3,7 +3,8 @@ import amqplib from 'amqplib';
 import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
 import { buildService, type Service } from '@orderflow/service';
-import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
+import { inventoryReserved, paymentCompleted } from '@orderflow/events';
+import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, publishEvent, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
 import { api } from '../src/api';
 import { orderConfigSchema } from '../src/config';
 import { startSweeper, sweepOverdue } from '../src/deadlines';
@@ -71,9 +72,13 @@ describe('saga deadlines (real PostgreSQL and RabbitMQ)', () => {
     );
     // All three waited 10 minutes; the interactive deadline is 1 minute, the import's 1 hour.
     await a.deps.sql.$executeRawUnsafe(
-      `INSERT INTO orders (id, customer_id, status, payment_method, total, import_id, created_at, updated_at)
-       SELECT v.id, 'aged', 'PENDING', 'pm_card_ok', 2, v.import_id, now() - interval '10 minutes', now() - interval '10 minutes'
-         FROM unnest($1::uuid[], $2::uuid[]) AS v(id, import_id)`,
+      `WITH o AS (
+         INSERT INTO orders (id, customer_id, status, payment_method, total, import_id, created_at, updated_at)
+         SELECT v.id, 'aged', 'PENDING', 'pm_card_ok', 2, v.import_id, now() - interval '10 minutes', now() - interval '10 minutes'
+           FROM unnest($1::uuid[], $2::uuid[]) AS v(id, import_id)
+         RETURNING id, import_id, created_at
+       )
+       INSERT INTO order_deadlines (order_id, imported, since) SELECT id, import_id IS NOT NULL, created_at FROM o`,
       [imported, interactive, ofCompleted],
       [importId, null, completedImport],
     );
@@ -94,5 +99,39 @@ describe('saga deadlines (real PostgreSQL and RabbitMQ)', () => {
     const res = await request(a.app).post('/api/orders').set('Authorization', bearer('quick')).send({ customerId: 'quick', items: [{ productId: 'P', quantity: 1, unitPrice: 2 }], paymentMethod: 'pm_card_ok' });
     expect(await sweepOverdue({ ...a.deps, deadlineMs: 60_000, intervalMs: 1000 })).toBe(0);
     expect((await request(a.app).get(`/api/orders/${res.body.orderId}`).set('Authorization', bearer('quick'))).body.status).toBe('PENDING');
+  });
+
+  it('an order\'s deadline row moves with each open status and is gone once the order is terminal', async () => {
+    const [a] = replicas as [Service<Db, Tx>];
+    const items = [{ productId: 'P', quantity: 1, unitPrice: 2 }];
+    const res = await request(a.app).post('/api/orders').set('Authorization', bearer('moving')).send({ customerId: 'moving', items, paymentMethod: 'pm_card_ok' });
+    const orderId: string = res.body.orderId;
+    const deadline = async () => a.deps.sql.$queryRawUnsafe<Array<{ imported: boolean; since: Date }>>('SELECT imported, since FROM order_deadlines WHERE order_id = $1::uuid', orderId);
+    const statusOf = async () => (await request(a.app).get(`/api/orders/${orderId}`).set('Authorization', bearer('moving'))).body.status;
+    const [placed] = await deadline();
+    expect(placed?.imported).toBe(false);
+
+    const ch = await conn.createConfirmChannel();
+    await publishEvent(ch, prefix, inventoryReserved, { orderId, customerId: 'moving', items, total: 2, paymentMethod: 'pm_card_ok' }, { correlationId: orderId });
+    await waitFor(async () => (await statusOf()) === 'STOCK_RESERVED', 'the reservation applied');
+    const [reserved] = await deadline();
+    expect(reserved!.since.getTime()).toBeGreaterThan(placed!.since.getTime());
+
+    await publishEvent(ch, prefix, paymentCompleted, { orderId, customerId: 'moving', paymentId: randomUUID(), amount: 2 }, { correlationId: orderId });
+    await waitFor(async () => (await statusOf()) === 'CONFIRMED', 'the payment applied');
+    expect(await deadline()).toEqual([]);
+    await ch.close();
+  });
+
+  it('no index of orders holds a column a status change writes, so the change can be a HOT update', async () => {
+    const [a] = replicas as [Service<Db, Tx>];
+    const indexed = await a.deps.sql.$queryRawUnsafe<Array<{ column: string }>>(
+      `SELECT DISTINCT a.attname AS column FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+        WHERE i.indrelid = 'orders'::regclass ORDER BY 1`,
+    );
+    expect(indexed.map((r) => r.column)).not.toEqual(expect.arrayContaining(['status']));
+    expect(indexed.map((r) => r.column)).not.toEqual(expect.arrayContaining(['updated_at']));
+    const [options] = await a.deps.sql.$queryRawUnsafe<Array<{ reloptions: string[] }>>(`SELECT reloptions FROM pg_class WHERE oid = 'orders'::regclass`);
+    expect(options?.reloptions).toEqual(['fillfactor=50']);
   });
 });

@@ -80,6 +80,8 @@ describe('order service: imports (real PostgreSQL and RabbitMQ)', () => {
     const total = orders.flat().length;
     await publish(importReceived, { importId, rows: rows(total), chunks: orders.length, bytes: 1000 }, importId);
     await waitFor(async () => (await progress(importId)).chunks?.applied === orders.length, 'chunks applied');
+    // import.received travels on its own queue (import-status): wait for it too.
+    await waitFor(async () => (await progress(importId)).state !== 'RECEIVING', 'import.received applied');
     const created = await waitFor(() => {
       const all = batchesFor(importId, 'order.batch-created').flatMap((e) => e.payload.orders);
       return all.length === expectCreated && all;
