@@ -4,7 +4,7 @@
  * environment each one gets passes the service's own schema, as `loadConfig` would check it.
  */
 import { defaultRetryDelays } from '../tools/rabbitmq-definitions';
-import { SERVICES, appDeployment, buildArg, compose, composeEnv, configSchemaOf, containerEnv, requiredVariables } from './support';
+import { PROCESSES, SERVICES, appDeployment, buildArg, compose, composeEnv, configSchemaOf, containerEnv, requiredVariables, serviceOf, type ComposeService } from './support';
 
 const withoutSecrets = (env: Record<string, string>): string => Object.keys(env).sort().join(', ');
 
@@ -14,9 +14,15 @@ describe('the required variables, derived from the code', () => {
   });
 });
 
-describe.each(SERVICES.map((s) => [s.app, s] as const))('%s environment', (app, spec) => {
+describe.each(PROCESSES.map((p) => [p.name, p] as const))('%s environment', (app, processSpec) => {
+  const spec = { ...serviceOf(processSpec), port: processSpec.port };
   const required = requiredVariables(spec);
   const schema = configSchemaOf(spec);
+  /** The compose service of this process: named after it, built from its service's code. */
+  const composed = (): ComposeService | undefined => {
+    const service = compose().services[app];
+    return service && service.command === undefined && buildArg(service, 'APP') === processSpec.app ? service : undefined;
+  };
 
   it('Kubernetes: the Deployment provides every required variable, and the service\'s schema accepts the result', () => {
     const env = containerEnv(appDeployment(app).container);
@@ -28,24 +34,25 @@ describe.each(SERVICES.map((s) => [s.app, s] as const))('%s environment', (app, 
   });
 
   it('compose: the service provides every required variable, and the service\'s schema accepts the result', () => {
-    const service = Object.values(compose().services).find((s) => s.command === undefined && buildArg(s, 'APP') === app);
+    const service = composed();
     expect(service).toBeDefined();
     const env = composeEnv(service ?? {});
     expect(required.filter((name) => !(name in env))).toEqual([]);
     const parsed = schema.safeParse(env);
     expect({ ok: parsed.success, error: parsed.error, got: withoutSecrets(env) }).toMatchObject({ ok: true });
     expect(env.PORT).toBe(String(spec.port));
+    expect(env.LANES ?? 'all').toBe(processSpec.lanes ?? 'all');
   });
 
   it('Kubernetes and compose run it with the NODE_OPTIONS npm start gives it', () => {
-    const service = Object.values(compose().services).find((s) => s.command === undefined && buildArg(s, 'APP') === app);
+    const service = composed();
     expect(containerEnv(appDeployment(app).container).NODE_OPTIONS).toBe(spec.nodeOptions);
     expect(composeEnv(service ?? {}).NODE_OPTIONS).toBe(spec.nodeOptions);
   });
 
   it('neither sets another retry ladder than the one the broker definitions declare', () => {
     const k8s = containerEnv(appDeployment(app).container).RETRY_DELAYS_MS;
-    const service = Object.values(compose().services).find((s) => s.command === undefined && buildArg(s, 'APP') === app);
+    const service = composed();
     const local = composeEnv(service ?? {}).RETRY_DELAYS_MS;
     for (const value of [k8s, local]) {
       if (value !== undefined) expect(value.split(',').map(Number)).toEqual(defaultRetryDelays());

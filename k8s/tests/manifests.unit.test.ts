@@ -13,6 +13,7 @@ import { Job } from 'kubernetes-models/batch/v1/Job';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { PROBE_PATHS } from '../../libs/http/src/probes';
 import {
+  PROCESSES,
   SERVICES,
   appDeployment,
   containerEnv,
@@ -63,7 +64,9 @@ describe('kubectl kustomize k8s/', () => {
         'Service/gateway',
         'Secret/orderflow-secrets',
         'ConfigMap/orderflow-config',
-        ...SERVICES.flatMap((s) => [`Deployment/${s.app}`, `Service/${s.app}`, `PodDisruptionBudget/${s.app}`, `Job/${s.database}-migrate`]),
+        ...SERVICES.flatMap((s) => [`Service/${s.app}`, `Job/${s.database}-migrate`]),
+        // Every process npm start runs is a Deployment: each service, and each bulk lane.
+        ...PROCESSES.flatMap((p) => [`Deployment/${p.name}`, `PodDisruptionBudget/${p.name}`]),
       ]),
     );
   });
@@ -143,15 +146,20 @@ describe('Services and selectors', () => {
   });
 });
 
-describe.each(SERVICES.map((s) => [s.app, s] as const))('%s Deployment', (app, spec) => {
-  const { deployment, container } = appDeployment(app);
+describe.each(PROCESSES.map((p) => [p.name, p] as const))('%s Deployment', (name, spec) => {
+  const { deployment, container } = appDeployment(name);
   const pod = deployment.spec.template.spec;
   const env = containerEnv(container);
 
-  it(`runs 2 replicas on port ${spec.port}, the port the code serves (SERVICES)`, () => {
+  it(`runs 2 replicas on port ${spec.port}, the port the code serves (PROCESSES)`, () => {
     expect(deployment.spec.replicas).toBe(2);
     expect(container.ports?.map((p) => p.containerPort)).toEqual([spec.port]);
     expect(env.PORT).toBe(String(spec.port));
+  });
+
+  it(`runs the image of ${spec.app}, consuming the lanes npm start gives it (LANES=${spec.lanes ?? 'all'})`, () => {
+    expect(container.image).toBe(`orderflow/${spec.app}:latest`);
+    expect(env.LANES ?? 'all').toBe(spec.lanes ?? 'all');
   });
 
   it('probes the code\'s endpoints: startup and liveness on /health, readiness on /ready', () => {

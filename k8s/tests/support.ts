@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { SERVICES, type ServiceSpec } from '../../libs/devstack/src/services';
+import { PROCESSES, SERVICES, type ProcessSpec, type ServiceSpec } from '../../libs/devstack/src/services';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const K8S = path.join(ROOT, 'k8s');
@@ -195,7 +195,14 @@ export function portNumber(port: number | string | undefined, container: Contain
 
 /* -------------------------------------------------------------------------- services */
 
-export { SERVICES, type ServiceSpec };
+export { PROCESSES, SERVICES, type ProcessSpec, type ServiceSpec };
+
+/** The service a process runs (a bulk lane's process runs its service's code). */
+export const serviceOf = (process: ProcessSpec): ServiceSpec => {
+  const spec = SERVICES.find((s) => s.app === process.app);
+  if (!spec) throw new Error(`no service ${process.app}`);
+  return spec;
+};
 
 /** The zod schema an app's main.ts validates its environment with. */
 export function configSchemaOf(spec: ServiceSpec): { shape: Record<string, { safeParse(v: unknown): { success: boolean } }>; safeParse(env: unknown): { success: boolean; error?: unknown } } {

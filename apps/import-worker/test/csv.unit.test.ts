@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { Readable } from 'node:stream';
 import { importChunk } from '@orderflow/events';
-import { ChunkBuilder, type Chunk } from '../src/csv/orders';
+import { ChunkBuilder, RecentRefs, type Chunk } from '../src/csv/orders';
 import { NotCsvError, readCsv } from '../src/csv/reader';
 import { validateRow, type RowResult } from '../src/csv/rows';
 
@@ -168,3 +169,47 @@ describe('chunk builder memory', () => {
     expect(builder.finish()?.orders.map((o) => o.orderRef)).toEqual(['A', 'B', 'C', 'D', 'A']);
   });
 });
+
+describe('recent orderRefs (the table behind "rows of an order must be consecutive")', () => {
+  it('answers like a plain list of the last N refs: the line of the latest one within the window', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.array(fc.integer({ min: 0, max: 60 }), { maxLength: 400 }), (size, picks) => {
+        const recent = new RecentRefs(size);
+        const window: Array<{ ref: string; line: number }> = [];
+        picks.forEach((pick, i) => {
+          const ref = `R-${pick}`;
+          const line = i + 2;
+          const expected = [...window].reverse().find((w) => w.ref === ref)?.line;
+          expect(recent.see(ref, line)).toBe(expected);
+          window.push({ ref, line });
+          if (window.length > size) window.shift();
+        });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('stays exact over a million orders with a window of 50,000: repeats within it caught, older ones not', () => {
+    const recent = new RecentRefs(50_000);
+    const refs: string[] = [];
+    const lastAt = new Map<string, number>();
+    let caught = 0;
+    let missedOnPurpose = 0;
+    for (let i = 0; i < 1_000_000; i++) {
+      // Every 1,000th order repeats the ref of the order 40,000 back (inside the window), and
+      // another every 1,000th the ref of the order 60,000 back (outside it).
+      const ref = i % 1000 === 999 && i >= 40_000 ? refs[i - 40_000]! : i % 1000 === 499 && i >= 60_000 ? refs[i - 60_000]! : `ORD-${i}`;
+      refs.push(ref);
+      const before = lastAt.get(ref);
+      const expected = before !== undefined && i - before <= 50_000 ? before + 2 : undefined;
+      const seen = recent.see(ref, i + 2);
+      if (seen !== expected) throw new Error(`order ${i} (${ref}): expected ${expected}, got ${seen}`);
+      if (expected !== undefined) caught++;
+      else if (before !== undefined) missedOnPurpose++;
+      lastAt.set(ref, i);
+    }
+    expect(caught).toBeGreaterThan(900);
+    expect(missedOnPurpose).toBeGreaterThan(900);
+  });
+});
+

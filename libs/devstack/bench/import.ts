@@ -25,8 +25,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
-import { SERVICES, startSystem } from '../src';
-import { CLK_TCK, cpuMeter, machineTicks, peakRssOf, percentile, postgresByDatabase, systemGroups, total } from './proc';
+import { SERVICES, startSystem, SYSTEM_PORTS } from '../src';
+import { CLK_TCK, busyKinds, cpuMeter, machineTicks, peakRssOf, percentile, postgresByDatabase, systemGroups, total } from './proc';
 
 const { values } = parseArgs({
   options: {
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
 
   const dbPrefix = uniqueName('benchimp');
   const prefix = `${dbPrefix}.`;
-  const [gatewayPort, basePort] = await freePorts(6);
+  const [gatewayPort, basePort] = await freePorts(1 + SYSTEM_PORTS);
   say('starting the system…');
   const system = await startSystem({
     gatewayPort,
@@ -177,7 +177,8 @@ async function main(): Promise<void> {
       tsxWorker.kill('SIGTERM');
       await new Promise((r) => tsxWorker.once('exit', r));
       const port = new URL(worker.url).port;
-      bundled = spawn(process.execPath, [path.join(out, 'dist/main.js')], {
+      const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+      bundled = spawn(process.execPath, [...profile, path.join(out, 'dist/main.js')], {
         env: {
           ...process.env,
           PORT: port,
@@ -192,6 +193,7 @@ async function main(): Promise<void> {
         stdio: 'inherit',
       });
       for (let ready = false; !ready; ) {
+        if (bundled.exitCode !== null) throw new Error(`the bundled import worker exited (${bundled.exitCode}) before it was ready`);
         ready = (await fetch(`${worker.url}/ready`).catch(() => null))?.status === 200;
         if (!ready) await new Promise((r) => setTimeout(r, 100));
       }
@@ -281,11 +283,12 @@ async function main(): Promise<void> {
     });
     const all = used.reduce((a, b) => a + b, 0);
     say(`    ${'all'.padEnd(22)} ${all.toFixed(1).padStart(6)} s  ${((all / wall) * 100).toFixed(0).padStart(4)} %   ${((all / ROWS) * 1e6).toFixed(1)} µs/row  (2 cores = 200 %)`);
-    const perDb = postgresByDatabase(perPid[groups.findIndex((g) => g.name === 'postgres')]!, system.databases);
+    const perDb = postgresByDatabase(perPid[groups.findIndex((g) => g.name === 'postgres')]!, system.databases, cpu.titles);
     say(`    postgres by database: ${[...perDb].map(([db, s]) => `${db} ${((s / ROWS) * 1e6).toFixed(1)}`).join(', ')} µs/row`);
     // The processes above miss the kernel's share (loopback TCP, page cache, disk writes).
     const busy = (machineEnd.busy - machineStart.busy) / (machineEnd.total - machineStart.total);
     say(`  machine CPU busy            ${(busy * 100).toFixed(0)} % of ${os.cpus().length} cores from upload to the last order (${(((machineEnd.busy - machineStart.busy) / CLK_TCK / ROWS) * 1e6).toFixed(0)} µs/row)`);
+    say(`    of which                  ${busyKinds(machineStart, machineEnd)}`);
     await conn.close();
     agent.destroy();
   } finally {

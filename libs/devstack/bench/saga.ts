@@ -18,7 +18,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
-import { startSystem } from '../src';
+import { startSystem, SYSTEM_PORTS } from '../src';
 import { cpuMeter, machineTicks, percentile, postgresByDatabase, systemGroups, total } from './proc';
 
 const { values } = parseArgs({
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   const rate = paced ? Number(values.rate) : Infinity;
   const dbPrefix = uniqueName('bench');
   const prefix = `${dbPrefix}.`;
-  const [gatewayPort, basePort] = await freePorts(6);
+  const [gatewayPort, basePort] = await freePorts(1 + SYSTEM_PORTS);
   process.stdout.write('starting the system…\n');
   const system = await startSystem({
     gatewayPort,
@@ -229,7 +229,7 @@ async function main(): Promise<void> {
     console.log(`    ${p.name.padEnd(22)} ${used.toFixed(1).padStart(6)} s  ${((used / wall) * 100).toFixed(0).padStart(4)} %   ${((used / Math.max(1, completedInWindow)) * 1e6).toFixed(0)} µs/order`);
   });
 
-  const perDb = postgresByDatabase(cpuUsed[processes.findIndex((p) => p.name === 'postgres')]!, system.databases);
+  const perDb = postgresByDatabase(cpuUsed[processes.findIndex((p) => p.name === 'postgres')]!, system.databases, cpu.titles);
   console.log(`    postgres by database: ${[...perDb].map(([db, s]) => `${db} ${((s / Math.max(1, completedInWindow)) * 1e6).toFixed(0)} µs/order`).join(', ')}`);
 
   if (completedInWindow < accepted) {

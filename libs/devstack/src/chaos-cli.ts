@@ -8,13 +8,13 @@
 import { parseArgs } from 'node:util';
 import { deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
 import { runChaos } from './chaos';
-import { SERVICES } from './services';
+import { PROCESSES, SYSTEM_PORTS } from './services';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, rate: { type: 'string', default: '40' }, 'keep-data': { type: 'boolean', default: false }, logs: { type: 'boolean', default: false } } });
 
 async function main(): Promise<void> {
   const databasePrefix = uniqueName('chaos');
-  const [gatewayPort, basePort] = await freePorts(6);
+  const [gatewayPort, basePort] = await freePorts(1 + SYSTEM_PORTS);
   const say = (l: string): void => {
     process.stdout.write(`[chaos] ${l}\n`);
   };
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     databasePrefix,
     topologyPrefix: `${databasePrefix}.`,
     faults: [
-      ...SERVICES.filter((s) => s.app !== 'import-worker').map((s) => ({ kind: 'kill' as const, app: s.app })),
+      ...PROCESSES.filter((s) => s.app !== 'import-worker').map((s) => ({ kind: 'kill' as const, app: s.name })),
       { kind: 'stop', app: 'order-service' },
       { kind: 'drop-broker-connections' },
       { kind: 'restart-broker' },

@@ -1,4 +1,4 @@
-export { SERVICES, GATEWAY_PORT, MANAGEMENT_UI_PORT, type ServiceSpec } from './services';
+export { SERVICES, PROCESSES, SYSTEM_PORTS, BULK_NICE, GATEWAY_PORT, MANAGEMENT_UI_PORT, type ServiceSpec, type ProcessSpec } from './services';
 export { startSystem, type SystemOptions, type RunningSystem } from './system';
 export { renderTemplate, GATEWAY_TEMPLATE, findNginx } from './gateway';
 export { audit, formatReport, type AuditReport, type AuditOptions } from './audit';

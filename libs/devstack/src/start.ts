@@ -53,7 +53,8 @@ async function main(): Promise<void> {
       void stop(1);
     },
   });
-  const lines = system.services.map((s) => `  ${s.app.padEnd(22)} ${s.url}`);
+  const width = Math.max(...system.services.map((s) => s.app.length)) + 1;
+  const lines = system.services.map((s) => `  ${s.app.padEnd(width)} ${s.url}`);
   say(`services:\n${lines.join('\n')}`);
   say(system.gatewayUrl ? `gateway: ${system.gatewayUrl}  (e.g. curl ${system.gatewayUrl}/api/inventory -H "Authorization: Bearer $(npm run -s token -- --sub alice --role customer)")` : 'gateway: not running (see above)');
   say(await managementUi());

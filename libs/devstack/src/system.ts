@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import amqplib from 'amqplib';
 import { listDatabases, urlEnvVar, withDatabaseName } from '@orderflow/migrate';
 import { Client } from 'pg';
 import { findNginx, NGINX_MISSING, startGateway } from './gateway';
-import { GATEWAY_PORT, SERVICES } from './services';
+import { BASE_PORT, GATEWAY_PORT, PROCESSES, SERVICES } from './services';
 
 const root = path.resolve(__dirname, '../../..');
 
@@ -15,7 +16,7 @@ export interface SystemOptions {
   amqpUrl?: string;
   jwtSecret?: string;
   gatewayPort?: number;
-  /** Ports of the services: this, +1, +2… (default 8081…8085). */
+  /** Ports of the processes: this, +1, +2… (default 8081…8089; SYSTEM_PORTS of them). */
   basePort?: number;
   /** Database names are `<databasePrefix>_<service>` (default `orderflow`). */
   databasePrefix?: string;
@@ -34,6 +35,7 @@ export interface SystemOptions {
 
 export interface RunningSystem {
   gatewayUrl: string | null;
+  /** Every process by name (`order-service`, `order-service-bulk`, …, `import-worker`). */
   services: Array<{ app: string; url: string; pid: number | undefined }>;
   databases: Map<string, string>;
   /** SIGTERM to every process, waits for them (SIGKILL after the grace period). */
@@ -101,7 +103,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
   const say = o.say ?? (() => undefined);
   const pgUrl = o.pgUrl ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   const amqpUrl = o.amqpUrl ?? 'amqp://guest:guest@127.0.0.1:5672';
-  const basePort = o.basePort ?? 8081;
+  const basePort = o.basePort ?? BASE_PORT;
   const gatewayPort = o.gatewayPort ?? GATEWAY_PORT;
   const dbPrefix = o.databasePrefix ?? 'orderflow';
 
@@ -137,7 +139,8 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
 
   const services: RunningSystem['services'] = [];
   const instanceTag = `${dbPrefix}-${process.pid}`;
-  const present = SERVICES.map((s, i) => ({ ...s, port: basePort + i })).filter((s) => fs.existsSync(path.join(root, 'apps', s.app, 'src/main.ts')));
+  // Ports keep their offsets from the default base: 8081…8089 by default.
+  const present = PROCESSES.map((s) => ({ ...s, port: basePort + s.port - BASE_PORT })).filter((s) => fs.existsSync(path.join(root, 'apps', s.app, 'src/main.ts')));
   const launch = (s: (typeof present)[number]): ChildProcess => {
     const child = spawn(process.execPath, [...(o.nodeArgs ?? []), '--enable-source-maps', '--import', 'tsx', path.join(root, 'apps', s.app, 'src/main.ts')], {
       cwd: root,
@@ -148,17 +151,25 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
         AMQP_URL: amqpUrl,
         JWT_SECRET: o.jwtSecret ?? process.env.JWT_SECRET ?? 'orderflow-dev-secret-change-me',
         TOPOLOGY_PREFIX: o.topologyPrefix ?? '',
-        INSTANCE_ID: `${instanceTag}-${s.app}`,
+        INSTANCE_ID: `${instanceTag}-${s.name}`,
+        ...(s.lanes ? { LANES: s.lanes } : {}),
         ...(s.nodeOptions ? { NODE_OPTIONS: [process.env.NODE_OPTIONS, s.nodeOptions].filter(Boolean).join(' ') } : {}),
         ...o.env,
       },
       stdio: ['ignore', o.stdio ?? 'inherit', o.stdio ?? 'inherit'],
     });
-    watch(s.app, child);
+    if (s.nice && child.pid) {
+      try {
+        os.setPriority(child.pid, s.nice);
+      } catch (err) {
+        say(`could not lower the priority of ${s.name}: ${(err as Error).message}`);
+      }
+    }
+    watch(s.name, child);
     return child;
   };
   const untilReady = async (s: (typeof present)[number]): Promise<void> => {
-    const child = processes.get(s.app)!;
+    const child = processes.get(s.name)!;
     const url = `http://127.0.0.1:${s.port}`;
     await waitForPort(s.port, 60_000, () => child.exitCode === null && child.signalCode === null);
     const deadline = Date.now() + 30_000;
@@ -169,7 +180,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
   };
   for (const s of present) {
     const child = launch(s);
-    services.push({ app: s.app, url: `http://127.0.0.1:${s.port}`, pid: child.pid });
+    services.push({ app: s.name, url: `http://127.0.0.1:${s.port}`, pid: child.pid });
   }
   const expectedExit = new Set<string>();
   const kill = async (app: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> => {
@@ -182,7 +193,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
     });
   };
   const restart = async (app: string): Promise<void> => {
-    const s = present.find((x) => x.app === app);
+    const s = present.find((x) => x.name === app);
     if (!s) throw new Error(`no service ${app}`);
     expectedExit.delete(app);
     const child = launch(s);
@@ -214,8 +225,8 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
     if (!nginx) say(NGINX_MISSING);
     else {
       const port = (app: string): string => {
-        const i = SERVICES.findIndex((s) => s.app === app);
-        return `127.0.0.1:${basePort + i}`;
+        const spec = SERVICES.find((s) => s.app === app)!;
+        return `127.0.0.1:${basePort + spec.port - BASE_PORT}`;
       };
       const gateway = startGateway(nginx, {
         port: gatewayPort,

@@ -1,5 +1,6 @@
 import { deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
 import { runChaos, type ChaosResult } from '../src/chaos';
+import { SYSTEM_PORTS } from '../src/services';
 
 /**
  * The short chaos run of `npm test`: one service killed with SIGKILL mid-load and restarted,
@@ -12,7 +13,7 @@ describe('chaos, short: a kill -9, a graceful stop and a dropped broker connecti
   let result: ChaosResult;
 
   beforeAll(async () => {
-    const [gatewayPort, basePort] = await freePorts(6);
+    const [gatewayPort, basePort] = await freePorts(1 + SYSTEM_PORTS);
     result = await runChaos({
       seconds: 12,
       rate: 15,

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bearer, waitFor } from '@orderflow/testkit';
+import amqplib from 'amqplib';
+import { AMQP_URL, bearer, waitFor } from '@orderflow/testkit';
 import { systemUnderTest } from './system-under-test';
 
 const HEADER = 'orderRef,customerId,productId,quantity,unitPrice,paymentMethod';
@@ -46,6 +47,26 @@ describe('bulk import end to end, through the gateway', () => {
     return id;
   };
   const stockOf = async (id: string) => (await call('GET', `/api/inventory/${id}`, { as: admin })).body as { available: number; reserved: number };
+
+  it('each service runs as two processes: its import queues are consumed only by its bulk process, its checkout queues only by the other', async () => {
+    const conn = await amqplib.connect(AMQP_URL);
+    try {
+      const ch = await conn.createChannel();
+      const consumers = async (queue: string) => (await ch.checkQueue(`${sut.topologyPrefix}${queue}`)).consumerCount;
+      const bulk = ['order.import', 'order.bulk', 'inventory.bulk', 'payment.bulk', 'notification.bulk'];
+      const interactive = ['order.saga', 'order.import-status', 'inventory.saga', 'payment.saga', 'notification.events'];
+      // One consumer each: a process consuming the other lane's queues too would make it two.
+      expect(await Promise.all([...bulk, ...interactive].map(consumers))).toEqual([...bulk, ...interactive].map(() => 1));
+      // Without the bulk process of the order service, its import queues have nobody; checkout's queue keeps its consumer.
+      await sut.system.kill('order-service-bulk');
+      await waitFor(async () => (await consumers('order.import')) === 0, 'the killed process\'s consumer gone');
+      expect(await Promise.all(['order.import', 'order.bulk', 'order.saga'].map(consumers))).toEqual([0, 0, 1]);
+      await sut.system.restart('order-service-bulk');
+      await waitFor(async () => (await consumers('order.import')) === 1, 'the bulk process consuming again');
+    } finally {
+      await conn.close();
+    }
+  });
 
   it('an upload with good and hostile rows: 202, the orders go through the saga, bad rows are reported by line; uploading it again creates nothing', async () => {
     const p1 = await product(100);

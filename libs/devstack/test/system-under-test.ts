@@ -1,18 +1,18 @@
 import { deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
-import { startSystem, type RunningSystem } from '../src';
+import { startSystem, SYSTEM_PORTS, type RunningSystem } from '../src';
 
 /**
  * Starts the whole system as `npm start` does, with its own databases and topology prefix,
  * before the suite's tests, and stops and removes it after them. The end-to-end suites drive
  * it only through `gateway` (Nginx is required; `.ci/run` installs it).
  */
-export function systemUnderTest(name: string): { readonly system: RunningSystem; readonly gateway: string } {
+export function systemUnderTest(name: string): { readonly system: RunningSystem; readonly gateway: string; readonly topologyPrefix: string } {
   const dbPrefix = uniqueName(name);
   const topologyPrefix = `${dbPrefix}.`;
   let system: RunningSystem | undefined;
 
   beforeAll(async () => {
-    const [gatewayPort, basePort] = await freePorts(6);
+    const [gatewayPort, basePort] = await freePorts(1 + SYSTEM_PORTS);
     system = await startSystem({
       gatewayPort,
       basePort,
@@ -38,5 +38,6 @@ export function systemUnderTest(name: string): { readonly system: RunningSystem;
     get gateway() {
       return this.system.gatewayUrl!;
     },
+    topologyPrefix,
   };
 }

@@ -60,6 +60,8 @@ export function onBatch<C extends EventContract, Tx extends SqlClient>(
  */
 export interface QueueSubscription<Tx extends SqlClient> {
   handlers: ReadonlyArray<HandlerSpec<Tx>>;
+  /** Which processes consume the queue (see `Lanes`); default `interactive`. */
+  lane?: Lane;
   prefetch?: number;
   batchSize?: number;
   concurrency?: number;
@@ -74,7 +76,24 @@ export interface QueueSubscription<Tx extends SqlClient> {
  * is a few ms of synchronous work). Measured: 2,000-row chunks two per transaction doubled the
  * p99 of checkout during an import; one per transaction kept it.
  */
-export const BULK_LANE = { prefetch: 4, batchSize: 1, concurrency: 1 } as const;
+export const BULK_LANE = { lane: 'bulk', prefetch: 4, batchSize: 1, concurrency: 1 } as const;
+
+/**
+ * `interactive`: the queues of checkout traffic (and small control events); `bulk`: the
+ * queues of imports. A process consumes one of them or both (`Lanes`): run apart, a chunk's
+ * tens of ms of synchronous work never stand in a checkout's event loop, and the operating
+ * system (or Kubernetes' CPU shares) can give the bulk processes a lower priority.
+ */
+export type Lane = 'interactive' | 'bulk';
+export type Lanes = Lane | 'all';
+
+/** The subscriptions a process consumes when it runs `lanes`. */
+export function selectLanes<Tx extends SqlClient>(subscriptions: Subscriptions<Tx>, lanes: Lanes): Subscriptions<Tx> {
+  if (lanes === 'all') return subscriptions;
+  return Object.fromEntries(
+    Object.entries(subscriptions).filter(([, s]) => (('handlers' in s ? s.lane : undefined) ?? 'interactive') === lanes),
+  );
+}
 
 /** Queue purpose (as in the topology's `consumes`) → the handlers of the events routed there. */
 export type Subscriptions<Tx extends SqlClient> = Record<string, ReadonlyArray<HandlerSpec<Tx>> | QueueSubscription<Tx>>;

@@ -2,7 +2,7 @@ export { Broker, ManagedChannel, type BrokerOptions } from './broker';
 export { defineTopology, assertTopology, type Topology, type TopologyDefinition, type QueueSpec, type RetryLevel } from './topology';
 export { enqueueEvents, outboxInsert, eventFactory, OutboxRelay, type OutgoingEvent, type RelayOptions } from './outbox';
 export { QueueConsumer, type ConsumerOptions } from './consumer';
-export { BULK_LANE, on, onBatch, type Handler, type BatchHandler, type HandlerContext, type MessageContext, type HandlerSpec, type Subscriptions, type QueueSubscription } from './handlers';
+export { BULK_LANE, on, onBatch, selectLanes, type Lane, type Lanes, type Handler, type BatchHandler, type HandlerContext, type MessageContext, type HandlerSpec, type Subscriptions, type QueueSubscription } from './handlers';
 export { listParked, replayParked, discardParked, parkedCount, type ParkedMessage, type ParkedFilter } from './dead-letters';
 export { pruneInbox, startInboxRetention, type InboxRetentionOptions } from './inbox';
 export { Messaging, type MessagingOptions, type MessagingStatus, type Publish } from './messaging';

@@ -29,6 +29,12 @@ export function serviceConfigSchema(defaultPort: number) {
      * larger ones: at 300 orders/s, 15 ms cut the machine's CPU by a tenth against 5 ms.
      */
     CONSUMER_LINGER_MS: vars.nonNegativeInt(15),
+    /**
+     * Which queues this process consumes: `all`, or only the `interactive` (checkout) or the
+     * `bulk` (import) ones, for a service run as two processes — `npm start` does, at a lower
+     * CPU priority for the bulk one, and so do the Kubernetes manifests, as two Deployments.
+     */
+    LANES: z.enum(['all', 'interactive', 'bulk']).default('all'),
     RETRY_DELAYS_MS: vars.delays('1000,5000,30000'),
     /**
      * Hours an event id stays in the inbox (processed_events) after it was handled; older ones

@@ -109,14 +109,13 @@ export class ChunkBuilder {
 
   private openOrder(row: Row): void {
     const order: OpenOrder = { ref: row.orderRef, rows: [row], poison: null, raws: [] };
-    const earlier = this.recent.lineOf(row.orderRef);
+    const earlier = this.recent.see(row.orderRef, row.line);
     if (earlier !== undefined) {
       order.poison = { line: row.line, reason: `orderRef "${row.orderRef}" was already used by the order on line ${earlier}; the rows of an order must be consecutive` };
     } else if (this.poisonNext?.ref === row.orderRef) {
       order.poison = { line: this.poisonNext.line, reason: this.poisonNext.reason };
     }
     this.poisonNext = null;
-    this.recent.remember(row.orderRef, row.line);
     this.order = order;
   }
 
@@ -199,28 +198,34 @@ export class RecentRefs {
     this.used = new Uint8Array(size);
   }
 
-  lineOf(ref: string): number | undefined {
-    const [h1, h2] = hashes(ref);
+  /**
+   * The line of the last order with this ref among the remembered ones (undefined if none),
+   * and remembers this one in place of the oldest: one hash of the ref per order.
+   */
+  see(ref: string, line: number): number | undefined {
+    hash(ref);
+    const h1 = hashed.first;
+    const h2 = hashed.second;
     const slot = this.slotOf.get(h1);
-    return slot !== undefined && this.second[slot] === h2 ? this.lines[slot] : undefined;
-  }
-
-  remember(ref: string, line: number): void {
-    if (this.size === 0) return;
-    const slot = this.at;
-    if (this.used[slot] === 1 && this.slotOf.get(this.first[slot]!) === slot) this.slotOf.delete(this.first[slot]!);
-    const [h1, h2] = hashes(ref);
-    this.first[slot] = h1;
-    this.second[slot] = h2;
-    this.lines[slot] = line;
-    this.used[slot] = 1;
-    this.slotOf.set(h1, slot);
-    this.at = (slot + 1) % this.size;
+    const earlier = slot !== undefined && this.second[slot] === h2 ? this.lines[slot] : undefined;
+    if (this.size === 0) return earlier;
+    const at = this.at;
+    if (this.used[at] === 1 && this.slotOf.get(this.first[at]!) === at) this.slotOf.delete(this.first[at]!);
+    this.first[at] = h1;
+    this.second[at] = h2;
+    this.lines[at] = line;
+    this.used[at] = 1;
+    this.slotOf.set(h1, at);
+    this.at = (at + 1) % this.size;
+    return earlier;
   }
 }
 
+/** The last result of `hash` (no tuple allocated per order). */
+const hashed = { first: 0, second: 0 };
+
 /** FNV-1a and a multiplicative variant of it, 32 bits each, over the UTF-16 code units. */
-function hashes(s: string): [number, number] {
+function hash(s: string): void {
   let a = 0x811c9dc5;
   let b = 0x9747b28c;
   for (let i = 0; i < s.length; i++) {
@@ -229,7 +234,8 @@ function hashes(s: string): [number, number] {
     b = Math.imul(b ^ c, 0x5bd1e995);
     b ^= b >>> 15;
   }
-  return [a | 0, b | 0];
+  hashed.first = a | 0;
+  hashed.second = b | 0;
 }
 
 function emptyChunk(): Chunk {
