@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { pgStatements, pgTransactions, type SqlClient } from '@orderflow/messaging';
+import { pgStatements, pgTransactions, type SqlClient, type SqlTx } from '@orderflow/messaging';
 
 /**
  * The worker speaks plain SQL on pg, without the Prisma client: its every statement is on the
@@ -7,7 +7,7 @@ import { pgStatements, pgTransactions, type SqlClient } from '@orderflow/messagi
  * memory budget (the schema and migrations are still Prisma's: prisma/import-worker).
  */
 export type Db = SqlClient;
-export type Tx = SqlClient;
+export type Tx = SqlTx;
 
 export function database(pools: { http: Pool; messaging: Pool }) {
   return {

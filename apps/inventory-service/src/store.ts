@@ -37,21 +37,14 @@ export async function lockKnownOrders(tx: Tx, orderIds: readonly string[]): Prom
 }
 
 /**
- * Writes the first status of orders inventory had not heard of, in one statement. If another
+ * Writes the first status of orders inventory had not heard of, in one COPY. If another
  * transaction wrote one of them meanwhile (the same order.created handled twice at once), the
  * insert fails on the key: transient — the batch is retried and then finds that row.
  */
 export async function insertOrderStatuses(tx: Tx, changes: readonly StatusChange[]): Promise<void> {
   if (changes.length === 0) return;
   try {
-    await tx.$executeRawUnsafe(
-      `INSERT INTO order_stock (order_id, status, reason, updated_at)
-       SELECT u.order_id, u.status::"OrderStockStatus", u.reason, now()
-         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(order_id, status, reason)`,
-      changes.map((c) => c.orderId),
-      changes.map((c) => c.status),
-      changes.map((c) => c.reason),
-    );
+    await tx.$copyFrom('order_stock', ['order_id', 'status', 'reason'], changes.map((c) => [c.orderId, c.status, c.reason]));
   } catch (err) {
     if (codesOf(err).includes('23505')) throw transientError('INVENTORY.ORDER_RACE', 'another transaction recorded one of these orders first; retrying the batch', err);
     throw err;
@@ -95,18 +88,11 @@ export interface OrderMoves {
   moves: readonly Move[];
 }
 
-/** One reservation row per (order, product) for the reserved orders, in one statement. */
+/** One reservation row per (order, product) for the reserved orders, in one COPY. */
 export async function insertReservations(tx: Tx, reserved: readonly OrderMoves[]): Promise<void> {
-  const rows = reserved.flatMap((o) => o.moves.map((m) => ({ orderId: o.orderId, ...m })));
-  if (rows.length === 0) return;
-  await tx.$executeRawUnsafe(
-    `INSERT INTO reservations (order_id, product_id, quantity, status, updated_at)
-     SELECT r.order_id, r.product_id, r.quantity, 'RESERVED', now()
-       FROM unnest($1::uuid[], $2::text[], $3::int[]) AS r(order_id, product_id, quantity)`,
-    rows.map((r) => r.orderId),
-    rows.map((r) => r.productId),
-    rows.map((r) => r.quantity),
-  );
+  const at = new Date();
+  const rows = reserved.flatMap((o) => o.moves.map((m) => [o.orderId, m.productId, m.quantity, 'RESERVED', at]));
+  await tx.$copyFrom('reservations', ['order_id', 'product_id', 'quantity', 'status', 'updated_at'], rows);
 }
 
 /** What the orders still hold (their RESERVED rows), by order id. */

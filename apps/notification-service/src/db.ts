@@ -1,9 +1,9 @@
-import type { SqlClient } from '@orderflow/messaging';
+import type { SqlTx } from '@orderflow/messaging';
 import { prismaDatabase } from '@orderflow/service';
 import { PrismaClient } from './generated/prisma/client';
 
 export type Db = PrismaClient;
 /** Handlers and outbox writes run in plain pg transactions and speak SQL (see prismaDatabase). */
-export type Tx = SqlClient;
+export type Tx = SqlTx;
 
 export const database = prismaDatabase((adapter) => new PrismaClient({ adapter }));

@@ -1,4 +1,4 @@
-import { outboxInsert, type OutgoingEvent, type SqlClient } from '@orderflow/messaging';
+import { outboxInsert, type OutgoingEvent, type SqlClient, type SqlTx } from '@orderflow/messaging';
 import type { OrderStatus } from './decide';
 
 /** What the saga needs of an order, read under a row lock. */
@@ -35,7 +35,7 @@ export const OPEN: ReadonlySet<OrderStatus> = new Set(['PENDING', 'STOCK_RESERVE
  * Applies status changes: the last status of each order, every change on its timeline, and
  * the orders' deadlines (moved while open, gone once terminal). Three or four statements.
  */
-export async function recordChanges(tx: SqlClient, changes: readonly StatusChange[]): Promise<void> {
+export async function recordChanges(tx: SqlTx, changes: readonly StatusChange[]): Promise<void> {
   if (changes.length === 0) return;
   const last = new Map(changes.map((c) => [c.orderId, c]));
   const open = [...last.values()].filter((c) => OPEN.has(c.status));
@@ -48,15 +48,7 @@ export async function recordChanges(tx: SqlClient, changes: readonly StatusChang
     [...last.values()].map((c) => c.status),
     [...last.values()].map((c) => c.at.toISOString()),
   );
-  await tx.$executeRawUnsafe(
-    `INSERT INTO order_status_changes (order_id, status, reason, at)
-     SELECT v.id, v.status::"OrderStatus", v.reason, v.at
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS v(id, status, reason, at)`,
-    changes.map((c) => c.orderId),
-    changes.map((c) => c.status),
-    changes.map((c) => c.reason),
-    changes.map((c) => c.at.toISOString()),
-  );
+  await tx.$copyFrom('order_status_changes', ['order_id', 'status', 'reason', 'at'], changes.map((c) => [c.orderId, c.status, c.reason, c.at]));
   if (open.length > 0) {
     await tx.$executeRawUnsafe(
       `UPDATE order_deadlines AS d SET since = v.at FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE d.order_id = v.id`,

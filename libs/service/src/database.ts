@@ -1,6 +1,6 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { Pool } from 'pg';
-import { pgTransactions, type SqlClient, type TransactionRunner } from '@orderflow/messaging';
+import { pgTransactions, type SqlTx, type TransactionRunner } from '@orderflow/messaging';
 
 /**
  * A service's database access: its Prisma client on the HTTP pool (reads, admin writes) and
@@ -8,7 +8,7 @@ import { pgTransactions, type SqlClient, type TransactionRunner } from '@orderfl
  * paths cannot afford a Prisma interactive transaction (≈ 1.3 ms of CPU) per batch.
  */
 export function prismaDatabase<Client extends { $disconnect(): Promise<void> }>(create: (adapter: PrismaPg) => Client) {
-  return (pools: { http: Pool; messaging: Pool }): { client: Client; transaction: TransactionRunner<SqlClient>; disconnect: () => Promise<void> } => {
+  return (pools: { http: Pool; messaging: Pool }): { client: Client; transaction: TransactionRunner<SqlTx>; disconnect: () => Promise<void> } => {
     const client = create(new PrismaPg(pools.http));
     return { client, transaction: pgTransactions(pools.messaging), disconnect: () => client.$disconnect() };
   };

@@ -1,0 +1,56 @@
+import { copyText, pgTransactions, type SqlTx } from '../src';
+import { createTestDb, type TestDb } from './support';
+
+describe('COPY in a pg transaction ($copyFrom, real PostgreSQL)', () => {
+  let db: TestDb;
+  let transaction: <T>(fn: (tx: SqlTx) => Promise<T>) => Promise<T>;
+  const rows = async () =>
+    (await db.pool.query<{ id: number; label: string | null; n: number | null; flag: boolean | null; at: Date | null; note: string }>('SELECT * FROM copy_target ORDER BY id')).rows;
+
+  beforeAll(async () => {
+    db = await createTestDb();
+    transaction = pgTransactions(db.pool);
+    await db.pool.query(`CREATE TABLE copy_target (
+      id int PRIMARY KEY, label text, n numeric, flag boolean, at timestamptz, note text NOT NULL DEFAULT 'default')`);
+  });
+  afterAll(() => db.drop());
+  beforeEach(() => db.pool.query('TRUNCATE copy_target'));
+
+  it('text format: tabs, newlines, backslashes and "\\N" are escaped; null and undefined are NULL', () => {
+    expect(copyText([['a\tb', 'c\nd\re', 'back\\slash', '\\N', null, undefined, 1.5, true, new Date('2026-01-02T03:04:05.678Z')]])).toBe(
+      'a\\tb\tc\\nd\\re\tback\\\\slash\t\\\\N\t\\N\t\\N\t1.5\ttrue\t2026-01-02T03:04:05.678Z\n',
+    );
+    expect(copyText([])).toBe('');
+  });
+
+  it('writes every value back exactly as given, leaves omitted columns to their defaults, and counts the rows', async () => {
+    const hostile = ['tab\there', 'line\nbreak', 'cr\rhere', 'back\\slash', '\\N', '"quoted", {braces}', 'ünïcødé ✓', ''];
+    const at = new Date('2026-11-21T10:00:00.123Z');
+    const written = await transaction((tx) =>
+      tx.$copyFrom('copy_target', ['id', 'label', 'n', 'flag', 'at'], [...hostile.map((label, i) => [i, label, i * 1.25, i % 2 === 0, at]), [99, null, null, null, null]]),
+    );
+    expect(written).toBe(hostile.length + 1);
+    const stored = await rows();
+    expect(stored.slice(0, -1).map((r) => r.label)).toEqual(hostile);
+    expect(stored[1]).toMatchObject({ n: '1.25', flag: false, note: 'default' });
+    expect(stored[0]!.at?.toISOString()).toBe(at.toISOString());
+    expect(stored.at(-1)).toEqual({ id: 99, label: null, n: null, flag: null, at: null, note: 'default' });
+  });
+
+  it('is part of the transaction: a duplicate key fails it with 23505 and nothing of the transaction is stored', async () => {
+    await transaction((tx) => tx.$copyFrom('copy_target', ['id', 'label'], [[1, 'first']]));
+    const failed = transaction(async (tx) => {
+      await tx.$executeRawUnsafe(`INSERT INTO copy_target (id, label) VALUES (2, 'before the copy')`);
+      await tx.$copyFrom('copy_target', ['id', 'label'], [[3, 'new'], [1, 'duplicate']]);
+    });
+    await expect(failed).rejects.toMatchObject({ code: '23505' });
+    expect((await rows()).map((r) => r.id)).toEqual([1]);
+    // The connection went back to the pool usable.
+    await transaction((tx) => tx.$copyFrom('copy_target', ['id'], [[4]]));
+    expect((await rows()).map((r) => r.id)).toEqual([1, 4]);
+  });
+
+  it('nothing to write is no statement at all', async () => {
+    await expect(transaction((tx) => tx.$copyFrom('copy_target', ['id'], []))).resolves.toBe(0);
+  });
+});
