@@ -30,7 +30,7 @@ export function createImportedOrders(deps: { now: () => Date; newId?: () => stri
         ctx.logger.info('import chunk applied before; ignored', { importId, chunkNo });
         continue;
       }
-      const fresh = orders.filter((o) => result.created.has(o.orderRef));
+      const fresh = result.created;
       created += fresh.length;
       if (fresh.length > 0) {
         ctx.publish(
