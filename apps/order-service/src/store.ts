@@ -95,7 +95,7 @@ export async function insertOrders(sql: SqlClient, orders: readonly Placement[])
        INSERT INTO orders (id, customer_id, status, payment_method, total, idempotency_key, created_at, updated_at)
        SELECT v.id, v.customer_id, 'PENDING', v.payment_method, v.total, v.idempotency_key, v.at, v.at
          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[], $6::timestamptz[]) AS v(id, customer_id, payment_method, total, idempotency_key, at)
-       ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING id, created_at
+       ON CONFLICT (customer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id, created_at
      ), lines AS (
        INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price)
        SELECT v.order_id, v.n, v.product_id, v.quantity, v.unit_price
