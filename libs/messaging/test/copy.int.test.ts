@@ -21,6 +21,9 @@ describe('COPY in a pg transaction ($copyFrom, real PostgreSQL)', () => {
       'a\\tb\tc\\nd\\re\tback\\\\slash\t\\\\N\t\\N\t\\N\t1.5\ttrue\t2026-01-02T03:04:05.678Z\n',
     );
     expect(copyText([])).toBe('');
+    // Each Date object is converted once; different Dates stay different.
+    const [d1, d2] = [new Date('2026-01-01T00:00:00.000Z'), new Date('2026-01-02T00:00:00.000Z')];
+    expect(copyText([[d1], [d2], [d1], [false]])).toBe('2026-01-01T00:00:00.000Z\n2026-01-02T00:00:00.000Z\n2026-01-01T00:00:00.000Z\nfalse\n');
   });
 
   it('writes every value back exactly as given, leaves omitted columns to their defaults, and counts the rows', async () => {
