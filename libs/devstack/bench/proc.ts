@@ -128,3 +128,34 @@ export function postgresByDatabase(perPid: Map<number, number>, databases: Reado
   }
   return perDb;
 }
+
+/**
+ * The CPU time of a fixed piece of work (an integer hash loop), probed every few seconds:
+ * how fast the machine runs a core's work right now. This machine's speed drifts by a third
+ * between periods (the same loop took 2.1 and 3.4 s minutes apart), so a run's seconds are
+ * compared with another run's only next to their probes. CPU time, not wall time: waiting
+ * for a core does not count, a slower core does.
+ */
+export function speedProbe(everyMs = 5_000): { stop(): { medianMs: number; samples: number } } {
+  const samples: number[] = [];
+  const probe = (): number => {
+    const t0 = process.cpuUsage();
+    let h = 2166136261;
+    for (let i = 0; i < 3_000_000; i++) h = Math.imul(h ^ i, 16777619) >>> 0;
+    const d = process.cpuUsage(t0);
+    samples.push((d.user + d.system) / 1000);
+    return h;
+  };
+  probe(); // compiled and warm before the first sample that counts
+  samples.length = 0;
+  const timer = setInterval(probe, everyMs);
+  timer.unref();
+  return {
+    stop: () => {
+      clearInterval(timer);
+      probe();
+      const sorted = [...samples].sort((a, b) => a - b);
+      return { medianMs: percentile(sorted, 50), samples: sorted.length };
+    },
+  };
+}
