@@ -130,23 +130,36 @@ export function postgresByDatabase(perPid: Map<number, number>, databases: Reado
 }
 
 /**
- * The CPU time of a fixed piece of work (an integer hash loop), probed every few seconds:
- * how fast the machine runs a core's work right now. This machine's speed drifts by a third
- * between periods (the same loop took 2.1 and 3.4 s minutes apart), so a run's seconds are
- * compared with another run's only next to their probes. CPU time, not wall time: waiting
- * for a core does not count, a slower core does.
+ * The CPU time of a fixed piece of work, probed every few seconds: how fast the machine runs
+ * this system's kind of work right now. The work is a round trip of a chunk-sized JSON
+ * document (1,000 orders: allocation, strings, the young generation), not a loop in registers,
+ * which kept its speed while everything else here slowed down. This machine's speed drifts
+ * by a third between periods, so one run's seconds are compared with another's only next to
+ * their probes. CPU time, not wall time: waiting for a core does not count, a slower core does.
  */
 export function speedProbe(everyMs = 5_000): { stop(): { medianMs: number; samples: number } } {
   const samples: number[] = [];
+  const doc = {
+    orders: Array.from({ length: 1000 }, (_, i) => ({
+      orderId: `01a1fed6-83f2-706c-92e3-${String(i).padStart(12, '0')}`,
+      customerId: `customer-${String(i * 37).padStart(6, '0')}`,
+      items: [
+        { productId: `BULK-PRODUCT-${String(i % 200).padStart(4, '0')}`, quantity: 1 + (i % 3), unitPrice: 12.34 + i },
+        { productId: `BULK-PRODUCT-${String((i * 7) % 200).padStart(4, '0')}`, quantity: 2, unitPrice: 99.99 },
+      ],
+      total: 24.68 + i,
+      paymentMethod: 'pm_card_ok',
+    })),
+  };
   const probe = (): number => {
     const t0 = process.cpuUsage();
-    let h = 2166136261;
-    for (let i = 0; i < 3_000_000; i++) h = Math.imul(h ^ i, 16777619) >>> 0;
+    let n = 0;
+    for (let k = 0; k < 5; k++) n += (JSON.parse(JSON.stringify(doc)) as typeof doc).orders.length;
     const d = process.cpuUsage(t0);
     samples.push((d.user + d.system) / 1000);
-    return h;
+    return n;
   };
-  probe(); // compiled and warm before the first sample that counts
+  for (let k = 0; k < 5; k++) probe(); // compiled and warm before the first sample that counts
   samples.length = 0;
   const timer = setInterval(probe, everyMs);
   timer.unref();
