@@ -1,23 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { AppError, categorize } from '@orderflow/errors';
 import { pgTransactions } from '@orderflow/messaging';
-import { cloneDatabase } from '@orderflow/testkit';
+import { pooledDatabase } from '@orderflow/testkit';
 import { insertOrderStatuses, lockKnownOrders } from '../src/store';
 
 describe('two reservation passes for the same new order at once (real PostgreSQL)', () => {
-  let db: Awaited<ReturnType<typeof cloneDatabase>>;
   let pool: Pool;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    db = await cloneDatabase('inventory');
-    pool = new Pool({ connectionString: db.url, max: 4 });
-    // An idle client whose server ends it (the database dropped at the end) must not fail the run.
-    pool.on('error', () => undefined);
+    ({ pool, close } = await pooledDatabase('inventory'));
   });
-  afterAll(async () => {
-    await pool.end();
-    await db.drop();
-  });
+  afterAll(() => close());
 
   it('the second one fails transiently (its batch is retried) and the order keeps the first decision', async () => {
     const orderId = randomUUID();

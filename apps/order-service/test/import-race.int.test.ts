@@ -1,23 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { AppError, categorize } from '@orderflow/errors';
 import { pgTransactions } from '@orderflow/messaging';
-import { cloneDatabase } from '@orderflow/testkit';
+import { pooledDatabase } from '@orderflow/testkit';
 import { insertChunkOrders, type ImportedOrder } from '../src/import-store';
 
 describe('the same orderRefs imported by two chunks at once (real PostgreSQL)', () => {
-  let db: Awaited<ReturnType<typeof cloneDatabase>>;
   let pool: Pool;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    db = await cloneDatabase('order');
-    pool = new Pool({ connectionString: db.url, max: 4 });
-    // An idle client whose server ends it (the database dropped at the end) must not fail the run.
-    pool.on('error', () => undefined);
+    ({ pool, close } = await pooledDatabase('order'));
   });
-  afterAll(async () => {
-    await pool.end();
-    await db.drop();
-  });
+  afterAll(() => close());
 
   const order = (orderRef: string): ImportedOrder => ({
     id: randomUUID(),

@@ -42,6 +42,24 @@ export async function cloneDatabase(database: string): Promise<{ url: string; na
   };
 }
 
+/**
+ * A clone of a service's migrated database with a pool on it, for tests that run the store's
+ * SQL in transactions of their own; `close()` ends the pool and drops the clone.
+ */
+export async function pooledDatabase(database: string, max = 4): Promise<{ pool: Pool; close: () => Promise<void> }> {
+  const db = await cloneDatabase(database);
+  const pool = new Pool({ connectionString: db.url, max });
+  // An idle client whose server ends it (the database dropped at the end) must not fail the run.
+  pool.on('error', () => undefined);
+  return {
+    pool,
+    close: async () => {
+      await pool.end();
+      await db.drop();
+    },
+  };
+}
+
 /** Deletes the exchanges and queues of test topologies. */
 export async function deleteTopologies(...topologies: Topology[]): Promise<void> {
   const conn = await amqplib.connect(AMQP_URL);
