@@ -29,7 +29,7 @@ import amqplib from 'amqplib';
 import { parse } from 'csv-parse';
 import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
 import { SERVICES, startSystem, SYSTEM_PORTS } from '../src';
-import { CLK_TCK, busyKinds, cpuMeter, machineTicks, peakRssOf, percentile, postgresByDatabase, speedProbe, systemGroups, total } from './proc';
+import { CLK_TCK, busyKinds, cpuMeter, machineTicks, peakRssOf, percentile, postgresByDatabase, systemGroups, total } from './proc';
 
 const { values } = parseArgs({
   options: {
@@ -228,7 +228,6 @@ async function main(): Promise<void> {
     }
     const groups = systemGroups(system, 'bench (this)');
     const cpu = cpuMeter(groups);
-    const speed = speedProbe();
     const machineStart = machineTicks();
     const rssBefore = peakRssOf(worker.pid!);
 
@@ -288,7 +287,6 @@ async function main(): Promise<void> {
     await checkoutLoop;
     await new Promise((r) => setTimeout(r, 2000));
     const perPid = cpu.stop();
-    const probed = speed.stop();
     const used = perPid.map(total);
     const machineEnd = machineTicks();
     const peakRss = peakRssOf(worker.pid!);
@@ -317,7 +315,6 @@ async function main(): Promise<void> {
     const busy = (machineEnd.busy - machineStart.busy) / (machineEnd.total - machineStart.total);
     say(`  machine CPU busy            ${(busy * 100).toFixed(0)} % of ${os.cpus().length} cores from upload to the last order (${(((machineEnd.busy - machineStart.busy) / CLK_TCK / ROWS) * 1e6).toFixed(0)} µs/row)`);
     say(`    of which                  ${busyKinds(machineStart, machineEnd)}`);
-    say(`  speed probe                 ${probed.medianMs.toFixed(1)} ms of CPU for a fixed loop (median of ${probed.samples}; lower is faster — compare runs only next to it)`);
     await conn.close();
     agent.destroy();
   } finally {
