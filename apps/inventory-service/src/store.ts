@@ -1,4 +1,4 @@
-import { codesOf, transientError } from '@orderflow/errors';
+import { transientOnDuplicateKey } from '@orderflow/errors';
 import type { Tx } from './db';
 import type { Move, OrderStatus, StockLevel } from './stock';
 
@@ -43,12 +43,9 @@ export async function lockKnownOrders(tx: Tx, orderIds: readonly string[]): Prom
  */
 export async function insertOrderStatuses(tx: Tx, changes: readonly StatusChange[]): Promise<void> {
   if (changes.length === 0) return;
-  try {
-    await tx.$copyFrom('order_stock', ['order_id', 'status', 'reason'], changes.map((c) => [c.orderId, c.status, c.reason]));
-  } catch (err) {
-    if (codesOf(err).includes('23505')) throw transientError('INVENTORY.ORDER_RACE', 'another transaction recorded one of these orders first; retrying the batch', err);
-    throw err;
-  }
+  await transientOnDuplicateKey('INVENTORY.ORDER_RACE', 'another transaction recorded one of these orders first; retrying the batch', () =>
+    tx.$copyFrom('order_stock', ['order_id', 'status', 'reason'], changes.map((c) => [c.orderId, c.status, c.reason])),
+  );
 }
 
 /** Locks the products (sorted) and returns their stock; unknown ids are absent. */

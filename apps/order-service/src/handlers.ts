@@ -18,7 +18,6 @@ import { lockOrders, recordChanges, type StatusChange } from './store';
 
 export { applyDecision } from './apply';
 
-
 const SAGA_EVENTS = [inventoryReserved, inventoryFailed, paymentCompleted, paymentFailed, inventoryReleased, paymentRefunded] as const;
 type SagaEvent = EventOf<(typeof SAGA_EVENTS)[number]>;
 

@@ -1,4 +1,4 @@
-import { codesOf, transientError } from '@orderflow/errors';
+import { transientOnDuplicateKey } from '@orderflow/errors';
 import type { SqlClient, SqlTx } from '@orderflow/messaging';
 import type { OrderStatus } from './decide';
 import type { OrderState } from './store';
@@ -52,7 +52,7 @@ export async function insertChunkOrders(
     taken.add(o.orderRef);
     fresh.push(o);
   }
-  try {
+  await transientOnDuplicateKey('IMPORT.ORDER_RACE', 'another transaction imported one of these orderRefs first; retrying the chunk', async () => {
     await tx.$copyFrom(
       'orders',
       ['id', 'customer_id', 'status', 'payment_method', 'total', 'import_id', 'order_ref', 'created_at', 'updated_at'],
@@ -65,10 +65,7 @@ export async function insertChunkOrders(
     );
     await tx.$copyFrom('order_status_changes', ['order_id', 'status', 'reason', 'at'], fresh.map((o) => [o.id, 'PENDING', 'order imported', at]));
     await tx.$copyFrom('order_deadlines', ['order_id', 'imported', 'since'], fresh.map((o) => [o.id, true, at]));
-  } catch (err) {
-    if (codesOf(err).includes('23505')) throw transientError('IMPORT.ORDER_RACE', 'another transaction imported one of these orderRefs first; retrying the chunk', err);
-    throw err;
-  }
+  });
   return { applied: true, created: fresh };
 }
 

@@ -37,16 +37,16 @@ export const OPEN: ReadonlySet<OrderStatus> = new Set(['PENDING', 'STOCK_RESERVE
  */
 export async function recordChanges(tx: SqlTx, changes: readonly StatusChange[]): Promise<void> {
   if (changes.length === 0) return;
-  const last = new Map(changes.map((c) => [c.orderId, c]));
-  const open = [...last.values()].filter((c) => OPEN.has(c.status));
-  const closed = [...last.values()].filter((c) => !OPEN.has(c.status)).map((c) => c.orderId);
+  const latest = [...new Map(changes.map((c) => [c.orderId, c])).values()];
+  const open = latest.filter((c) => OPEN.has(c.status));
+  const closed = latest.filter((c) => !OPEN.has(c.status)).map((c) => c.orderId);
   await tx.$executeRawUnsafe(
     `UPDATE orders AS o SET status = v.status::"OrderStatus", updated_at = v.at
        FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(id, status, at)
       WHERE o.id = v.id`,
-    [...last.keys()],
-    [...last.values()].map((c) => c.status),
-    [...last.values()].map((c) => c.at.toISOString()),
+    latest.map((c) => c.orderId),
+    latest.map((c) => c.status),
+    latest.map((c) => c.at.toISOString()),
   );
   await tx.$copyFrom('order_status_changes', ['order_id', 'status', 'reason', 'at'], changes.map((c) => [c.orderId, c.status, c.reason, c.at]));
   if (open.length > 0) {

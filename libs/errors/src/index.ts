@@ -49,6 +49,20 @@ const TRANSIENT_CODES = new Set([
 const TRANSIENT_MESSAGES =
   /connection (terminated|closed|refused|ended|error)|Connection terminated|server closed the connection|not queryable|the database system is (starting up|shutting down)|timeout exceeded when trying to connect|Channel closed|Connection closed/i;
 
+/**
+ * Runs `write`; if it fails on a unique key (SQLSTATE 23505) — another transaction wrote the
+ * same row first, after this one looked and found nothing — the failure becomes the transient
+ * error `code`: the message is retried and then finds that row.
+ */
+export async function transientOnDuplicateKey<T>(code: string, message: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    if (codesOf(err).includes('23505')) throw transientError(code, message, err);
+    throw err;
+  }
+}
+
 /** Every code an error carries, its causes' included (pg SQLSTATE, Node errno names, Prisma codes). */
 export function codesOf(err: unknown): string[] {
   // Codes hide at different depths: Node puts them on the error, pg on its error, Prisma's

@@ -1,4 +1,4 @@
-import { AppError, categorize, errorCode } from '../src';
+import { AppError, categorize, errorCode, transientOnDuplicateKey } from '../src';
 
 describe('error categories', () => {
   it('an AppError keeps the category it was given', () => {
@@ -24,5 +24,14 @@ describe('error categories', () => {
   it('a programming error is permanent', () => {
     expect(categorize(new TypeError('x is undefined'))).toBe('permanent');
     expect(categorize('a string')).toBe('permanent');
+  });
+
+  it('a duplicate key (23505) in a write becomes the given transient error; other failures pass unchanged', async () => {
+    const duplicate = Object.assign(new Error('duplicate key value violates unique constraint'), { code: '23505' });
+    const failure = await transientOnDuplicateKey('X.RACE', 'someone was first', () => Promise.reject(duplicate)).catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: 'X.RACE', category: 'transient', cause: duplicate });
+    const other = new Error('syntax error');
+    await expect(transientOnDuplicateKey('X.RACE', 'someone was first', () => Promise.reject(other))).rejects.toBe(other);
+    await expect(transientOnDuplicateKey('X.RACE', 'someone was first', async () => 7)).resolves.toBe(7);
   });
 });
