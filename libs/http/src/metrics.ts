@@ -3,6 +3,14 @@ import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { PROBE_PATHS } from './probes';
 
 const DURATION_METRIC = 'http_request_duration_seconds';
+
+/**
+ * How often the event-loop-lag monitor samples (prom-client's default is 10 ms). Each sample is
+ * a timer that wakes an idle process; at 10 ms that cost ≈ 2.5 % of a core per process here,
+ * about half of what an idle service spent, and a quarter of the machine for the system's
+ * processes. 100 ms still shows a stalled loop within a scrape.
+ */
+export const EVENT_LOOP_SAMPLE_MS = 100;
 type DurationLabels = 'method' | 'route' | 'status';
 
 /**
@@ -12,7 +20,7 @@ type DurationLabels = 'method' | 'route' | 'status';
 export function createMetricsRegistry(service: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   return registry;
 }
 

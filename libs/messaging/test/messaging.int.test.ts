@@ -191,6 +191,28 @@ describe('messaging conformance (real RabbitMQ and PostgreSQL)', () => {
     expect(replicaA.published).toBeGreaterThan(0);
     expect(replicaB.published).toBeGreaterThan(0);
   });
+
+  it('a row nobody published (its writer died before publishing) goes out with the periodic sweep once past the grace, without a wake', async () => {
+    // The harness's own relay steps aside: this sweeper alone may publish the row.
+    await h.messaging.relay.stop();
+    const sweeper = new OutboxRelay({ pool: h.db.pool, broker: h.messaging.broker, logger, pollIntervalMs: 200, sweepGraceMs: 1_000 });
+    await sweeper.start();
+    try {
+      // After start's own sweep has run (it found nothing): only the periodic sweep can publish this row.
+      expect(await sweeper.flush()).toBe(0);
+      const event = eventFactory(h.topology)(workRequested, { key: 'orphan' }, { correlationId: 'orphan' });
+      const writtenAt = Date.now();
+      await h.db.prisma.$transaction((tx) => enqueueEvents(tx, [event]));
+      await waitFor(async () => (await h.db.prisma.outboxEvent.count({ where: { eventId: event.envelope.eventId } })) === 0, 'the orphan row published and deleted', 10_000);
+      // Not before the grace: the young row was the direct path's to publish.
+      expect(Date.now() - writtenAt).toBeGreaterThanOrEqual(1_000);
+      expect(sweeper.published).toBe(1);
+      await waitFor(async () => (await h.ledger('orphan')).length === 1, 'the orphan handled');
+    } finally {
+      await sweeper.stop();
+      await h.messaging.relay.start();
+    }
+  });
 });
 
 async function queueIsEmpty(name: string): Promise<boolean> {
