@@ -1,4 +1,4 @@
-import { copyText, pgTransactions, type SqlTx } from '../src';
+import { copyText, INSERT_UP_TO_ROWS, pgTransactions, type SqlTx } from '../src';
 import { createTestDb, type TestDb } from './support';
 
 describe('COPY in a pg transaction ($copyFrom, real PostgreSQL)', () => {
@@ -26,31 +26,38 @@ describe('COPY in a pg transaction ($copyFrom, real PostgreSQL)', () => {
     expect(copyText([[d1], [d2], [d1], [false]])).toBe('2026-01-01T00:00:00.000Z\n2026-01-02T00:00:00.000Z\n2026-01-01T00:00:00.000Z\nfalse\n');
   });
 
-  it('writes every value back exactly as given, leaves omitted columns to their defaults, and counts the rows', async () => {
-    const hostile = ['tab\there', 'line\nbreak', 'cr\rhere', 'back\\slash', '\\N', '"quoted", {braces}', 'ünïcødé ✓', ''];
-    const at = new Date('2026-11-21T10:00:00.123Z');
-    const written = await transaction((tx) =>
-      tx.$copyFrom('copy_target', ['id', 'label', 'n', 'flag', 'at'], [...hostile.map((label, i) => [i, label, i * 1.25, i % 2 === 0, at]), [99, null, null, null, null]]),
-    );
-    expect(written).toBe(hostile.length + 1);
-    const stored = await rows();
-    expect(stored.slice(0, -1).map((r) => r.label)).toEqual(hostile);
-    expect(stored[1]).toMatchObject({ n: '1.25', flag: false, note: 'default' });
-    expect(stored[0]!.at?.toISOString()).toBe(at.toISOString());
-    expect(stored.at(-1)).toEqual({ id: 99, label: null, n: null, flag: null, at: null, note: 'default' });
-  });
+  // A few rows go as one INSERT (a round trip less), more as COPY: both must store the same.
+  describe.each([
+    ['a few rows (one INSERT)', 0],
+    ['many rows (COPY)', INSERT_UP_TO_ROWS],
+  ])('%s', (_, padding) => {
+    const pad = Array.from({ length: padding }, (_, i) => [1000 + i]);
 
-  it('is part of the transaction: a duplicate key fails it with 23505 and nothing of the transaction is stored', async () => {
-    await transaction((tx) => tx.$copyFrom('copy_target', ['id', 'label'], [[1, 'first']]));
-    const failed = transaction(async (tx) => {
-      await tx.$executeRawUnsafe(`INSERT INTO copy_target (id, label) VALUES (2, 'before the copy')`);
-      await tx.$copyFrom('copy_target', ['id', 'label'], [[3, 'new'], [1, 'duplicate']]);
+    it('writes every value back exactly as given, leaves omitted columns to their defaults, and counts the rows', async () => {
+      const hostile = ['tab\there', 'line\nbreak', 'cr\rhere', 'back\\slash', '\\N', '"quoted", {braces}', 'ünïcødé ✓', ''];
+      const at = new Date('2026-11-21T10:00:00.123Z');
+      const given = [...hostile.map((label, i) => [i, label, i * 1.25, i % 2 === 0, at]), [99, null, null, undefined, null], ...pad.map(([id]) => [id, null, null, null, null])];
+      const written = await transaction((tx) => tx.$copyFrom('copy_target', ['id', 'label', 'n', 'flag', 'at'], given));
+      expect(written).toBe(given.length);
+      const stored = (await rows()).filter((r) => r.id < 1000);
+      expect(stored.slice(0, -1).map((r) => r.label)).toEqual(hostile);
+      expect(stored[1]).toMatchObject({ n: '1.25', flag: false, note: 'default' });
+      expect(stored[0]!.at?.toISOString()).toBe(at.toISOString());
+      expect(stored.at(-1)).toEqual({ id: 99, label: null, n: null, flag: null, at: null, note: 'default' });
     });
-    await expect(failed).rejects.toMatchObject({ code: '23505' });
-    expect((await rows()).map((r) => r.id)).toEqual([1]);
-    // The connection went back to the pool usable.
-    await transaction((tx) => tx.$copyFrom('copy_target', ['id'], [[4]]));
-    expect((await rows()).map((r) => r.id)).toEqual([1, 4]);
+
+    it('is part of the transaction: a duplicate key fails it with 23505 and nothing of the transaction is stored', async () => {
+      await transaction((tx) => tx.$copyFrom('copy_target', ['id', 'label'], [[1, 'first']]));
+      const failed = transaction(async (tx) => {
+        await tx.$executeRawUnsafe(`INSERT INTO copy_target (id, label) VALUES (2, 'before the copy')`);
+        await tx.$copyFrom('copy_target', ['id', 'label'], [[3, 'new'], ...pad.map(([id]) => [id, 'padding']), [1, 'duplicate']]);
+      });
+      await expect(failed).rejects.toMatchObject({ code: '23505' });
+      expect((await rows()).map((r) => r.id)).toEqual([1]);
+      // The connection went back to the pool usable.
+      await transaction((tx) => tx.$copyFrom('copy_target', ['id'], [[4], ...pad]));
+      expect((await rows()).map((r) => r.id).slice(0, 2)).toEqual([1, 4]);
+    });
   });
 
   it('nothing to write is no statement at all', async () => {
