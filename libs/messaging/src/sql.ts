@@ -82,8 +82,12 @@ const asParameter = (v: CopyValue): string | number | boolean | null => (v === u
 
 async function insertRows(client: PoolClient, table: string, columns: readonly string[], rows: ReadonlyArray<ReadonlyArray<CopyValue>>): Promise<number> {
   const values: Array<string | number | boolean | null> = [];
-  // push returns the new length: the parameter's number.
-  const tuples = rows.map((row) => `(${columns.map((_, i) => `$${values.push(asParameter(row[i]))}`).join(', ')})`);
+  const tuples = rows.map((row) => {
+    // As strict as COPY, which refuses a row with missing or extra fields (22P04).
+    if (row.length !== columns.length) throw new Error(`a row for ${table} has ${row.length} values for ${columns.length} columns`);
+    // push returns the new length: the parameter's number.
+    return `(${row.map((v) => `$${values.push(asParameter(v))}`).join(', ')})`;
+  });
   const result = await client.query(`INSERT INTO ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) VALUES ${tuples.join(', ')}`, values);
   return result.rowCount ?? 0;
 }

@@ -60,6 +60,14 @@ describe('COPY in a pg transaction ($copyFrom, real PostgreSQL)', () => {
     });
   });
 
+  it('a row with missing or extra values fails the write either way, as COPY does', async () => {
+    const many = Array.from({ length: INSERT_UP_TO_ROWS }, (_, i) => [1000 + i, 'ok']);
+    for (const rows of [[[1, 'ok'], [2]], [[1, 'ok', 'extra']], [...many, [2]]]) {
+      await expect(transaction((tx) => tx.$copyFrom('copy_target', ['id', 'label'], rows))).rejects.toThrow();
+    }
+    expect(await rows()).toEqual([]);
+  });
+
   it('nothing to write is no statement at all', async () => {
     await expect(transaction((tx) => tx.$copyFrom('copy_target', ['id'], []))).resolves.toBe(0);
   });
