@@ -64,7 +64,7 @@ export async function transientOnDuplicateKey<T>(code: string, message: string, 
 }
 
 /** Every code an error carries, its causes' included (pg SQLSTATE, Node errno names, Prisma codes). */
-export function codesOf(err: unknown): string[] {
+function codesOf(err: unknown): string[] {
   // Codes hide at different depths: Node puts them on the error, pg on its error, Prisma's
   // driver adapters under meta.driverAdapterError.cause.originalCode (e.g. 40P01 in a P2010).
   const codes: string[] = [];
