@@ -25,7 +25,7 @@ export interface Received {
   bytes: number;
   seconds: number;
   /** Where the upload's time went besides reading: waiting for confirms and for the consumers. */
-  waited: { confirmsMs: number; backlogMs: number };
+  waited: { confirmsMs: number; backlogMs: number; socketMs: number };
 }
 
 /** The upload ended early: the client went away, or its connection broke. */
@@ -117,7 +117,7 @@ export function importer(deps: ImporterDeps) {
       if (!accepted) throw new AppError('IMPORT.FAILED', `import ${importId} was failed while it was being received`, { category: 'conflict' });
       const seconds = (Date.now() - started) / 1000;
       logger.info('import received', { importId, ...final.rows, chunks: final.chunks, bytes: final.bytes, seconds, waited: publisher?.waited });
-      return { importId, rows: final.rows, chunks: final.chunks, bytes: final.bytes, seconds, waited: publisher?.waited ?? { confirmsMs: 0, backlogMs: 0 } };
+      return { importId, rows: final.rows, chunks: final.chunks, bytes: final.bytes, seconds, waited: publisher?.waited ?? { confirmsMs: 0, backlogMs: 0, socketMs: 0 } };
     } catch (err) {
       const failure = classify(err);
       const at = progress();

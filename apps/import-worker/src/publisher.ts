@@ -27,8 +27,12 @@ export class ChunkPublisher {
   private waiters: Array<() => void> = [];
   private lastBacklogCheck = 0;
   private publishedSinceCheck = 0;
-  /** Milliseconds spent waiting for the consumers (backlog) and for confirms: where the upload's time went. */
-  readonly waited = { backlogMs: 0, confirmsMs: 0 };
+  /**
+   * Milliseconds spent waiting for the consumers (backlog), for confirms, and for the socket to
+   * the broker to drain (the broker reading slower than we publish, or its flow control):
+   * where the upload's time went besides reading.
+   */
+  readonly waited = { backlogMs: 0, confirmsMs: 0, socketMs: 0 };
   confirmed = 0;
 
   constructor(
@@ -64,7 +68,11 @@ export class ChunkPublisher {
         this.wake();
       },
     );
-    if (!writable) await this.drained();
+    if (!writable) {
+      const t0 = Date.now();
+      await this.drained();
+      this.waited.socketMs += Date.now() - t0;
+    }
   }
 
   /** Waits for every confirm; throws if any publish failed. */
