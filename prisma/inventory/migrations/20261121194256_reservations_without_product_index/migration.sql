@@ -1,0 +1,2 @@
+-- DropIndex
+DROP INDEX "reservations_product_id_idx";
