@@ -1,9 +1,10 @@
 import type { Readable } from 'node:stream';
 import { AppError, errorMessage } from '@orderflow/errors';
-import { importChunk, importFailed, importReceived, importStarted, newId, type Envelope, type PayloadOf } from '@orderflow/events';
+import { importChunkV2, importFailed, importReceived, importStarted, newId } from '@orderflow/events';
 import type { Logger } from '@orderflow/logging';
 import type { Messaging } from '@orderflow/messaging';
 import type { ImportWorkerConfig } from './config';
+import { chunkMessage } from './chunk-message';
 import type { Chunk, RowCounts } from './csv/orders';
 import { NotCsvError, readCsv, type ReadProgress } from './csv/reader';
 import type { Db, Tx } from './db';
@@ -46,7 +47,7 @@ export class UploadInterrupted extends Error {
  */
 export function importer(deps: ImporterDeps) {
   const { config, sql, messaging, logger, now } = deps;
-  const exchange = messaging.topology.exchangeFor(importChunk);
+  const exchange = messaging.topology.exchangeFor(importChunkV2);
   const backlogQueue = `${config.TOPOLOGY_PREFIX}${config.IMPORT_BACKLOG_QUEUE}`;
 
   const backlog = async (): Promise<number | null> => {
@@ -92,7 +93,7 @@ export function importer(deps: ImporterDeps) {
       await messaging.broker.withChannel(true, async (channel) => {
         const chunks = new ChunkPublisher(channel, {
           exchange,
-          routingKey: importChunk.type,
+          routingKey: importChunkV2.type,
           window: config.IMPORT_CONFIRM_WINDOW,
           backlog,
           maxBacklog: config.IMPORT_MAX_BACKLOG_CHUNKS,
@@ -102,7 +103,7 @@ export function importer(deps: ImporterDeps) {
           await insertRejected(sql, importId, chunk.rejected);
           if (chunk.orders.length === 0) return;
           const body = chunkMessage(importId, chunkNo++, chunk, now());
-          await chunks.publish(body.content, { messageId: body.eventId, correlationId: importId, type: importChunk.type });
+          await chunks.publish(body.content, { messageId: body.eventId, correlationId: importId, type: importChunkV2.type });
         };
         reading = readCsv(source, { maxLineBytes: config.IMPORT_MAX_LINE_BYTES, chunkRows: config.IMPORT_CHUNK_ROWS }, onChunk);
         await reading.done;
@@ -141,24 +142,4 @@ function classify(err: unknown): Error {
     return new AppError('IMPORT.BROKER_UNAVAILABLE', `the message broker is not reachable: ${errorMessage(err)}`, { category: 'transient', cause: err });
   }
   return new AppError('IMPORT.FAILED', `the import failed: ${errorMessage(err)}`, { category: 'permanent', cause: err });
-}
-
-/**
- * The chunk's message. The envelope is built here rather than by createEvent: every field was
- * validated row by row already, and parsing a thousand orders again with the contract's schema
- * would cost more than reading them (the consumer validates against the contract anyway).
- */
-function chunkMessage(importId: string, chunkNo: number, chunk: Chunk, at: Date): { eventId: string; content: Buffer } {
-  const payload: PayloadOf<typeof importChunk> = { importId, chunkNo, orders: chunk.orders, rows: chunk.rows };
-  const envelope: Envelope<typeof payload> = {
-    eventId: newId(),
-    eventType: importChunk.type,
-    version: importChunk.version,
-    occurredAt: at.toISOString(),
-    source: 'import-worker',
-    correlationId: importId,
-    causationId: importId,
-    payload,
-  };
-  return { eventId: envelope.eventId, content: Buffer.from(JSON.stringify(envelope)) };
 }

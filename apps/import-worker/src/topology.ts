@@ -1,4 +1,4 @@
-import { importChunk, importFailed, importReceived, importStarted } from '@orderflow/events';
+import { importChunkV2, importFailed, importReceived, importStarted } from '@orderflow/events';
 import { defineTopology } from '@orderflow/messaging';
 
 /**
@@ -10,7 +10,7 @@ export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 
   defineTopology({
     service: 'import-worker',
     prefix,
-    publishes: [importStarted, importChunk, importReceived, importFailed],
+    publishes: [importStarted, importChunkV2, importReceived, importFailed],
     consumes: {},
     retryDelaysMs,
   });

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { Readable } from 'node:stream';
-import { importChunk } from '@orderflow/events';
+import { importChunkV2 } from '@orderflow/events';
+import { chunkMessage } from '../src/chunk-message';
 import { ChunkBuilder, RecentRefs, type Chunk } from '../src/csv/orders';
 import { NotCsvError, readCsv } from '../src/csv/reader';
 import { validateRow, type RowResult } from '../src/csv/rows';
@@ -56,16 +57,23 @@ describe('row validation', () => {
 });
 
 describe('reading a CSV upload', () => {
-  it('rows sharing an orderRef form one order; the chunks satisfy the import.chunk contract', async () => {
+  it('rows sharing an orderRef form one order; the chunks\' messages satisfy the import.chunk v2 contract, each order a tuple', async () => {
     const { totals, orders, chunks } = await read([file(ok('R1', 'alice', 'P1', '2', '10.50'), ok('R1', 'alice', 'P2', '1', '5'), ok('R2', 'bob'))]);
     expect(totals).toEqual({ read: 3, accepted: 3, rejected: 0 });
     expect(orders).toEqual([
       { orderRef: 'R1', customerId: 'alice', paymentMethod: 'pm_card_ok', items: [{ line: 2, productId: 'P1', quantity: 2, unitPrice: 10.5 }, { line: 3, productId: 'P2', quantity: 1, unitPrice: 5 }] },
       { orderRef: 'R2', customerId: 'bob', paymentMethod: 'pm_card_ok', items: [{ line: 4, productId: 'P1', quantity: 1, unitPrice: 9.99 }] },
     ]);
-    for (const [chunkNo, c] of chunks.entries()) {
-      expect(importChunk.payload.safeParse({ importId: randomUUID(), chunkNo, orders: c.orders, rows: c.rows }).success).toBe(true);
+    const importId = randomUUID();
+    const messages = chunks.map((c, chunkNo) => JSON.parse(chunkMessage(importId, chunkNo, c, new Date()).content.toString()) as { version: number; payload: unknown });
+    for (const m of messages) {
+      expect(m.version).toBe(2);
+      expect(importChunkV2.payload.safeParse(m.payload).success).toBe(true);
     }
+    expect(messages.flatMap((m) => (m.payload as { orders: unknown[] }).orders)).toEqual([
+      ['R1', 'alice', 'pm_card_ok', [[2, 'P1', 2, 10.5], [3, 'P2', 1, 5]]],
+      ['R2', 'bob', 'pm_card_ok', [[4, 'P1', 1, 9.99]]],
+    ]);
   });
 
   it('a chunk closes after chunkRows accepted rows, never inside an order, and its row counts add up', async () => {

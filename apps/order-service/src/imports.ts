@@ -1,30 +1,43 @@
-import { importChunk, importFailed, importReceived, importStarted, newId, orderBatchCreated, type EventOf } from '@orderflow/events';
+import { importChunk, importChunkV2, importFailed, importReceived, importStarted, newId, orderBatchCreated, type EventOf, type PayloadOf } from '@orderflow/events';
 import { on, onBatch, type HandlerSpec } from '@orderflow/messaging';
 import type { Tx } from './db';
 import { totalOf } from './decide';
 import { addChunkCounts, insertChunkOrders, recordFailed, recordReceived, recordStarted, settleImports, type ChunkCounts, type ImportedOrder } from './import-store';
 
+type ChunkOrder = Omit<ImportedOrder, 'id' | 'total'>;
+
+/** A chunk's orders, from either version of import.chunk (v2: each order a tuple). */
+function ordersOf(event: EventOf<typeof importChunk | typeof importChunkV2>): ChunkOrder[] {
+  if (event.version === importChunkV2.version) {
+    return (event.payload as PayloadOf<typeof importChunkV2>).orders.map(([orderRef, customerId, paymentMethod, items]) => ({
+      orderRef,
+      customerId,
+      paymentMethod,
+      items: items.map(([, productId, quantity, unitPrice]) => ({ productId, quantity, unitPrice })),
+    }));
+  }
+  return (event.payload as PayloadOf<typeof importChunk>).orders.map((o) => ({
+    orderRef: o.orderRef,
+    customerId: o.customerId,
+    paymentMethod: o.paymentMethod,
+    items: o.items.map(({ productId, quantity, unitPrice }) => ({ productId, quantity, unitPrice })),
+  }));
+}
+
 /**
- * `import.chunk` → the chunk's orders, created PENDING in one statement, and ONE
- * order.batch-created for them: the bulk lane's first hop. The rest of the saga is the same as
- * for an order placed through the API (same statuses, timeline, decisions, compensations).
+ * `import.chunk` (either version) → the chunk's orders, created PENDING in one statement, and
+ * ONE order.batch-created for them: the bulk lane's first hop. The rest of the saga is the same
+ * as for an order placed through the API (same statuses, timeline, decisions, compensations).
  */
 export function createImportedOrders(deps: { now: () => Date; newId?: () => string }): HandlerSpec<Tx> {
   const makeId = deps.newId ?? newId;
-  return onBatch<typeof importChunk, Tx>(importChunk, async (events, ctx) => {
+  return onBatch<typeof importChunk | typeof importChunkV2, Tx>([importChunk, importChunkV2], async (events, ctx) => {
     const at = deps.now();
     let created = 0;
     const counts = new Map<string, ChunkCounts>();
     for (const event of events) {
       const { importId, chunkNo, rows } = event.payload;
-      const orders: ImportedOrder[] = event.payload.orders.map((o) => ({
-        id: makeId(),
-        orderRef: o.orderRef,
-        customerId: o.customerId,
-        paymentMethod: o.paymentMethod,
-        total: totalOf(o.items),
-        items: o.items.map(({ productId, quantity, unitPrice }) => ({ productId, quantity, unitPrice })),
-      }));
+      const orders: ImportedOrder[] = ordersOf(event).map((o) => ({ id: makeId(), ...o, total: totalOf(o.items) }));
       const result = await insertChunkOrders(ctx.tx, { importId, chunkNo, orders }, at);
       if (!result.applied) {
         ctx.logger.info('import chunk applied before; ignored', { importId, chunkNo });

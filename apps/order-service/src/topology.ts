@@ -1,5 +1,6 @@
 import {
   importChunk,
+  importChunkV2,
   importFailed,
   importReceived,
   importStarted,
@@ -35,7 +36,7 @@ export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 
     publishes: [orderCreated, orderConfirmed, orderRejected, orderCancelled, orderBatchCreated, orderBatchConcluded],
     consumes: {
       saga: [inventoryReserved, inventoryFailed, inventoryReleased, paymentCompleted, paymentFailed, paymentRefunded],
-      import: [importChunk],
+      import: [importChunk, importChunkV2],
       'import-status': [importStarted, importReceived, importFailed],
       bulk: [inventoryBatchFailed, paymentBatchProcessed, inventoryBatchReleased],
     },

@@ -4,6 +4,7 @@ import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
 import {
   importChunk,
+  importChunkV2,
   importFailed,
   importReceived,
   importStarted,
@@ -106,6 +107,24 @@ describe('order service: imports (real PostgreSQL and RabbitMQ)', () => {
     await waitFor(() => batchesFor(importId, 'order.batch-created').length === 2, 'the next chunk announced');
     expect(batchesFor(importId, 'order.batch-created')[1]!.payload.orders).toHaveLength(1);
     expect((await progress(importId)).orders).toMatchObject({ created: 3, alreadyImported: 0 });
+  });
+
+  it('a version 2 chunk (each order a tuple, as the worker sends them) creates the same orders as version 1; an orderRef a v1 chunk imported is already imported', async () => {
+    const ref = randomUUID();
+    const bob = (r: string) => order(r, 'bob', 'pm_card_ok', [['P1', 1, 5], ['P2', 3, 2.5]]);
+    const v1 = await startImport([[bob(`${ref}-1`)]]);
+    const tuple = (o: Order): PayloadOf<typeof importChunkV2>['orders'][number] => [o.orderRef, o.customerId, o.paymentMethod, o.items.map((i) => [i.line, i.productId, i.quantity, i.unitPrice])];
+    const importId = randomUUID();
+    await publish(importStarted, { importId }, importId);
+    await publish(importChunkV2, { importId, chunkNo: 0, orders: [order(`${ref}-1`), bob(`${ref}-2`)].map(tuple), rows: rows(2) }, importId);
+    const created = await waitFor(() => {
+      const all = batchesFor(importId, 'order.batch-created').flatMap((e) => e.payload.orders);
+      return all.length === 1 && all;
+    }, 'the v2 chunk announced');
+    expect(created).toEqual([{ ...v1.created[0], orderId: expect.any(String) }]);
+    expect(await orderOf(created[0]!.orderId)).toMatchObject({ status: 'PENDING', total: 12.5, items: [{ productId: 'P1', quantity: 1 }, { productId: 'P2', quantity: 3 }] });
+    await waitFor(async () => (await progress(importId)).chunks?.applied === 1, 'the v2 chunk counted');
+    expect((await progress(importId)).orders).toMatchObject({ created: 1, alreadyImported: 1 });
   });
 
   it('an orderRef imported before (the same file uploaded again) creates nothing new and is counted as already imported', async () => {

@@ -49,7 +49,8 @@ export function defineTopology(def: TopologyDefinition): Topology {
   const exchanges = [...new Set([...def.publishes, ...consumed].map(exchangeFor))].sort();
   const queues = Object.entries(def.consumes).map(([purpose, contracts]) => ({
     name: `${prefix}${def.service}.${purpose}`,
-    bindings: contracts.map((c) => ({ exchange: exchangeFor(c), routingKey: c.type })),
+    // One binding per event type: the versions of an event share their routing key.
+    bindings: [...new Map(contracts.map((c) => [`${exchangeFor(c)} ${c.type}`, { exchange: exchangeFor(c), routingKey: c.type }])).values()],
   }));
   const retryLevels = [...new Set(def.retryDelaysMs)].map((delayMs) => ({
     delayMs,
