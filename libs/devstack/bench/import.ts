@@ -11,7 +11,8 @@
  *   --worker bundle|tsx   run the import worker as the image does, from its esbuild bundle
  *                         (default), or from source through tsx as `npm start` does (tsx alone
  *                         adds ~25 MB to a process's memory)
- *   --worker-node-options="…"  NODE_OPTIONS for the bundled worker (try V8 heap settings; the = is needed, the value starts with dashes)
+ *   --worker-node-options="…"  NODE_OPTIONS for the bundled worker (try V8 heap settings;
+ *                         the = is needed: the value starts with dashes)
  *   --accept-only         stop once the upload is accepted (the worker's time and memory only)
  *
  * Starts the whole system as `npm start` does (own databases and topology prefix), writes the
