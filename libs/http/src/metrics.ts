@@ -7,8 +7,8 @@ const DURATION_METRIC = 'http_request_duration_seconds';
 /**
  * How often the event-loop-lag monitor samples (prom-client's default is 10 ms). Each sample is
  * a timer that wakes an idle process; at 10 ms a Node process doing nothing else was charged
- * ≈ 2.5 % of a core here, a quarter of a core for the system's ten processes. 100 ms still
- * shows a stalled loop within any scrape.
+ * 0.8–2.5 % of a core on this VM (depending on the period), up to a quarter of a core for the
+ * system's ten processes. 100 ms still shows a stalled loop within any scrape.
  */
 export const EVENT_LOOP_SAMPLE_MS = 100;
 type DurationLabels = 'method' | 'route' | 'status';
