@@ -4,7 +4,7 @@ import { Client } from 'pg';
 /**
  * The invariant auditor: reads every service's state and reports what must never happen —
  * orders that never finish, stock that does not add up, double or unrefunded charges, failed
- * orders still holding stock, events stuck in an outbox, parked messages.
+ * orders still holding stock, events stuck in an outbox (or that no queue takes), parked messages.
  */
 export interface AuditOptions {
   /** Database URL per service database (`order`, `inventory`, `payment`, `notification`, …). */
@@ -38,6 +38,8 @@ export interface AuditReport {
     unrefunded: number;
     heldByFailedOrders: number;
     staleOutbox: number;
+    /** Outbox rows the broker returned as unroutable: events no queue is bound for. */
+    unroutableOutbox: number;
   };
 }
 
@@ -156,6 +158,29 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
   }
   const staleOutbox = check('no event waits in an outbox', stale, `older than ${outboxAge}s`);
 
+  // Events the broker returned (published mandatory, no queue bound): they wait in the outbox
+  // for a binding, however young; each group names what is missing.
+  const unroutable: string[] = [];
+  let unroutableOutbox = 0;
+  for (const [name, url] of o.databases) {
+    const groups = await withClient(url, async (c) =>
+      (
+        await c.query<{ event_type: string | null; exchange: string; routing_key: string; n: string; since: string; attempts: number; last_error: string | null }>(
+          `SELECT envelope::jsonb->>'eventType' AS event_type, exchange, routing_key, count(*)::text AS n, min(created_at)::text AS since,
+                  max(attempts) AS attempts, (array_agg(last_error ORDER BY id DESC))[1] AS last_error
+             FROM outbox_events WHERE attempts > 0 GROUP BY 1, 2, 3 ORDER BY min(created_at)`,
+        )
+      ).rows,
+    ).catch(() => undefined);
+    for (const g of groups ?? []) {
+      unroutableOutbox += Number(g.n);
+      unroutable.push(
+        `${name}: ${g.n} ${g.event_type ?? '?'} event(s) to exchange ${g.exchange}, routing key ${g.routing_key}, unroutable, waiting since ${g.since} (up to ${g.attempts} attempts; ${g.last_error ?? 'returned'}): no queue is bound for them`,
+      );
+    }
+  }
+  check('no event is unroutable (returned by the broker: no queue bound for it)', unroutable, 'outbox rows the broker returned');
+
   // Dead letters: every parked message is a failure someone must look at.
   const parked: string[] = [];
   let deadLettered = 0;
@@ -182,7 +207,7 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
     ok: violations.length === 0,
     checks,
     violations,
-    figures: { orders: orders.byStatus, doubleCharged, oversold, deadLettered, notTerminal, unrefunded, heldByFailedOrders, staleOutbox },
+    figures: { orders: orders.byStatus, doubleCharged, oversold, deadLettered, notTerminal, unrefunded, heldByFailedOrders, staleOutbox, unroutableOutbox },
   };
 }
 

@@ -67,6 +67,13 @@ describe('the invariant auditor (real PostgreSQL and RabbitMQ)', () => {
     await product('P-BAD', 3, 5);
     await reservation(rejectedHolding, 'P-BAD', 2, 'RESERVED');
     await exec(dbs.order!, `INSERT INTO outbox_events (event_id, exchange, routing_key, envelope, created_at) VALUES ($1, 'order.events', 'order.created', '{}', ${old})`, [randomUUID()]);
+    // Returned by the broker a moment ago (no queue bound): young, but still a violation.
+    await exec(
+      dbs.inventory!,
+      `INSERT INTO outbox_events (event_id, exchange, routing_key, envelope, attempts, next_attempt_at, last_error)
+       VALUES ($1, 'inventory.events', 'inventory.reserved', '{"eventType":"inventory.reserved"}', 3, now() + interval '4 seconds', 'returned by the broker: 312 NO_ROUTE')`,
+      [randomUUID()],
+    );
 
     const report = await audit({ databases: databases(), amqpUrl: AMQP_URL, topologyPrefix: uniquePrefix() });
     expect(report.ok).toBe(false);
@@ -77,7 +84,10 @@ describe('the invariant auditor (real PostgreSQL and RabbitMQ)', () => {
     expect(failed['stock is conserved and never oversold (reserved = live reservations, nothing negative)']).toContain('P-BAD');
     expect(failed['rejected and cancelled orders hold no reservation; confirmed orders hold theirs']).toContain(rejectedHolding);
     expect(failed['no event waits in an outbox']).toContain('order: 1 unsent');
-    expect(report.figures).toMatchObject({ doubleCharged: 1, oversold: 1, notTerminal: 1 });
+    expect(failed['no event is unroutable (returned by the broker: no queue bound for it)']).toMatch(
+      /^inventory: 1 inventory\.reserved event\(s\) to exchange inventory\.events, routing key inventory\.reserved, unroutable, waiting since \d{4}-.* \(up to 3 attempts; returned by the broker: 312 NO_ROUTE\)/,
+    );
+    expect(report.figures).toMatchObject({ doubleCharged: 1, oversold: 1, notTerminal: 1, unroutableOutbox: 1 });
     expect(formatReport(report)).toMatch(/audit FAILED/);
   });
 });

@@ -1,5 +1,6 @@
-import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type RecoveringChannelModel } from 'amqplib';
+import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
+import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Message, type Options, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from '@orderflow/logging';
 
 export interface BrokerOptions {
@@ -15,6 +16,89 @@ export interface BrokerOptions {
 }
 
 type AnyChannel = Channel | ConfirmChannel;
+
+/** A mandatory publish the broker returned: no queue was bound for it. */
+export interface Returned {
+  exchange: string;
+  routingKey: string;
+  messageId: string | undefined;
+  /** The broker's reason, e.g. `312 NO_ROUTE`. */
+  replyText: string;
+}
+
+/**
+ * Identifies a mandatory publish that has no messageId (a message parked for being invalid
+ * may have none), so that its return can still be matched with its confirm.
+ */
+const PUBLISH_ID = 'x-publish-id';
+
+function publishKey(properties: { messageId?: unknown; headers?: Record<string, unknown> | undefined }): string | undefined {
+  if (typeof properties.messageId === 'string' && properties.messageId !== '') return properties.messageId;
+  const id = properties.headers?.[PUBLISH_ID];
+  return typeof id === 'string' ? id : undefined;
+}
+
+/** Per channel, the returned publishes whose confirm has not come yet, by messageId. */
+const pendingReturns = new WeakMap<Channel, Map<string, Returned>>();
+
+/**
+ * Records what the broker returns on this channel. RabbitMQ sends a mandatory message's
+ * basic.return before its basic.ack, so the confirm callback finds it here (`takeReturn`).
+ */
+function trackReturns(channel: Channel, broker: Broker): void {
+  const pending = new Map<string, Returned>();
+  pendingReturns.set(channel, pending);
+  channel.on('return', (msg: Message) => {
+    const fields = msg.fields as Message['fields'] & { replyCode?: number; replyText?: string };
+    const returned: Returned = {
+      exchange: fields.exchange,
+      routingKey: fields.routingKey,
+      messageId: typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined,
+      replyText: `${fields.replyCode ?? ''} ${fields.replyText ?? ''}`.trim(),
+    };
+    const key = publishKey(msg.properties);
+    if (key !== undefined) pending.set(key, returned);
+    broker.emitReturn(returned);
+  });
+}
+
+/**
+ * Whether the broker returned the mandatory publish with this messageId: call it from that
+ * publish's confirm callback (the return, if any, came before). O(1); forgets the return.
+ */
+export function takeReturn(channel: Channel, messageId: string): Returned | undefined {
+  const pending = pendingReturns.get(channel);
+  if (!pending || pending.size === 0) return undefined;
+  const returned = pending.get(messageId);
+  if (returned) pending.delete(messageId);
+  return returned;
+}
+
+/**
+ * Publishes one message `mandatory` on a confirm channel of this broker and waits for its own
+ * confirm, not the channel's others: resolves `undefined` once a queue took it, the return when
+ * none did (no queue bound, queue deleted); rejects when the broker nacks it or the channel closes.
+ */
+export function publishMandatory(
+  channel: ConfirmChannel,
+  exchange: string,
+  routingKey: string,
+  content: Buffer,
+  options: Options.Publish,
+): Promise<Returned | undefined> {
+  const headers = publishKey(options) === undefined ? { ...options.headers, [PUBLISH_ID]: randomUUID() } : options.headers;
+  const key = publishKey({ messageId: options.messageId, headers })!;
+  return new Promise((resolve, reject) => {
+    try {
+      channel.publish(exchange, routingKey, content, { ...options, headers, mandatory: true }, (err: unknown) =>
+        err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(takeReturn(channel, key)),
+      );
+    } catch (err) {
+      // The channel closed under us.
+      reject(err);
+    }
+  });
+}
 
 /**
  * Gathers every write a socket gets in one tick into one system call. amqplib writes each
@@ -64,6 +148,7 @@ export class ManagedChannel<C extends AnyChannel = AnyChannel> {
   async open(model: ChannelModel): Promise<void> {
     if (this.closed || (this.model === model && this.channel)) return;
     const channel = (this.confirm ? await model.createConfirmChannel() : await model.createChannel()) as C;
+    trackReturns(channel, this.broker);
     channel.on('error', (err: Error) => this.broker.logger.warn('channel error', { channel: this.name, err: err.message }));
     channel.on('close', () => {
       if (this.channel !== channel) return;
@@ -107,6 +192,7 @@ export class Broker {
   private connection: RecoveringChannelModel | undefined;
   private readonly channels: ManagedChannel[] = [];
   private readonly listeners = new Set<() => void>();
+  private readonly returnListeners = new Set<(returned: Returned) => void>();
   currentModel: ChannelModel | undefined;
 
   constructor(private readonly options: BrokerOptions) {}
@@ -177,6 +263,7 @@ export class Broker {
     const model = this.currentModel;
     if (!model) throw Object.assign(new Error('broker is not connected'), { code: 'ECONNREFUSED' });
     const channel = confirm ? await model.createConfirmChannel() : ((await model.createChannel()) as ConfirmChannel);
+    trackReturns(channel, this);
     channel.on('error', () => undefined);
     try {
       return await fn(channel);
@@ -189,6 +276,17 @@ export class Broker {
   onStateChange(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Called with every mandatory publish the broker returned, on any channel of this broker (for metrics). */
+  onReturn(listener: (returned: Returned) => void): () => void {
+    this.returnListeners.add(listener);
+    return () => this.returnListeners.delete(listener);
+  }
+
+  /** @internal */
+  emitReturn(returned: Returned): void {
+    for (const listener of this.returnListeners) listener(returned);
   }
 
   /** @internal */

@@ -3,11 +3,11 @@ import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { parseEvent, parsePayload, type Envelope, type EventContract } from '@orderflow/events';
 import { categorize, errorCode, errorMessage } from '@orderflow/errors';
 import { withLogContext, type Logger } from '@orderflow/logging';
-import type { Broker, ManagedChannel } from './broker';
+import { publishMandatory, type Broker, type ManagedChannel } from './broker';
 import type { HandlerSpec, MessageContext } from './handlers';
 import { H, attemptOf, type Headers } from './headers';
 import { enqueueEvents, eventFactory, type OutgoingEvent } from './outbox';
-import type { SqlClient, TransactionRunner } from './sql';
+import { isConnectionError, type SqlClient, type TransactionRunner } from './sql';
 import { assertTopology, type Topology } from './topology';
 
 export interface ConsumerOptions<Tx extends SqlClient> {
@@ -16,7 +16,15 @@ export interface ConsumerOptions<Tx extends SqlClient> {
   queue: string;
   handlers: ReadonlyArray<HandlerSpec<Tx>>;
   transaction: TransactionRunner<Tx>;
+  /** Single statements on the handlers' database, outside their transactions: delivery counts, probes. */
+  sql: SqlClient;
   logger: Logger;
+  /**
+   * Deliveries of a message that may end without an outcome (the process handling it dies, its
+   * connection is lost) before it is parked instead of handled again: a message that kills its
+   * process must not loop forever. Default 5.
+   */
+  maxDeliveries?: number;
   /** Unacknowledged messages the broker may push to this consumer. */
   prefetch: number;
   /** Most messages handled in one database transaction. */
@@ -45,7 +53,23 @@ interface Decoded extends Delivery {
   event: Envelope;
   spec: HandlerSpec<SqlClient>;
   attempt: number;
+  /** Redelivered after a delivery whose outcome is unknown: may be what killed its process. */
+  suspect?: boolean;
+  /** A suspect this process gave back unhandled (database away): not counted again. */
+  givenBack?: boolean;
+  /** Has a delivery counter row (delivery_attempts), deleted with the outcome. */
+  counted?: boolean;
 }
+
+/** Header a quorum queue puts on a redelivery: the deliveries before it that were returned or lost. */
+const DELIVERY_COUNT = 'x-delivery-count';
+/** Waits between database probes while the database is away: growing from the first to the last. */
+const PROBE_DELAY_MS = { first: 100, max: 2_000 };
+/**
+ * Longest a probe may take: a database that takes longer to answer `SELECT 1` cannot take
+ * batches either (and a probe stuck on a dead socket must not stall the resume for minutes).
+ */
+const PROBE_TIMEOUT_MS = 5_000;
 
 type Outcome = 'ack' | 'retry' | 'park' | 'duplicate';
 
@@ -54,6 +78,9 @@ type Outcome = 'ack' | 'retry' | 'park' | 'duplicate';
  * runs the handlers of a batch in one transaction together with the inbox records (so a
  * redelivered event changes nothing), commits, then acks. A failed batch is re-run message by
  * message so only the failing one is retried (transient, with growing delay) or parked.
+ * A redelivery whose earlier delivery ended without an outcome runs alone and counted, and is
+ * parked after `maxDeliveries` (a message that kills its process). While the database is
+ * unreachable the consumer takes nothing: what it held goes back to the queue untouched.
  */
 export class QueueConsumer<Tx extends SqlClient> {
   private channel: ManagedChannel<ConfirmChannel> | undefined;
@@ -69,8 +96,25 @@ export class QueueConsumer<Tx extends SqlClient> {
   /** `type@version` → the handler and the contract its payload is validated against. */
   private readonly specs = new Map<string, { spec: HandlerSpec<Tx>; contract: EventContract }>();
   private readonly newEvent;
+  private readonly maxDeliveries: number;
+  /** The channel set up last; the subscription lives on it. Undefined once it closed. */
+  private live: ConfirmChannel | undefined;
+  private subscribing = false;
+  /** While the database is away nothing is consumed: a message taken then could only fail. */
+  private paused = false;
+  /** Ends the wait before the next database probe (on stop). */
+  private wakeProbe: (() => void) | undefined;
+  /**
+   * Ids of messages that went back to the queue untouched (given back while the database was
+   * away or on stop, or not yet started when their channel closed), each with whether it was a
+   * suspect: when one comes back redelivered to this process, its earlier delivery's outcome
+   * is known, so it is not counted toward the delivery limit (and keeps its batch unless it
+   * was a suspect already).
+   */
+  private readonly givenBack = new Map<string, boolean>();
 
   constructor(private readonly o: ConsumerOptions<Tx>) {
+    this.maxDeliveries = o.maxDeliveries ?? 5;
     this.lanes = Array.from({ length: Math.max(1, o.concurrency ?? 1) }, () => ({ buffer: [], processing: undefined, lastBatchAt: 0 }));
     for (const spec of o.handlers) {
       for (const contract of spec.contracts) this.specs.set(`${contract.type}@${contract.version}`, { spec, contract });
@@ -89,6 +133,7 @@ export class QueueConsumer<Tx extends SqlClient> {
 
   async start(): Promise<void> {
     this.stopping = false;
+    this.paused = false;
     this.channel = await this.o.broker.openChannel<ConfirmChannel>(`consumer:${this.o.queue}`, true, async (ch) => {
       this.consumerTag = undefined;
       await assertTopology(ch, this.o.topology);
@@ -96,14 +141,46 @@ export class QueueConsumer<Tx extends SqlClient> {
       ch.on('close', () => {
         this.closedChannels.add(ch);
         this.consumerTag = undefined;
+        if (this.live === ch) this.live = undefined;
+        // The broker requeues what this channel delivered; what no handler started yet has a
+        // known fate and must not count toward the delivery limit when it comes back.
+        for (const lane of this.lanes) for (const d of lane.buffer) if (d.channel === ch) this.remember(d);
       });
-      const { consumerTag } = await ch.consume(this.o.queue, (msg) => this.onDelivery(ch, msg), { noAck: false });
-      this.consumerTag = consumerTag;
-      this.o.broker.emitChannelState();
+      this.live = ch;
+      // While paused (database away) the channel is ready, and the resume subscribes on it.
+      await this.subscribe();
     });
   }
 
+  /** Consumes on the live channel, unless paused, stopping or consuming already. */
+  private async subscribe(): Promise<void> {
+    const ch = this.live;
+    if (!ch || this.paused || this.stopping || this.consumerTag || this.subscribing) return;
+    this.subscribing = true;
+    try {
+      const { consumerTag } = await ch.consume(this.o.queue, (msg) => this.onDelivery(ch, msg), { noAck: false });
+      this.consumerTag = consumerTag;
+    } finally {
+      this.subscribing = false;
+    }
+    if (this.paused) this.unsubscribe();
+    this.o.broker.emitChannelState();
+  }
+
+  private unsubscribe(): void {
+    const ch = this.live;
+    const tag = this.consumerTag;
+    this.consumerTag = undefined;
+    if (ch && tag) void ch.cancel(tag).catch(() => undefined);
+    this.o.broker.emitChannelState();
+  }
+
   private onDelivery(channel: ConfirmChannel, msg: ConsumeMessage | null): void {
+    if (this.paused && msg !== null) {
+      // Sent before the broker saw the cancel: straight back.
+      this.giveBack([{ channel, msg }]);
+      return;
+    }
     if (msg === null) {
       // The broker cancelled us (queue deleted): a fresh channel re-declares and re-consumes.
       this.o.logger.warn('consumer cancelled by broker', { queue: this.o.queue });
@@ -126,7 +203,7 @@ export class QueueConsumer<Tx extends SqlClient> {
 
   private async run(lane: (typeof this.lanes)[number]): Promise<void> {
     const linger = this.o.lingerMs ?? 0;
-    while (lane.buffer.length > 0 && !this.stopping) {
+    while (lane.buffer.length > 0 && !this.stopping && !this.paused) {
       const busy = performance.now() - lane.lastBatchAt < linger;
       if (busy && lane.buffer.length < this.o.batchSize) await new Promise((r) => setTimeout(r, linger));
       // Deliveries of a channel that has since closed are redelivered by the broker anyway.
@@ -145,25 +222,208 @@ export class QueueConsumer<Tx extends SqlClient> {
       else decoded.push(result);
     }
     if (decoded.length === 0) return;
-    const started = process.hrtime.bigint();
-    try {
-      const outcomes = await this.handle(decoded);
-      this.settle(decoded, outcomes, started);
-    } catch (err) {
-      if (decoded.length === 1) {
-        await this.fail(decoded[0]!, err, started);
+    const groups = this.groupsOf(decoded);
+    for (let g = 0; g < groups.length; g++) {
+      const unhandled = await this.runGroup(groups[g]!);
+      if (unhandled.length > 0) {
+        // The database is away: no message's fault. Back to the queue as they came, and no
+        // more deliveries until the database answers.
+        this.giveBack([...unhandled, ...groups.slice(g + 1).flat()]);
+        this.pause();
         return;
       }
+    }
+  }
+
+  /**
+   * The batch as the groups it is handled in, in queue order. A redelivery whose earlier
+   * delivery ended without an outcome may be the message that killed its process: it runs
+   * alone (and counted), so it cannot take healthy neighbours down with it again and again.
+   */
+  private groupsOf(decoded: Decoded[]): Decoded[][] {
+    if (!decoded.some((d) => d.msg.fields.redelivered)) return [decoded];
+    const groups: Decoded[][] = [];
+    let run: Decoded[] = [];
+    for (const d of decoded) {
+      const id = d.msg.fields.redelivered ? idOf(d) : undefined;
+      const wasSuspect = id === undefined ? undefined : this.givenBack.get(id);
+      if (wasSuspect !== undefined) this.givenBack.delete(id!);
+      if (d.msg.fields.redelivered && wasSuspect !== false) {
+        if (run.length > 0) groups.push(run);
+        run = [];
+        d.suspect = true;
+        d.givenBack = wasSuspect;
+        groups.push([d]);
+      } else {
+        run.push(d);
+      }
+    }
+    if (run.length > 0) groups.push(run);
+    return groups;
+  }
+
+  /**
+   * Handles a group in one transaction; a failed group is re-run message by message so only
+   * the failing one is retried or parked. Returns the messages left unhandled because the
+   * database is away: none of them is retried or parked for that.
+   */
+  private async runGroup(group: Decoded[]): Promise<Decoded[]> {
+    const started = process.hrtime.bigint();
+    try {
+      if (group[0]!.suspect && (await this.parkedAtDeliveryLimit(group[0]!))) return [];
+      this.settle(group, await this.handle(group), started);
+      return [];
+    } catch (err) {
+      if (await this.databaseAway(err)) return group;
+      if (group.length === 1) {
+        await this.fail(group[0]!, err, started);
+        // The handler failed: an outcome (retried, parked, or requeued when the move failed).
+        // The limit is on deliveries in a row that end without one.
+        if (group[0]!.counted) await this.forgetDeliveries(group[0]!);
+        return [];
+      }
       // One message spoiled the batch: find it by handling each alone.
-      for (const d of decoded) {
+      for (let i = 0; i < group.length; i++) {
+        const d = group[i]!;
         const one = process.hrtime.bigint();
         try {
           this.settle([d], await this.handle([d]), one);
         } catch (e) {
+          if (await this.databaseAway(e)) return group.slice(i);
           await this.fail(d, e, one);
         }
       }
+      return [];
     }
+  }
+
+  /**
+   * Counts a suspect delivery and, when the deliveries before it that ended without an outcome
+   * reached `maxDeliveries`, parks it unhandled. A quorum queue counts them itself (its header);
+   * a classic queue does not, so the count lives in the service database, committed in a
+   * statement of its own before the handler runs: it survives the process dying in the handler.
+   */
+  private async parkedAtDeliveryLimit(d: Decoded): Promise<boolean> {
+    if (d.givenBack) {
+      // Its last delivery ended here, returned untouched: nothing to count. (It was below the
+      // limit then; its counter, if any, goes with the outcome.)
+      d.counted = true;
+      return false;
+    }
+    const header = d.msg.properties.headers?.[DELIVERY_COUNT];
+    let previous: number;
+    if (typeof header === 'number' || typeof header === 'bigint') {
+      previous = Number(header);
+    } else {
+      const rows = await this.o.sql.$queryRawUnsafe<Array<{ deliveries: number }>>(
+        `INSERT INTO delivery_attempts AS a (consumer, event_id) VALUES ($1, $2::uuid)
+         ON CONFLICT (consumer, event_id) DO UPDATE SET deliveries = a.deliveries + 1, last_delivered_at = now()
+         RETURNING deliveries`,
+        this.o.queue,
+        d.event.eventId,
+      );
+      previous = Number(rows[0]?.deliveries ?? 1);
+      d.counted = true;
+    }
+    if (previous < this.maxDeliveries) return false;
+    const error = `delivered ${previous} times without an outcome (each time its process died or lost its connection while handling it)`;
+    this.o.logger.error('message parked after too many deliveries without an outcome', {
+      queue: this.o.queue, eventType: d.event.eventType, eventId: d.event.eventId, correlationId: d.event.correlationId, deliveries: previous, maxDeliveries: this.maxDeliveries,
+    });
+    // Not moved: it was requeued, comes back and is counted again.
+    if (!(await this.park(d, 'delivery-limit', error, 'MESSAGE.DELIVERY_LIMIT', previous))) return true;
+    this.o.observe?.('park', 0, d.event.eventType);
+    if (d.counted) await this.forgetDeliveries(d);
+    return true;
+  }
+
+  /** Deletes a message's delivery counter once it has an outcome outside a handler's transaction. */
+  private async forgetDeliveries(d: Decoded): Promise<void> {
+    await this.o.sql
+      .$executeRawUnsafe('DELETE FROM delivery_attempts WHERE consumer = $1 AND event_id = $2::uuid', this.o.queue, d.event.eventId)
+      .catch((err: unknown) => this.o.logger.warn('could not delete a delivery counter; the inbox retention will', { queue: this.o.queue, err: errorMessage(err) }));
+  }
+
+  /** True when `err` is a lost connection and the database does not answer either. */
+  private async databaseAway(err: unknown): Promise<boolean> {
+    return isConnectionError(err) && !(await this.databaseAnswers());
+  }
+
+  private async databaseAnswers(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.o.sql.$queryRawUnsafe('SELECT 1'),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('database probe timed out')), PROBE_TIMEOUT_MS);
+        }),
+      ]);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Stops consuming while the database is away: cancels the subscription, gives back what the
+   * prefetch window holds, probes the database with growing delays and consumes again once it
+   * answers. Meanwhile the consumer is not active, so the service is not ready.
+   */
+  private pause(): void {
+    if (this.paused || this.stopping) return;
+    this.paused = true;
+    this.o.logger.warn('database unreachable: consumer paused until it answers', { queue: this.o.queue });
+    this.unsubscribe();
+    for (const lane of this.lanes) this.giveBack(lane.buffer.splice(0));
+    void this.resumeOnceDatabaseAnswers();
+  }
+
+  private async resumeOnceDatabaseAnswers(): Promise<void> {
+    for (let delay = PROBE_DELAY_MS.first; ; delay = Math.min(2 * delay, PROBE_DELAY_MS.max)) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.wakeProbe = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeProbe = undefined;
+      if (this.stopping) return;
+      if (await this.databaseAnswers()) break;
+    }
+    if (this.stopping) return;
+    this.paused = false;
+    this.o.logger.info('database answers again: consumer resumed', { queue: this.o.queue });
+    // If this fails the channel is closing: its re-open subscribes.
+    await this.subscribe().catch((err: unknown) => this.o.logger.warn('could not resume consuming', { queue: this.o.queue, err: errorMessage(err) }));
+  }
+
+  /**
+   * Returns deliveries to the queue untouched, each on its own (a later multiple-ack must never
+   * settle one of them), and remembers their ids (see `givenBack`).
+   */
+  private giveBack(deliveries: readonly Delivery[]): void {
+    for (const d of deliveries) {
+      // A closed channel's deliveries are back on the queue already.
+      if (this.closedChannels.has(d.channel)) continue;
+      safely(() => d.channel.nack(d.msg, false, true));
+      this.remember(d);
+    }
+  }
+
+  /** Remembers a delivery that goes back to the queue unhandled (see `givenBack`). */
+  private remember(d: Delivery | Decoded): void {
+    const id = idOf(d);
+    if (id === undefined) return;
+    // A suspect stays one (it runs alone, but this delivery is not counted). Of a message not
+    // yet decoded nothing was looked up: what was known of it stays, or a redelivery is suspect.
+    const suspect = 'event' in d ? d.suspect === true : (this.givenBack.get(id) ?? d.msg.fields.redelivered);
+    this.givenBack.delete(id);
+    this.givenBack.set(id, suspect);
+    // Bounded: the id of a message another replica took is never looked up here again.
+    if (this.givenBack.size > 4 * this.o.prefetch) this.givenBack.delete(this.givenBack.keys().next().value!);
   }
 
   private decode(d: Delivery): Decoded | { reason: string } {
@@ -190,6 +450,10 @@ export class QueueConsumer<Tx extends SqlClient> {
     const outcomes = await this.o.transaction(async (tx) => {
       const fresh = await this.claim(tx, batch.map((d) => d.event.eventId));
       const result: Outcome[] = batch.map((d) => (fresh.delete(d.event.eventId) ? 'ack' : 'duplicate'));
+      // A counted message runs alone; its outcome commits here, and its delivery counter with it.
+      if (batch.length === 1 && batch[0]!.counted) {
+        await tx.$executeRawUnsafe('DELETE FROM delivery_attempts WHERE consumer = $1 AND event_id = $2::uuid', this.o.queue, batch[0]!.event.eventId);
+      }
       const todo = batch.filter((_, i) => result[i] === 'ack');
       // Consecutive events for the same batch handler (any of its event types) go to it in one call.
       for (let i = 0; i < todo.length; ) {
@@ -250,7 +514,9 @@ export class QueueConsumer<Tx extends SqlClient> {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9 / batch.length;
     const last = batch[batch.length - 1]!;
     // With one lane every earlier delivery of this channel is settled already (batches run one
-    // at a time), so one multiple-ack settles the whole batch; lanes ack their own messages.
+    // at a time, and a message whose move failed was requeued on its own before its lane went
+    // on: see `republish`), so one multiple-ack settles the whole batch, and only it; lanes ack
+    // their own messages.
     const sameChannel = batch.every((d) => d.channel === last.channel);
     if (sameChannel && this.lanes.length === 1) safely(() => last.channel.ack(last.msg, true));
     else for (const d of batch) safely(() => d.channel.ack(d.msg));
@@ -267,18 +533,18 @@ export class QueueConsumer<Tx extends SqlClient> {
     if (category === 'transient' && d.attempt <= delays.length) {
       const level = delays[d.attempt - 1]!;
       this.o.logger.warn('handler failed transiently; retrying later', { ...log, delayMs: level.delayMs });
-      await this.republish(d, level.exchange, this.o.queue, {
+      const moved = await this.republish(d, level.exchange, this.o.queue, {
         ...this.originHeaders(d),
         [H.attempt]: d.attempt + 1,
         [H.lastError]: `${code}: ${message}`.slice(0, 1000),
       });
-      this.o.observe?.('retry', seconds, d.event.eventType);
+      // Not moved: it comes back and is handled (and observed) again.
+      if (moved) this.o.observe?.('retry', seconds, d.event.eventType);
       return;
     }
     const reason = category === 'transient' ? 'retries-exhausted' : 'permanent-failure';
     this.o.logger.error('handler failed; message parked in the dead-letter queue', { ...log, reason, stack: err instanceof Error ? err.stack : undefined });
-    await this.park(d, reason, message, code, d.attempt);
-    this.o.observe?.('park', seconds, d.event.eventType);
+    if (await this.park(d, reason, message, code, d.attempt)) this.o.observe?.('park', seconds, d.event.eventType);
   }
 
   private originHeaders(d: Delivery): Headers {
@@ -290,10 +556,13 @@ export class QueueConsumer<Tx extends SqlClient> {
     };
   }
 
-  /** Moves a message to the service's dead-letter queue with the why; ack only after the broker confirmed it. */
-  private async park(d: Delivery, reason: string, error: string, code: string, attempts: number): Promise<void> {
+  /**
+   * Moves a message to the service's dead-letter queue with the why; ack only after the broker
+   * confirmed it. Returns whether it moved (if not, it is requeued: see `republish`).
+   */
+  private async park(d: Delivery, reason: string, error: string, code: string, attempts: number): Promise<boolean> {
     if (reason === 'invalid-message') this.o.logger.error('invalid message parked in the dead-letter queue', { queue: this.o.queue, err: error });
-    await this.republish(d, '', this.o.topology.deadLetterQueue, {
+    return this.republish(d, '', this.o.topology.deadLetterQueue, {
       ...this.originHeaders(d),
       [H.parkedId]: randomUUID(),
       [H.parkedAt]: new Date().toISOString(),
@@ -305,10 +574,22 @@ export class QueueConsumer<Tx extends SqlClient> {
     });
   }
 
-  private async republish(d: Delivery, exchange: string, routingKey: string, headers: Headers): Promise<void> {
+  /**
+   * Moves a message (to a retry level or the dead-letter queue): publishes the copy `mandatory`
+   * and acks the original only once the broker confirmed that a queue took the copy. Returns
+   * whether it moved.
+   *
+   * A failed move — nacked (the target queue refuses: full, reject-publish), returned (the
+   * target queue or its binding is gone) — leaves the original unacked on a live channel,
+   * where the next batch's multiple-ack would settle it unhandled. So it is settled here, on
+   * its own: requeued after a short pause (a target that keeps refusing is not hammered), and
+   * its lane waits for that, so no later ack of the lane can cover it meanwhile.
+   */
+  private async republish(d: Delivery, exchange: string, routingKey: string, headers: Headers): Promise<boolean> {
     const { properties } = d.msg;
+    let failure: string;
     try {
-      d.channel.publish(exchange, routingKey, d.msg.content, {
+      const returned = await publishMandatory(d.channel, exchange, routingKey, d.msg.content, {
         persistent: true,
         contentType: properties.contentType,
         messageId: properties.messageId,
@@ -317,12 +598,26 @@ export class QueueConsumer<Tx extends SqlClient> {
         timestamp: properties.timestamp,
         headers,
       });
-      await d.channel.waitForConfirms();
-      d.channel.ack(d.msg);
+      if (!returned) {
+        d.channel.ack(d.msg);
+        return true;
+      }
+      failure = `no queue took it (${returned.replyText})`;
     } catch (err) {
-      // Channel gone: the broker redelivers the original, nothing is lost.
-      this.o.logger.warn('could not move message; it will be redelivered', { queue: this.o.queue, err: errorMessage(err) });
+      failure = errorMessage(err);
     }
+    const log = { queue: this.o.queue, to: exchange || routingKey, eventId: properties.messageId, err: failure };
+    if (this.closedChannels.has(d.channel)) {
+      // Channel gone: the broker redelivers the original, nothing is lost.
+      this.o.logger.warn('could not move message; it will be redelivered', log);
+      return false;
+    }
+    const pauseMs = 1_000;
+    this.o.logger.warn('could not move message; it is requeued and handled again', { ...log, requeueInMs: pauseMs });
+    await new Promise((r) => setTimeout(r, pauseMs));
+    // Its outcome is known (handled, not moved): a redelivery is no suspect.
+    this.giveBack([d]);
+    return false;
   }
 
   /**
@@ -331,13 +626,14 @@ export class QueueConsumer<Tx extends SqlClient> {
    */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.wakeProbe?.();
     const ch = this.channel?.current;
     if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => undefined);
     this.consumerTag = undefined;
     await Promise.all(this.lanes.map(async (lane) => {
       while (lane.processing) await lane.processing;
     }));
-    for (const lane of this.lanes) for (const d of lane.buffer.splice(0)) safely(() => d.channel.nack(d.msg, false, true));
+    for (const lane of this.lanes) this.giveBack(lane.buffer.splice(0));
     await this.channel?.close();
   }
 }
@@ -347,6 +643,13 @@ function laneOf(correlationId: unknown, lanes: number): number {
   let h = 0;
   for (let i = 0; i < correlationId.length; i++) h = (h * 31 + correlationId.charCodeAt(i)) | 0;
   return Math.abs(h) % lanes;
+}
+
+/** The id a delivery is remembered by: its message id (the event id, as the relay publishes it). */
+function idOf(d: Delivery | Decoded): string | undefined {
+  const id: unknown = d.msg.properties.messageId;
+  if (typeof id === 'string') return id;
+  return 'event' in d ? d.event.eventId : undefined;
 }
 
 function safely(fn: () => void): void {

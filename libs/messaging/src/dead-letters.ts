@@ -1,5 +1,6 @@
 import type { ConfirmChannel, GetMessage } from 'amqplib';
-import type { Broker } from './broker';
+import { AppError, errorMessage } from '@orderflow/errors';
+import { publishMandatory, type Broker } from './broker';
 import { H } from './headers';
 import type { Topology } from './topology';
 
@@ -90,11 +91,16 @@ export async function listParked(broker: Broker, topology: Topology, filter: Par
 }
 
 /**
- * Sends matching parked messages back to the queue they failed in, as a first attempt.
- * Each is removed from the dead-letter queue only after the broker confirmed the replay.
+ * Sends matching parked messages back to the queue they failed in, as a first attempt; returns
+ * how many. Each is removed from the dead-letter queue only after the broker confirmed that its
+ * queue took it. One the broker returns (that queue is gone) or refuses stays parked, and the
+ * call then rejects with `DEAD_LETTER.NOT_REPLAYED` (a conflict) saying how many were replayed
+ * and which were not, and why.
  */
 export async function replayParked(broker: Broker, topology: Topology, filter: ParkedFilter): Promise<number> {
   let replayed = 0;
+  /** Messages left parked, by the queue they were to go back to: how many and why. */
+  const notReplayed = new Map<string, { count: number; reason: string }>();
   await walk(broker, topology, async (msg, parked, ch) => {
     if (!matches(parked, filter) || !parked.originalQueue) return 'keep';
     const headers: Record<string, unknown> = { ...msg.properties.headers };
@@ -102,20 +108,41 @@ export async function replayParked(broker: Broker, topology: Topology, filter: P
       delete headers[h];
     }
     headers[H.replayedAt] = new Date().toISOString();
-    ch.sendToQueue(parked.originalQueue, msg.content, {
-      persistent: true,
-      contentType: msg.properties.contentType,
-      messageId: msg.properties.messageId,
-      correlationId: msg.properties.correlationId,
-      type: msg.properties.type,
-      timestamp: msg.properties.timestamp,
-      headers,
-    });
-    await ch.waitForConfirms();
+    let refusal: string | undefined;
+    try {
+      const returned = await publishMandatory(ch, '', parked.originalQueue, msg.content, {
+        persistent: true,
+        contentType: msg.properties.contentType,
+        messageId: msg.properties.messageId,
+        correlationId: msg.properties.correlationId,
+        type: msg.properties.type,
+        timestamp: msg.properties.timestamp,
+        headers,
+      });
+      if (returned) refusal = `no such queue (${returned.replyText})`;
+    } catch (err) {
+      // A nack; a closed channel also fails the walk's next get, and the broker requeues all.
+      refusal = errorMessage(err);
+    }
+    if (refusal !== undefined) {
+      const entry = notReplayed.get(parked.originalQueue) ?? { count: 0, reason: refusal };
+      entry.count++;
+      notReplayed.set(parked.originalQueue, entry);
+      return 'keep';
+    }
     ch.ack(msg);
     replayed++;
     return 'settled';
   });
+  if (notReplayed.size > 0) {
+    const queues = [...notReplayed].map(([queue, { count, reason }]) => ({ queue, count, reason }));
+    const total = queues.reduce((n, q) => n + q.count, 0);
+    throw new AppError(
+      'DEAD_LETTER.NOT_REPLAYED',
+      `${total} parked message(s) not replayed and still parked (${queues.map((q) => `${q.count} to ${q.queue}: ${q.reason}`).join('; ')}); ${replayed} replayed`,
+      { category: 'conflict', details: { replayed, notReplayed: total, queues } },
+    );
+  }
   return replayed;
 }
 

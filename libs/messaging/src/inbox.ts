@@ -8,7 +8,8 @@ const INDEX = 'processed_events_processed_at_idx';
 
 /**
  * Deletes the inbox rows (`processed_events`) older than `retentionMs`, `batchSize` rows per
- * statement so no transaction holds many locks; returns how many it deleted. A redelivery
+ * statement so no transaction holds many locks, and the delivery counters as old; returns how
+ * many inbox rows it deleted. A redelivery
  * comes within minutes (a retry, a sweep after a crash), so a retention of days keeps every
  * duplicate harmless while the table stops growing with every event ever handled.
  *
@@ -26,8 +27,12 @@ export async function pruneInbox(pool: Pool, retentionMs: number, batchSize = 10
         [retentionMs / 1000, batchSize],
       );
       deleted += rowCount ?? 0;
-      if ((rowCount ?? 0) < batchSize) return deleted;
+      if ((rowCount ?? 0) < batchSize) break;
     }
+    // Delivery counters left behind (a retried event is handled on a fresh delivery, which
+    // does not look at its counter): few rows, as stale as the inbox rows pruned with them.
+    await client.query('DELETE FROM delivery_attempts WHERE last_delivered_at < now() - make_interval(secs => $1)', [retentionMs / 1000]);
+    return deleted;
   });
 }
 

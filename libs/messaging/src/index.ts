@@ -1,4 +1,4 @@
-export { Broker, ManagedChannel, type BrokerOptions } from './broker';
+export { Broker, ManagedChannel, type BrokerOptions, type Returned } from './broker';
 export { defineTopology, assertTopology, type Topology, type TopologyDefinition, type QueueSpec, type RetryLevel } from './topology';
 export { enqueueEvents, outboxInsert, eventFactory, OutboxRelay, type OutgoingEvent, type RelayOptions } from './outbox';
 export { QueueConsumer, type ConsumerOptions } from './consumer';

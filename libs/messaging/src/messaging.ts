@@ -7,7 +7,7 @@ import { discardParked, listParked, parkedCount, replayParked, type ParkedFilter
 import type { Subscriptions } from './handlers';
 import { startInboxRetention } from './inbox';
 import { enqueueEvents, eventFactory, OutboxRelay, type OutgoingEvent } from './outbox';
-import type { SqlClient, TransactionRunner } from './sql';
+import { pgStatements, type SqlClient, type TransactionRunner } from './sql';
 import { assertTopology, type Topology } from './topology';
 
 export interface MessagingOptions<Tx extends SqlClient> {
@@ -15,7 +15,10 @@ export interface MessagingOptions<Tx extends SqlClient> {
   amqpUrl: string;
   /** Connection name in the management UI, e.g. `order-service@host-1234`. */
   connectionName: string;
-  /** The service's pg pool (shared with its Prisma adapter): the relay claims rows with it. */
+  /**
+   * The service's pg pool (shared with its Prisma adapter, the one `transaction` runs on): the
+   * relay claims rows with it, consumers count redeliveries on it and probe it when it fails.
+   */
   pool: Pool;
   transaction: TransactionRunner<Tx>;
   logger: Logger;
@@ -29,6 +32,11 @@ export interface MessagingOptions<Tx extends SqlClient> {
   relayPollIntervalMs?: number;
   /** Inbox rows older than this are pruned (hourly; from start). Without it the inbox keeps every event id. */
   inboxRetentionMs?: number;
+  /**
+   * Deliveries of a message that may end without an outcome (its process dies while handling
+   * it) before it is parked in the dead-letter queue instead (reason `delivery-limit`). Default 5.
+   */
+  maxDeliveries?: number;
   observe?: (outcome: 'ack' | 'retry' | 'park' | 'duplicate', seconds: number, eventType: string) => void;
 }
 
@@ -103,7 +111,9 @@ export class Messaging<Tx extends SqlClient> {
         queue: queue.name,
         handlers,
         transaction: this.o.transaction,
+        sql: pgStatements(this.o.pool),
         logger: this.o.logger,
+        maxDeliveries: this.o.maxDeliveries,
         prefetch: own.prefetch ?? this.o.prefetch ?? 200,
         batchSize: own.batchSize ?? this.o.batchSize ?? 100,
         concurrency: own.concurrency ?? this.o.concurrency,

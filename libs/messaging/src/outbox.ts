@@ -2,7 +2,7 @@ import type { ConfirmChannel } from 'amqplib';
 import type { Pool, PoolClient } from 'pg';
 import { createEvent, type EnvelopeMeta, type Envelope, type EventContract, type PayloadOf } from '@orderflow/events';
 import type { Logger } from '@orderflow/logging';
-import type { Broker, ManagedChannel } from './broker';
+import { takeReturn, type Broker, type ManagedChannel, type Returned } from './broker';
 import { withClient, type SqlClient } from './sql';
 import type { Topology } from './topology';
 
@@ -96,6 +96,11 @@ export interface RelayOptions {
   /** How long confirmed rows gather before one statement deletes them (default 50 ms). */
   deleteDelayMs?: number;
   confirmTimeoutMs?: number;
+  /**
+   * When an event the broker returned as unroutable is published again: `initialMs` after its
+   * first return, doubling with each further return, at most `maxMs` (defaults 1 s and 60 s).
+   */
+  unroutableRetry?: { initialMs?: number; maxMs?: number };
 }
 
 interface OutboxRow {
@@ -105,17 +110,44 @@ interface OutboxRow {
   routing_key: string;
   envelope: string;
   correlation_id: string | null;
+  attempts: number;
+}
+
+/** An event the broker returned, whose row waits for its next attempt. */
+interface ReturnedEvent {
+  eventId: string;
+  returned: Returned;
 }
 
 /** A published row is deleted: the outbox holds only what is still to publish. */
 const DELETE_PUBLISHED = 'DELETE FROM outbox_events WHERE event_id = ANY($1::uuid[])';
 
 /**
+ * Rows a sweep publishes: those never tried past the grace `$n` seconds (younger ones are the
+ * direct path's), those the broker returned once their next attempt is due.
+ */
+const due = (graceParam: string): string => `coalesce(next_attempt_at, created_at + make_interval(secs => ${graceParam})) <= now()`;
+
+/**
  * The periodic sweep's first look: one statement outside a transaction. Nearly always there
  * is nothing overdue, and three round trips (BEGIN, a locking SELECT, COMMIT) every second in
  * every process were most of what an idle service cost.
  */
-const ANY_OVERDUE = 'SELECT EXISTS (SELECT 1 FROM outbox_events WHERE created_at <= now() - make_interval(secs => $1)) AS overdue';
+const ANY_OVERDUE = `SELECT EXISTS (SELECT 1 FROM outbox_events WHERE ${due('$1')}) AS overdue`;
+
+/**
+ * A returned event keeps its row: one more attempt, the broker's reason, and the next attempt
+ * after a delay that doubles with each return (`$2` s at first, at most `$3` s), so a missing
+ * binding costs a publish per event now and then, not one per sweep. Returns the new counts:
+ * 1 is an event's first return, the one that is logged.
+ */
+const POSTPONE_RETURNED = `UPDATE outbox_events o
+    SET attempts = o.attempts + 1,
+        next_attempt_at = now() + make_interval(secs => least($3::float8, $2::float8 * 2 ^ least(o.attempts, 30))),
+        last_error = r.error
+   FROM unnest($1::uuid[], $4::text[]) AS r(event_id, error)
+  WHERE o.event_id = r.event_id
+  RETURNING o.event_id::text, o.exchange, o.routing_key, o.attempts`;
 
 /**
  * Publishes committed outbox rows with publisher confirms and deletes them once confirmed
@@ -130,6 +162,11 @@ const ANY_OVERDUE = 'SELECT EXISTS (SELECT 1 FROM outbox_events WHERE created_at
  *   one transaction. Periodically for rows older than a grace period (after one cheap look
  *   for any), at once on `wake()` (start, reconnect).
  *
+ * Both publish `mandatory`: an event no queue takes (a binding deleted, a queue not declared
+ * yet) is returned by the broker before its confirm, matched by event id, and keeps its row —
+ * with a count of returns and the time of its next attempt, which the sweep waits for (a delay
+ * that grows with each return). Each such event is logged once, at its first return.
+ *
  * A crash between confirm and delete republishes; consumers dedupe by event id.
  */
 export class OutboxRelay {
@@ -141,7 +178,9 @@ export class OutboxRelay {
   private readonly batchSize: number;
   /** Event ids confirmed by the broker whose rows are not deleted yet. */
   private confirmed: string[] = [];
-  private deleting: Promise<void> | undefined;
+  /** Events the broker returned (direct path) whose rows are not postponed yet. */
+  private returned: ReturnedEvent[] = [];
+  private writing: Promise<void> | undefined;
   /** Direct publishes the broker has not confirmed (or refused) yet. */
   private unconfirmed = 0;
   private settled: Array<() => void> = [];
@@ -175,10 +214,16 @@ export class OutboxRelay {
     const timestamp = Math.floor(Date.now() / 1000);
     for (const e of events) {
       this.unconfirmed++;
+      const { eventId } = e.envelope;
       try {
-        channel.publish(e.exchange, e.routingKey, Buffer.from(jsonOf(e)), propertiesOf(e.envelope.eventId, e.routingKey, e.envelope.correlationId, timestamp), (err) => {
+        channel.publish(e.exchange, e.routingKey, Buffer.from(jsonOf(e)), propertiesOf(eventId, e.routingKey, e.envelope.correlationId, timestamp), (err) => {
           if (err) this.unconfirmedWarning(String(err));
-          else this.forget(e.envelope.eventId);
+          else {
+            // Confirmed is not delivered: a mandatory message no queue took was returned first.
+            const returned = takeReturn(channel, eventId);
+            if (returned) this.postpone({ eventId, returned });
+            else this.forget(eventId);
+          }
           this.confirmedOne();
         });
       } catch (err) {
@@ -210,22 +255,73 @@ export class OutboxRelay {
    */
   private forget(eventId: string): void {
     this.confirmed.push(eventId);
-    if (this.deleting) return;
-    this.deleting = (async () => {
+    this.write();
+  }
+
+  /** Keeps the row of a returned event for a later attempt; coalesced like `forget`. */
+  private postpone(event: ReturnedEvent): void {
+    this.returned.push(event);
+    this.write();
+  }
+
+  private write(): void {
+    if (this.writing) return;
+    this.writing = (async () => {
       await new Promise((r) => setTimeout(r, this.options.deleteDelayMs ?? 50));
-      while (this.confirmed.length > 0) {
+      while (this.confirmed.length > 0 || this.returned.length > 0) {
         const ids = this.confirmed.splice(0, 5_000);
-        try {
-          await this.options.pool.query(DELETE_PUBLISHED, [ids]);
-          this.published += ids.length;
-        } catch (err) {
-          // Left unsent: a sweep republishes them and consumers drop the duplicates.
-          this.options.logger.warn('could not delete published outbox rows', { rows: ids.length, err: (err as Error).message });
+        const returned = this.returned.splice(0, 5_000);
+        if (ids.length > 0) {
+          try {
+            await this.options.pool.query(DELETE_PUBLISHED, [ids]);
+            this.published += ids.length;
+          } catch (err) {
+            // Left unsent: a sweep republishes them and consumers drop the duplicates.
+            this.options.logger.warn('could not delete published outbox rows', { rows: ids.length, err: (err as Error).message });
+          }
+        }
+        if (returned.length > 0) {
+          // Without the delay a sweep publishes them again once past its grace.
+          await this.markReturned(this.options.pool, returned).catch((err: Error) =>
+            this.options.logger.warn('could not record unroutable outbox events', { rows: returned.length, err: err.message }),
+          );
         }
       }
     })().finally(() => {
-      this.deleting = undefined;
+      this.writing = undefined;
+      // Confirms that came in after the last look.
+      if (this.confirmed.length > 0 || this.returned.length > 0) this.write();
     });
+  }
+
+  /**
+   * Postpones the rows of returned events (see POSTPONE_RETURNED) and logs each event once,
+   * at its first return, grouped by where it was sent.
+   */
+  private async markReturned(db: Pool | PoolClient, events: readonly ReturnedEvent[]): Promise<void> {
+    const retry = this.options.unroutableRetry;
+    const { rows } = await db.query<{ event_id: string; exchange: string; routing_key: string; attempts: number }>(POSTPONE_RETURNED, [
+      events.map((e) => e.eventId),
+      (retry?.initialMs ?? 1_000) / 1000,
+      (retry?.maxMs ?? 60_000) / 1000,
+      events.map((e) => `returned by the broker: ${e.returned.replyText}`),
+    ]);
+    const first = new Map<string, { exchange: string; routingKey: string; eventIds: string[] }>();
+    for (const row of rows) {
+      if (row.attempts !== 1) continue;
+      const key = `${row.exchange}\n${row.routing_key}`;
+      const group = first.get(key) ?? { exchange: row.exchange, routingKey: row.routing_key, eventIds: [] };
+      group.eventIds.push(row.event_id);
+      first.set(key, group);
+    }
+    for (const { exchange, routingKey, eventIds } of first.values()) {
+      this.options.logger.warn('events unroutable: no queue is bound for them; they stay in the outbox and are retried with a growing delay', {
+        exchange,
+        routingKey,
+        events: eventIds.length,
+        eventIds: eventIds.slice(0, 20),
+      });
+    }
   }
 
   /** Sweeps every unsent row now (start, reconnect, tests); cheap and coalescing. */
@@ -277,8 +373,8 @@ export class OutboxRelay {
       try {
         await client.query('BEGIN');
         const { rows } = await client.query<OutboxRow>(
-          `SELECT id::text, event_id::text, exchange, routing_key, envelope, envelope::jsonb->>'correlationId' AS correlation_id
-             FROM outbox_events WHERE created_at <= now() - make_interval(secs => $2)
+          `SELECT id::text, event_id::text, exchange, routing_key, envelope, envelope::jsonb->>'correlationId' AS correlation_id, attempts
+             FROM outbox_events WHERE ${due('$2')}
             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
           [this.batchSize, graceMs / 1000],
         );
@@ -286,10 +382,15 @@ export class OutboxRelay {
           await client.query('COMMIT');
           return 0;
         }
-        await this.publishRows(channel, rows);
-        await client.query('DELETE FROM outbox_events WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+        const returned = await this.publishRows(channel, rows);
+        const kept = new Set(returned.map((r) => r.eventId));
+        const routed = kept.size === 0 ? rows : rows.filter((r) => !kept.has(r.event_id));
+        if (routed.length > 0) await client.query('DELETE FROM outbox_events WHERE id = ANY($1::bigint[])', [routed.map((r) => r.id)]);
+        if (returned.length > 0) await this.markReturned(client, returned);
         await client.query('COMMIT');
-        this.published += rows.length;
+        this.published += routed.length;
+        const recovered = routed.filter((r) => r.attempts > 0).length;
+        if (recovered > 0) this.options.logger.info('unroutable events published: a queue takes them again', { events: recovered });
         return rows.length;
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
@@ -298,12 +399,19 @@ export class OutboxRelay {
     });
   }
 
-  private async publishRows(channel: ConfirmChannel, rows: OutboxRow[]): Promise<void> {
+  /** Publishes rows as one confirm window; returns the events the broker returned. */
+  private async publishRows(channel: ConfirmChannel, rows: OutboxRow[]): Promise<ReturnedEvent[]> {
     const timestamp = Math.floor(Date.now() / 1000);
+    const returned: ReturnedEvent[] = [];
     for (const row of rows) {
-      channel.publish(row.exchange, row.routing_key, Buffer.from(row.envelope), propertiesOf(row.event_id, row.routing_key, row.correlation_id, timestamp));
+      const eventId = row.event_id;
+      channel.publish(row.exchange, row.routing_key, Buffer.from(row.envelope), propertiesOf(eventId, row.routing_key, row.correlation_id, timestamp), (err) => {
+        const r = err ? undefined : takeReturn(channel, eventId);
+        if (r) returned.push({ eventId, returned: r });
+      });
     }
     await this.confirms(channel);
+    return returned;
   }
 
   private async confirms(channel: ConfirmChannel): Promise<void> {
@@ -329,18 +437,24 @@ export class OutboxRelay {
         new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref()),
       ]);
     }
-    while (this.deleting) await this.deleting;
+    while (this.writing) await this.writing;
   }
 
-  /** Publishes until no unsent row is left or the time is up; returns the rows still unsent. */
+  /**
+   * Publishes until no row is left to try now (events waiting for a queue to take them wait
+   * out their delay) or the time is up; returns the rows still unsent.
+   */
   async flush(timeoutMs = 10_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     await this.settle(timeoutMs);
     for (;;) {
       await this.running;
       const relayed = await this.relayBatch().catch(() => 0);
-      const unsent = await this.unsentCount();
-      if (unsent === 0 || Date.now() > deadline) return unsent;
+      const { rows } = await this.options.pool.query<{ unsent: string; due: string }>(
+        `SELECT count(*)::text AS unsent, count(*) FILTER (WHERE ${due('0')})::text AS due FROM outbox_events`,
+      );
+      const unsent = Number(rows[0]?.unsent ?? 0);
+      if (Number(rows[0]?.due ?? 0) === 0 || Date.now() > deadline) return unsent;
       if (relayed === 0) await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -373,6 +487,8 @@ export class OutboxRelay {
 function propertiesOf(eventId: string, routingKey: string, correlationId: string | null | undefined, timestamp: number) {
   return {
     persistent: true,
+    // No queue bound for it (a binding deleted, a queue not declared yet): returned, not dropped.
+    mandatory: true,
     contentType: 'application/json',
     messageId: eventId,
     correlationId: correlationId ?? undefined,

@@ -101,6 +101,42 @@ async function copyRows(client: PoolClient, table: string, columns: readonly str
   return stream.rowCount;
 }
 
+// What a lost or refused database connection looks like: Node socket errors, SQLSTATEs of a
+// server shutting down or not accepting connections (57P0x, class 08), Prisma's codes for them
+// and its driver adapter's kinds, and pg's messages, which carry no code.
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND',
+  '57P01', '57P02', '57P03', 'P1001', 'P1002', 'P1017', 'P2024',
+]);
+const CONNECTION_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout']);
+const CONNECTION_MESSAGES =
+  /Connection terminated|connection (refused|ended|closed|error)|not queryable|timeout exceeded when trying to connect|server closed the connection|the database system is (starting up|shutting down|in recovery mode)|Can't reach database server/i;
+
+/**
+ * True when `err` (or one of its causes) says the database could not be reached or the
+ * connection to it was lost — not that a statement failed. Such an error may still be one
+ * connection's fate while the server is fine: callers ask the database before they conclude
+ * it is away.
+ */
+export function isConnectionError(err: unknown): boolean {
+  const queue: unknown[] = [err];
+  // Codes hide at different depths: pg puts them on the error, Prisma under meta and
+  // driverAdapterError.cause; a handler may have wrapped the error in one of its own.
+  for (let seen = 0; queue.length > 0 && seen < 20; seen++) {
+    const current = queue.shift();
+    if (!current || typeof current !== 'object') continue;
+    const e = current as Record<string, unknown>;
+    for (const key of ['code', 'originalCode']) {
+      const code = e[key];
+      if (typeof code === 'string' && (CONNECTION_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+    }
+    if (typeof e.kind === 'string' && CONNECTION_KINDS.has(e.kind)) return true;
+    if (typeof e.message === 'string' && CONNECTION_MESSAGES.test(e.message)) return true;
+    queue.push(e.cause, e.meta, e.driverAdapterError);
+  }
+  return false;
+}
+
 /** Runs `fn` in one database transaction (for Prisma: `prisma.$transaction(fn, options)`). */
 export type TransactionRunner<Tx extends SqlClient> = <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>;
 

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import amqplib from 'amqplib';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool } from 'pg';
 import { z } from 'zod';
@@ -82,4 +83,40 @@ export async function forceCloseConnection(connectionName: string): Promise<void
     .map((line) => line.split('\t')[0]!);
   if (pids.length === 0) throw new Error(`no broker connection named ${connectionName}`);
   for (const pid of pids) await run('rabbitmqctl', ['-q', 'close_connection', pid, 'conformance test: forced close']);
+}
+
+/**
+ * Makes the broker refuse (nack) every publish to `queue`, as a full queue with
+ * `overflow: reject-publish` does, through a policy (declaring the queue with those arguments
+ * would clash with the topology's own declaration); resolves once the policy is in effect.
+ */
+export async function refusePublishes(queue: string): Promise<{ lift: () => Promise<void> }> {
+  const name = `refuse-${queue}`;
+  const pattern = `^${queue.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+  await run('rabbitmqctl', ['-q', 'set_policy', '--apply-to', 'queues', '--priority', '100', name, pattern, '{"max-length":0,"overflow":"reject-publish"}']);
+  const policyOf = async (): Promise<string | undefined> => {
+    const { stdout } = await run('rabbitmqctl', ['-q', 'list_queues', 'name', 'policy', '--no-table-headers']);
+    return stdout.split('\n').map((line) => line.split('\t')).find(([q]) => q === queue)?.[1]?.trim();
+  };
+  await waitFor(async () => (await policyOf()) === name, `policy ${name} applied to ${queue}`);
+  return {
+    lift: async () => {
+      await run('rabbitmqctl', ['-q', 'clear_policy', name]);
+      await waitFor(async () => (await policyOf()) !== name, `policy ${name} lifted from ${queue}`);
+    },
+  };
+}
+
+/** Messages ready in a queue, as a separate channel sees it (0 when the queue does not exist). */
+export async function readyCount(queue: string): Promise<number> {
+  const conn = await amqplib.connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    ch.on('error', () => undefined);
+    return (await ch.checkQueue(queue)).messageCount;
+  } catch {
+    return 0;
+  } finally {
+    await conn.close().catch(() => undefined);
+  }
 }

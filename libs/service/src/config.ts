@@ -41,10 +41,35 @@ export function serviceConfigSchema(defaultPort: number) {
      * are pruned hourly. A redelivery comes within minutes (a retry, a sweep after a crash).
      */
     INBOX_RETENTION_HOURS: vars.positiveInt(168),
+    /**
+     * Deliveries of a message that may end without an outcome — its process dies in the
+     * handler (out of memory, a native crash) — before it is parked in the dead-letter queue
+     * instead of handed to a handler again. A few: a healthy message is redelivered once or
+     * twice by a crash or a lost connection, a poison one would loop forever.
+     */
+    MAX_DELIVERIES: vars.positiveInt(5),
     /** Connections for HTTP requests (Prisma and single statements). */
     DB_POOL_SIZE: vars.positiveInt(10),
     /** Connections for the outbox relay and the consumers' transactions. */
     MESSAGING_POOL_SIZE: vars.positiveInt(4),
+    /**
+     * Longest a statement may run (ms, 0 = no limit). A guard against runaway statements, not a
+     * budget: the longest legitimate ones (a bulk chunk batch's writes, an inbox prune of one
+     * batch) are far shorter, and every consumer statement holds one of few pooled connections.
+     */
+    DB_STATEMENT_TIMEOUT_MS: vars.nonNegativeInt(30_000),
+    /**
+     * Longest a statement waits for a lock (ms, 0 = no limit). Shorter than the statement
+     * timeout, so that a handler stuck behind another transaction fails as a lock timeout
+     * (55P03, transient: retried later) and frees its connection instead of idling in it.
+     */
+    DB_LOCK_TIMEOUT_MS: vars.nonNegativeInt(10_000),
+    /**
+     * Longest a transaction may sit idle between statements (ms, 0 = no limit): longer is a
+     * leaked client (a hung await), which holds locks and keeps vacuum from cleaning up; the
+     * server ends the session. Far longer than the work a handler does between statements.
+     */
+    DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: vars.nonNegativeInt(60_000),
     /** Prepended to exchange and queue names: lets several systems share one broker (tests). */
     TOPOLOGY_PREFIX: z.string().regex(/^[a-z0-9_.-]*$/).default(''),
     /** Seconds given to in-flight work on SIGTERM before the process exits anyway. */

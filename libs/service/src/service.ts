@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { Express, Router } from 'express';
 import { Pool } from 'pg';
-import { Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { createApp, createMetricsRegistry } from '@orderflow/http';
 import { createLogger, type Logger } from '@orderflow/logging';
 import { Messaging, pgStatements, selectLanes, type SqlClient, type Subscriptions, type Topology, type TransactionRunner } from '@orderflow/messaging';
@@ -55,25 +55,42 @@ export interface Service<Client, Tx extends SqlClient> {
   stop(): Promise<void>;
 }
 
+/** Limits every session of a service sets (ms, 0 = none); see DB_*_TIMEOUT_MS in the config. */
+export interface SessionTimeouts {
+  statementTimeoutMs: number;
+  lockTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+}
+
 /**
- * Planner settings of every session the services open (PostgreSQL's defaults assume data on
+ * Settings of every session the services open. Planner (PostgreSQL's defaults assume data on
  * spinning disks): the saga's statements look rows up by key in batches of a thousand
  * (`UPDATE … FROM unnest($1) WHERE id = v.id`), and with random_page_cost 4 the planner
  * joined them by a sequential scan and a hash of the whole table while it had up to a few
- * hundred thousand rows — 40 ms per statement in an import. 1.1 (the usual value for SSDs
- * and a working set in memory) makes them index lookups; JIT compiling, meant for long
- * analytical queries, only adds milliseconds to such statements. PGOPTIONS, when set, is
- * appended (e.g. auto_explain while investigating).
+ * hundred thousand rows. 1.1 (the usual value for SSDs and a working set in memory) makes
+ * them index lookups; JIT compiling, meant for long analytical queries, only adds time to
+ * such statements. Timeouts: a stuck statement, lock wait or forgotten transaction fails
+ * instead of holding one of the pool's few connections (and its locks) for ever.
+ * PGOPTIONS, when set, is appended (e.g. auto_explain while investigating).
  */
-export function sessionOptions(env: NodeJS.ProcessEnv = process.env): string {
-  return ['-c random_page_cost=1.1 -c jit=off', env.PGOPTIONS].filter(Boolean).join(' ');
+export function sessionOptions(timeouts: SessionTimeouts, env: NodeJS.ProcessEnv = process.env): string {
+  const limits = [
+    `-c statement_timeout=${timeouts.statementTimeoutMs}`,
+    `-c lock_timeout=${timeouts.lockTimeoutMs}`,
+    `-c idle_in_transaction_session_timeout=${timeouts.idleInTransactionTimeoutMs}`,
+  ].join(' ');
+  return ['-c random_page_cost=1.1 -c jit=off', limits, env.PGOPTIONS].filter(Boolean).join(' ');
 }
 
 /** Wires one service: pool, Prisma, messaging, HTTP app with probes and metrics. Not listening yet. */
 export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinition<Client, Tx>): Service<Client, Tx> {
   const { config } = def;
   const logger = def.logger ?? createLogger({ service: def.name, level: config.LOG_LEVEL });
-  const options = sessionOptions();
+  const options = sessionOptions({
+    statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+    lockTimeoutMs: config.DB_LOCK_TIMEOUT_MS,
+    idleInTransactionTimeoutMs: config.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  });
   const pool = new Pool({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE, options });
   const messagingPool = new Pool({ connectionString: config.DATABASE_URL, max: config.MESSAGING_POOL_SIZE, options });
   // An idle client losing its server (database restart) must not crash the process.
@@ -99,6 +116,7 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
     concurrency: config.CONSUMER_CONCURRENCY,
     lingerMs: config.CONSUMER_LINGER_MS,
     inboxRetentionMs: config.INBOX_RETENTION_HOURS * 3_600_000,
+    maxDeliveries: config.MAX_DELIVERIES,
     observe: (outcome, seconds, eventType) => processing.observe({ event_type: eventType, outcome }, seconds),
   });
   new Gauge({
@@ -117,6 +135,13 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
       this.set(await messaging.relay.lagSeconds().catch(() => -1));
     },
   });
+  const unroutable = new Counter({
+    name: 'messaging_unroutable_total',
+    help: 'Publishes the broker returned because no queue is bound for them (outbox events kept for a later attempt, retry and dead-letter moves, replays); each attempt counts',
+    labelNames: ['exchange', 'routing_key'],
+    registers: [metrics],
+  });
+  messaging.broker.onReturn((r) => unroutable.inc({ exchange: r.exchange, routing_key: r.routingKey }));
   const deps: ServiceDeps<Client, Tx> = { config, logger, db: database.client, sql: pgStatements(pool), messaging, metrics, now: def.now ?? (() => new Date()) };
   const app = createApp({
     service: def.name,

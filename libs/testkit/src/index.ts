@@ -5,6 +5,8 @@ import { Pool } from 'pg';
 import { DEV_JWT_SECRET, signToken, type Role } from '@orderflow/http';
 import type { Topology } from '@orderflow/messaging';
 
+export { tcpProxy, type TcpProxy } from './tcp-proxy';
+
 export const PG_ADMIN_URL = process.env.PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 export const TEST_JWT_SECRET = DEV_JWT_SECRET;
