@@ -1,7 +1,7 @@
 export { createApp, type AppOptions } from './app';
 export { createMetricsRegistry } from './metrics';
 export type { ReadinessCheck } from './probes';
-export type { Problem } from './problem';
+export { HttpError, type Problem } from './problem';
 export {
   authenticate,
   requireRole,

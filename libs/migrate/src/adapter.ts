@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
 import {
+  ColumnTypeEnum,
   DriverAdapterError,
   type SqlDriverAdapter,
   type SqlMigrationAwareDriverAdapterFactory,
+  type SqlQueryable,
 } from '@prisma/driver-adapter-utils';
 import { createDatabase, dropDatabase, withDatabaseName } from './databases';
 
@@ -14,19 +16,40 @@ const TEXT_OID = 25;
 /** A single query result, or one per statement when a simple query held several. */
 type AnyResult = pg.QueryResult | pg.QueryResult[] | undefined;
 
+/** The `"char"` columns of a result, keyed by its rows array (the adapter passes it on as it is). */
+const charColumns = new WeakMap<unknown[], number[]>();
+
 /**
  * Defect 1: @prisma/adapter-pg rejects PostgreSQL's internal `"char"` type (OID 18) with
  * "Column type 'char' could not be deserialized", and the engine's schema describer selects
- * such columns (pg_class.relkind, ...). Its values arrive as plain strings, so reporting the
- * column as text is all the adapter needs.
+ * such columns (pg_class.relkind, pg_constraint.contype, ...). Its values arrive as plain
+ * strings: the column is reported as text to the adapter, and {@link withCharColumns} then
+ * types it as a character, as the native engine reads it (the describer reads CHECK
+ * constraints' contype as a char and panics on text).
  */
 function reportCharAsText(result: AnyResult): AnyResult {
   for (const one of Array.isArray(result) ? result : [result]) {
-    for (const field of one?.fields ?? []) {
-      if (field.dataTypeID === CHAR_OID) field.dataTypeID = TEXT_OID;
-    }
+    const chars: number[] = [];
+    (one?.fields ?? []).forEach((field, i) => {
+      if (field.dataTypeID === CHAR_OID) {
+        field.dataTypeID = TEXT_OID;
+        chars.push(i);
+      }
+    });
+    if (chars.length > 0 && Array.isArray(one?.rows)) charColumns.set(one.rows, chars);
   }
   return result;
+}
+
+/** Types the `"char"` columns of `queryable`'s results (see {@link reportCharAsText}) as characters. */
+function withCharColumns<Q extends SqlQueryable>(queryable: Q): Q {
+  const queryRaw = queryable.queryRaw.bind(queryable);
+  queryable.queryRaw = async (query) => {
+    const result = await queryRaw(query);
+    for (const i of charColumns.get(result.rows) ?? []) result.columnTypes[i] = ColumnTypeEnum.Character;
+    return result;
+  };
+  return queryable;
 }
 
 /**
@@ -78,7 +101,9 @@ function asPostgresError(error: unknown): unknown {
 async function connectAdapter(url: string): Promise<SqlDriverAdapter> {
   // allowExitOnIdle: an idle pooled connection must not keep a CLI process alive.
   const pool = new pg.Pool({ connectionString: url, Client: CharAsTextClient, allowExitOnIdle: true });
-  const adapter = await new PrismaPg(pool, { disposeExternalPool: true }).connect();
+  const adapter = withCharColumns(await new PrismaPg(pool, { disposeExternalPool: true }).connect());
+  const startTransaction = adapter.startTransaction.bind(adapter);
+  adapter.startTransaction = async (...args) => withCharColumns(await startTransaction(...args));
   // Defect 2: the stock executeScript splits the script on ';' (breaking string literals,
   // comments and $$ bodies) and runs the pieces one by one (not atomic). A query without
   // parameters goes out as ONE simple-protocol query, which PostgreSQL runs as one

@@ -18,8 +18,8 @@ describe('createMigration', () => {
     const before = await readdir(service.migrationsDir);
     await expect(callInChild('createMigration', { ...service, url, name: 'noop' })).resolves.toBeNull();
     expect(await readdir(service.migrationsDir)).toEqual(before);
-    const applied = await query<{ migration_name: string }>(url, 'SELECT migration_name FROM _prisma_migrations');
-    expect(applied.map((row) => row.migration_name)).toEqual(before.filter((entry) => entry !== 'migration_lock.toml'));
+    const applied = await query<{ migration_name: string }>(url, 'SELECT migration_name FROM _prisma_migrations ORDER BY migration_name');
+    expect(applied.map((row) => row.migration_name)).toEqual(before.filter((entry) => entry !== 'migration_lock.toml').sort());
   });
 
   test('refuses, writing nothing, when the database has drifted from the migrations history', async () => {
