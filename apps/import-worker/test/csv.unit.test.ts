@@ -30,6 +30,11 @@ describe('row validation', () => {
     expect(row(' R1 ', 'alice', 'P1', '3', '12.50', 'pm_card_ok')).toEqual({ ok: true, row: { line: 7, orderRef: 'R1', customerId: 'alice', productId: 'P1', quantity: 3, unitPrice: 12.5, paymentMethod: 'pm_card_ok' } });
   });
 
+  it('an empty unitPrice cell is accepted: the line has no price of its own and the catalog prices it', () => {
+    expect(row('R1', 'alice', 'P1', '3', '', 'pm_card_ok')).toEqual({ ok: true, row: { line: 7, orderRef: 'R1', customerId: 'alice', productId: 'P1', quantity: 3, unitPrice: null, paymentMethod: 'pm_card_ok' } });
+    expect(row('R1', 'alice', 'P1', '3', '  ', 'pm_card_ok')).toMatchObject({ ok: true, row: { unitPrice: null } });
+  });
+
   it.each([
     [['R1', 'alice', 'P1', '1', '1'], 'expected 6 fields, found 5'],
     [['R1', 'alice', 'P1', '1', '1', 'pm', 'extra'], 'expected 6 fields, found 7'],
@@ -74,6 +79,17 @@ describe('reading a CSV upload', () => {
       ['R1', 'alice', 'pm_card_ok', [[2, 'P1', 2, 10.5], [3, 'P2', 1, 5]]],
       ['R2', 'bob', 'pm_card_ok', [[4, 'P1', 1, 9.99]]],
     ]);
+  });
+
+  it('rows with an empty unitPrice cell go into the chunk without a price (null in the v2 tuple), and the message meets the contract', async () => {
+    const { orders, chunks, rejected } = await read([file(ok('R1', 'alice', 'P1', '2', ''), ok('R1', 'alice', 'P2', '1', '5'))]);
+    expect(rejected).toEqual([]);
+    expect(orders).toEqual([
+      { orderRef: 'R1', customerId: 'alice', paymentMethod: 'pm_card_ok', items: [{ line: 2, productId: 'P1', quantity: 2, unitPrice: null }, { line: 3, productId: 'P2', quantity: 1, unitPrice: 5 }] },
+    ]);
+    const message = JSON.parse(chunkMessage(randomUUID(), 0, chunks[0]!, new Date()).content.toString()) as { payload: { orders: unknown[] } };
+    expect(importChunkV2.payload.safeParse(message.payload).success).toBe(true);
+    expect(message.payload.orders).toEqual([['R1', 'alice', 'pm_card_ok', [[2, 'P1', 2, null], [3, 'P2', 1, 5]]]]);
   });
 
   it('a chunk closes after chunkRows accepted rows, never inside an order, and its row counts add up', async () => {

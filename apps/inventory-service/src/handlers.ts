@@ -16,7 +16,7 @@ import {
 } from '@orderflow/events';
 import { BULK_LANE, onBatch, type HandlerContext, type HandlerSpec, type Subscriptions } from '@orderflow/messaging';
 import type { Tx } from './db';
-import { decideCreatedBatch, decideRelease, type CreatedDecision, type Move, type OrderStatus } from './stock';
+import { decideCreatedBatch, decideRelease, type CreatedDecision, type Line, type Move, type OrderStatus } from './stock';
 import { claimOrders, heldBy, insertOrderStatuses, insertReservations, lockKnownOrders, lockStock, markReservationsReleased, moveStock, setOrderStatuses, type OrderMoves, type StatusChange } from './store';
 
 // PostgreSQL prints uuids in lower case; the contracts accept either case.
@@ -41,17 +41,18 @@ function statusOf(statuses: ReadonlyMap<string, OrderStatus>, key: string): Orde
   return status;
 }
 
-/** An order to reserve for: its id (as keyed in the tables), its lines. */
+/** An order to reserve for: its id (as keyed in the tables), its lines (with the client's prices, if any). */
 interface ToReserve {
   key: string;
-  lines: ReadonlyArray<{ productId: string; quantity: number }>;
+  lines: readonly Line[];
 }
 
 /**
  * Reserves for many orders at once, in one transaction: lock the orders heard of before, lock
- * every product they name in one statement, decide all orders in memory (each reservation
- * lowers what the next order can get), then write all moves, reservations and statuses in one
- * statement each. Returns the decision of each order, in the given order.
+ * every product they name (stock and price) in one statement, decide and price all orders in
+ * memory (each reservation lowers what the next order can get), then write all moves,
+ * reservations and statuses in one statement each. Returns the decision of each order, in the
+ * given order: a reservation carries the order's lines at the catalog price and their total.
  */
 async function reserveOrders(tx: Tx, orders: readonly ToReserve[]): Promise<CreatedDecision[]> {
   const known = await lockKnownOrders(tx, [...orders.map((o) => o.key)].sort());
@@ -89,12 +90,12 @@ export function reserveStock(): HandlerSpec<Tx> {
     const decisions = await reserveOrders(ctx.tx, orders.map((o) => ({ key: o.key, lines: o.event.payload.items })));
     decisions.forEach((d, i) => {
       const { event } = orders[i]!;
-      const { orderId, customerId, items, total, paymentMethod } = event.payload;
+      const { orderId, customerId, paymentMethod } = event.payload;
       // A batch mixes orders: every event names its own order and cause.
       const meta = { correlationId: event.correlationId, causationId: event.eventId };
       switch (d.kind) {
         case 'reserve':
-          ctx.publish(inventoryReserved, { orderId, customerId, items, total, paymentMethod }, meta);
+          ctx.publish(inventoryReserved, { orderId, customerId, items: d.items, total: d.total, paymentMethod }, meta);
           break;
         case 'reject':
           ctx.publish(inventoryFailed, { orderId, customerId, reason: d.reason, unavailable: d.unavailable }, meta);
@@ -122,8 +123,8 @@ export function reserveStockInBulk(): HandlerSpec<Tx> {
       const reserved: PayloadOf<typeof inventoryBatchReserved>['orders'] = [];
       const failed: PayloadOf<typeof inventoryBatchFailed>['orders'] = [];
       decisions.forEach((d, i) => {
-        const { orderId, customerId, items, total, paymentMethod } = orders[i]!.order;
-        if (d.kind === 'reserve') reserved.push({ orderId, customerId, items, total, paymentMethod });
+        const { orderId, customerId, paymentMethod } = orders[i]!.order;
+        if (d.kind === 'reserve') reserved.push({ orderId, customerId, items: d.items, total: d.total, paymentMethod });
         else if (d.kind === 'reject') failed.push({ orderId, customerId, reason: d.reason, unavailable: d.unavailable });
       });
       const meta = { correlationId: event.correlationId, causationId: event.eventId };

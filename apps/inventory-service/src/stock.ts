@@ -1,6 +1,6 @@
 /**
  * Inventory's decisions, pure so they are tested without I/O. The handlers lock what these
- * functions read (order state, product stock), call them, and write what they return.
+ * functions read (order state, product stock and price), call them, and write what they return.
  */
 
 /**
@@ -14,11 +14,22 @@ export type OrderStatus = 'NEW' | 'RESERVED' | 'FAILED' | 'RELEASED' | 'CANCELLE
 export interface Line {
   productId: string;
   quantity: number;
+  /** The price the client claimed for one unit, if it claimed one. */
+  unitPrice?: number | undefined;
+}
+
+/** A line at the catalog price: what inventory.reserved carries and payment charges. */
+export interface PricedLine {
+  productId: string;
+  quantity: number;
+  unitPrice: number;
 }
 
 export interface StockLevel {
   available: number;
   reserved: number;
+  /** The catalog price of one unit (the product's price when it is locked). */
+  price: number;
 }
 
 /** Stock of the products a decision may touch, by product id. Missing id = unknown product. */
@@ -36,9 +47,23 @@ export interface Shortage {
   available: number;
 }
 
+/** A line whose client price is not the catalog price; `line` counts from 1, in the order's line order. */
+export interface PriceMismatch {
+  line: number;
+  productId: string;
+  claimed: number;
+  catalog: number;
+}
+
 export type Reservation =
-  | { ok: true; moves: Move[] }
-  | { ok: false; unavailable: Shortage[]; unknown: string[] };
+  | { ok: true; moves: Move[]; items: PricedLine[]; total: number }
+  | { ok: false; unavailable: Shortage[]; unknown: string[]; mismatches: PriceMismatch[] };
+
+/** The reason inventory.failed carries for a client price that is not the catalog's begins with this. */
+export const PRICE_MISMATCH = 'PRICE_MISMATCH';
+
+// Money is compared and summed in whole cents: prices have at most 2 decimals, floats do not add exactly.
+const cents = (amount: number): number => Math.round(amount * 100);
 
 /** The reason inventory.failed carries when a cancellation overtook the order.created. */
 export const ORDER_CANCELLED = 'order cancelled';
@@ -50,20 +75,44 @@ export function sumLines(lines: readonly Line[]): Move[] {
   return [...totals].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([productId, quantity]) => ({ productId, quantity }));
 }
 
-/** All or nothing: every (summed) line fits in the available stock, or nothing is reserved. */
+/**
+ * All or nothing: every (summed) line fits in the available stock and every price the client
+ * claimed is the catalog's, or nothing is reserved. A reservation prices each line at the
+ * catalog price; its total is what payment charges.
+ */
 export function reserve(stock: Stock, lines: readonly Line[]): Reservation {
   const wanted = sumLines(lines);
   const unknown = wanted.filter((m) => !stock.has(m.productId)).map((m) => m.productId);
   const unavailable = wanted
     .map((m) => ({ productId: m.productId, requested: m.quantity, available: stock.get(m.productId)?.available ?? 0 }))
     .filter((s) => s.requested > s.available);
-  return unavailable.length === 0 ? { ok: true, moves: wanted } : { ok: false, unavailable, unknown };
+  const mismatches: PriceMismatch[] = [];
+  const items: PricedLine[] = [];
+  let total = 0;
+  lines.forEach((l, i) => {
+    const price = stock.get(l.productId)?.price;
+    if (price === undefined) return; // unknown product: already a reason to refuse
+    if (l.unitPrice !== undefined && cents(l.unitPrice) !== cents(price)) mismatches.push({ line: i + 1, productId: l.productId, claimed: l.unitPrice, catalog: price });
+    items.push({ productId: l.productId, quantity: l.quantity, unitPrice: price });
+    total += l.quantity * cents(price);
+  });
+  return unavailable.length === 0 && mismatches.length === 0
+    ? { ok: true, moves: wanted, items, total: total / 100 }
+    : { ok: false, unavailable, unknown, mismatches };
 }
 
-/** Human-readable why of a failed reservation: names unknown products and each shortage. */
+/**
+ * Human-readable why of a failed reservation: a price mismatch first (the reason then begins
+ * with PRICE_MISMATCH and names each line, its client and catalog price), then unknown
+ * products and each shortage.
+ */
 export function failureReason(r: Extract<Reservation, { ok: false }>): string {
   const unknown = new Set(r.unknown);
+  const money = (n: number): string => (cents(n) / 100).toFixed(2);
   const parts = [
+    ...(r.mismatches.length > 0
+      ? [`${PRICE_MISMATCH}: ${r.mismatches.map((m) => `line ${m.line} (${m.productId}): client price ${money(m.claimed)}, catalog price ${money(m.catalog)}`).join('; ')}`]
+      : []),
     ...(r.unknown.length > 0 ? [`unknown product ${r.unknown.join(', ')}`] : []),
     ...r.unavailable
       .filter((s) => !unknown.has(s.productId))
@@ -73,7 +122,8 @@ export function failureReason(r: Extract<Reservation, { ok: false }>): string {
 }
 
 export type CreatedDecision =
-  | { kind: 'reserve'; next: 'RESERVED'; moves: Move[] }
+  /** Reserve `moves`; `items` are the order's lines at the catalog price, `total` their sum. */
+  | { kind: 'reserve'; next: 'RESERVED'; moves: Move[]; items: PricedLine[]; total: number }
   | { kind: 'reject'; next: 'FAILED'; reason: string; unavailable: Shortage[] }
   /** order.created was answered already (same order, another event id): nothing changes. */
   | { kind: 'ignore' };
@@ -84,7 +134,7 @@ export function decideCreated(status: OrderStatus, stock: Stock, lines: readonly
     case 'NEW': {
       const r = reserve(stock, lines);
       return r.ok
-        ? { kind: 'reserve', next: 'RESERVED', moves: r.moves }
+        ? { kind: 'reserve', next: 'RESERVED', moves: r.moves, items: r.items, total: r.total }
         : { kind: 'reject', next: 'FAILED', reason: failureReason(r), unavailable: r.unavailable };
     }
     case 'CANCELLED':
@@ -103,7 +153,7 @@ export function applyMoves(stock: Stock, moves: readonly Move[], direction: 1 | 
   for (const m of moves) {
     const level = next.get(m.productId);
     if (!level) throw new Error(`applyMoves: unknown product ${m.productId}`);
-    next.set(m.productId, { available: level.available - direction * m.quantity, reserved: level.reserved + direction * m.quantity });
+    next.set(m.productId, { ...level, available: level.available - direction * m.quantity, reserved: level.reserved + direction * m.quantity });
   }
   return next;
 }
@@ -128,7 +178,7 @@ export function decideCreatedBatch(stock: Stock, orders: readonly CreatedOrder[]
     if (d.kind === 'reserve') {
       for (const m of d.moves) {
         const level = current.get(m.productId)!;
-        current.set(m.productId, { available: level.available - m.quantity, reserved: level.reserved + m.quantity });
+        current.set(m.productId, { ...level, available: level.available - m.quantity, reserved: level.reserved + m.quantity });
       }
     }
     return d;

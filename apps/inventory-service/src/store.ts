@@ -48,14 +48,18 @@ export async function insertOrderStatuses(tx: Tx, changes: readonly StatusChange
   );
 }
 
-/** Locks the products (sorted) and returns their stock; unknown ids are absent. */
+/**
+ * Locks the products (sorted) and returns their stock and catalog price; unknown ids are
+ * absent. The price is read under the same lock as the stock, so an order is priced at the
+ * price of the moment it is reserved (a concurrent price change waits for the lock or follows).
+ */
 export async function lockStock(tx: Tx, productIds: readonly string[]): Promise<Map<string, StockLevel>> {
   if (productIds.length === 0) return new Map();
-  const rows = await tx.$queryRawUnsafe<Array<{ id: string; available: number; reserved: number }>>(
-    `SELECT id, available, reserved FROM products WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
+  const rows = await tx.$queryRawUnsafe<Array<{ id: string; available: number; reserved: number; price: string }>>(
+    `SELECT id, available, reserved, price::text AS price FROM products WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
     [...new Set(productIds)].sort(),
   );
-  return new Map(rows.map((r) => [r.id, { available: r.available, reserved: r.reserved }]));
+  return new Map(rows.map((r) => [r.id, { available: r.available, reserved: r.reserved, price: Number(r.price) }]));
 }
 
 /**

@@ -36,9 +36,9 @@ describe('inventory service: bulk reservations for imports (real PostgreSQL and 
 
   const publish = <C extends EventContract>(contract: C, payload: PayloadOf<C>, correlationId: string) =>
     publishEvent(ch, prefix, contract, payload, { correlationId });
-  const sku = async (available: number): Promise<string> => {
+  const sku = async (available: number, price = 1): Promise<string> => {
     const id = `BULK-${randomBytes(4).toString('hex')}`;
-    expect((await request(service.app).put(`/api/inventory/${id}`).set('Authorization', admin).send({ name: id, price: 1, available })).status).toBe(201);
+    expect((await request(service.app).put(`/api/inventory/${id}`).set('Authorization', admin).send({ name: id, price, available })).status).toBe(201);
     return id;
   };
   const stockOf = async (id: string) => (await request(service.app).get(`/api/inventory/${id}`).set('Authorization', admin)).body as { available: number; reserved: number };
@@ -66,6 +66,23 @@ describe('inventory service: bulk reservations for imports (real PostgreSQL and 
     await waitFor(async () => (await service.deps.db.processedEvent.count()) >= 2, 'handled');
     expect(await stockOf(p)).toMatchObject({ available: 0, reserved: 5 });
     expect(answers(importId, 'inventory.batch-reserved')).toHaveLength(1);
+  });
+
+  it('a chunk is priced from the catalog: lines without a price get the catalog price, an order with another price fails PRICE_MISMATCH and reserves nothing', async () => {
+    const p = await sku(10, 7.5);
+    const importId = randomUUID();
+    const unpriced = { orderId: randomUUID(), customerId: 'ann', items: [{ productId: p, quantity: 2 }, { productId: p, quantity: 1, unitPrice: 7.5 }], paymentMethod: 'pm_card_ok' };
+    const cheap = { orderId: randomUUID(), customerId: 'ben', items: [{ productId: p, quantity: 1, unitPrice: 0.01 }], total: 0.01, paymentMethod: 'pm_card_ok' };
+    await publish(orderBatchCreated, { importId, orders: [cheap, unpriced] }, importId);
+    const [reserved] = await waitFor(() => answers(importId, 'inventory.batch-reserved').length === 1 && answers(importId, 'inventory.batch-reserved'), 'batch-reserved');
+    const [failed] = await waitFor(() => answers(importId, 'inventory.batch-failed').length === 1 && answers(importId, 'inventory.batch-failed'), 'batch-failed');
+    expect(reserved!.payload.orders).toEqual([
+      { ...unpriced, items: [{ productId: p, quantity: 2, unitPrice: 7.5 }, { productId: p, quantity: 1, unitPrice: 7.5 }], total: 22.5 },
+    ]);
+    expect(failed!.payload.orders).toEqual([
+      { orderId: cheap.orderId, customerId: 'ben', reason: `PRICE_MISMATCH: line 1 (${p}): client price 0.01, catalog price 7.50`, unavailable: [] },
+    ]);
+    expect(await stockOf(p)).toMatchObject({ available: 7, reserved: 3 });
   });
 
   it('failed payments of a chunk give their stock back once, answered with one inventory.batch-released', async () => {

@@ -100,11 +100,11 @@ describe('inventory service (real PostgreSQL and RabbitMQ, two instances)', () =
   const stockOf = async (productId: string) =>
     (await request(service.app).get(`/api/inventory/${productId}`).set('Authorization', customer)).body as { available: number; reserved: number };
 
-  const order = (items: Array<{ productId: string; quantity: number }>, orderId = randomUUID()) => ({
+  /** An order.created as the order service sends it: a line's unitPrice only when the client claimed one. */
+  const order = (items: Array<{ productId: string; quantity: number; unitPrice?: number }>, orderId = randomUUID()): PayloadOf<typeof orderCreated> => ({
     orderId,
     customerId: 'alice',
-    items: items.map((i) => ({ ...i, unitPrice: 10 })),
-    total: items.reduce((sum, i) => sum + i.quantity * 10, 0),
+    items,
     paymentMethod: 'pm_card_ok',
   });
 
@@ -113,26 +113,37 @@ describe('inventory service (real PostgreSQL and RabbitMQ, two instances)', () =
     expect(list.status).toBe(200);
     expect(list.body.items).toEqual(
       expect.arrayContaining([
-        { productId: 'PROD-001', name: 'Laptop', price: 999, available: 10, reserved: 0 },
-        { productId: 'PROD-002', name: 'Mouse', price: 25, available: 50, reserved: 0 },
-        { productId: 'PROD-003', name: 'Keyboard', price: 75, available: 100, reserved: 0 },
+        { productId: 'PROD-001', name: 'Laptop', price: 999, available: 10, reserved: 0, version: 1 },
+        { productId: 'PROD-002', name: 'Mouse', price: 25, available: 50, reserved: 0, version: 1 },
+        { productId: 'PROD-003', name: 'Keyboard', price: 75, available: 100, reserved: 0, version: 1 },
       ]),
     );
-    const changed = await request(service.app).put('/api/inventory/PROD-003').set('Authorization', admin).send({ name: 'Keyboard', price: 75, available: 7 });
+    const changed = await request(service.app).put('/api/inventory/PROD-003').set('Authorization', admin).set('If-Match', '"1"').send({ name: 'Keyboard', price: 75, available: 7 });
     expect(changed.status).toBe(200);
     await seedSampleProducts(service.deps);
     expect(await stockOf('PROD-003')).toMatchObject({ available: 7, reserved: 0 });
   });
 
-  it('when every line is in stock, inventory.reserved repeats the order and the stock moves from available to reserved', async () => {
+  it('when every line is in stock, inventory.reserved carries the order priced from the catalog and the stock moves from available to reserved', async () => {
     const a = await product(sku('A'), 'Widget', 12.5, 10);
     const b = await product(sku('B'), 'Gadget', 3, 5);
-    // Two lines of the same product count together.
-    const payload = order([{ productId: a, quantity: 2 }, { productId: b, quantity: 1 }, { productId: a, quantity: 1 }]);
+    // Two lines of the same product count together; a line may carry the catalog price or none.
+    const payload = order([{ productId: a, quantity: 2 }, { productId: b, quantity: 1, unitPrice: 3 }, { productId: a, quantity: 1 }]);
     const created = await publish(orderCreated, payload);
 
     const reserved = await answerTo(payload.orderId, 'inventory.reserved');
-    expect(reserved).toMatchObject({ source: 'inventory', correlationId: payload.orderId, causationId: created.eventId, payload });
+    expect(reserved).toMatchObject({ source: 'inventory', correlationId: payload.orderId, causationId: created.eventId });
+    expect(reserved.payload).toEqual({
+      orderId: payload.orderId,
+      customerId: 'alice',
+      items: [
+        { productId: a, quantity: 2, unitPrice: 12.5 },
+        { productId: b, quantity: 1, unitPrice: 3 },
+        { productId: a, quantity: 1, unitPrice: 12.5 },
+      ],
+      total: 40.5,
+      paymentMethod: 'pm_card_ok',
+    });
     expect(await stockOf(a)).toMatchObject({ available: 7, reserved: 3 });
     expect(await stockOf(b)).toMatchObject({ available: 4, reserved: 1 });
     expect(eventsFor(payload.orderId)).toHaveLength(1);
@@ -154,6 +165,37 @@ describe('inventory service (real PostgreSQL and RabbitMQ, two instances)', () =
     expect(await stockOf(a)).toMatchObject({ available: 10, reserved: 0 });
     expect(await stockOf(b)).toMatchObject({ available: 1, reserved: 0 });
     expect(await service.deps.db.reservation.count({ where: { orderId: payload.orderId } })).toBe(0);
+  });
+
+  it('a client price that differs from the catalog price: inventory.failed with PRICE_MISMATCH naming line, product and both prices; nothing is reserved', async () => {
+    const p = await product(sku('PRICE'), 'Laptop', 10, 5);
+    const q = await product(sku('OK'), 'Mouse', 2, 5);
+    // All lines priced by the client, so the order.created carries its claimed total too.
+    const payload = { ...order([{ productId: q, quantity: 1, unitPrice: 2 }, { productId: p, quantity: 2, unitPrice: 0.01 }]), total: 2.02 };
+    await publish(orderCreated, payload);
+
+    const failed = await answerTo(payload.orderId, 'inventory.failed');
+    expect(failed.payload).toEqual({
+      orderId: payload.orderId,
+      customerId: 'alice',
+      reason: `PRICE_MISMATCH: line 2 (${p}): client price 0.01, catalog price 10.00`,
+      unavailable: [],
+    });
+    expect(eventsFor(payload.orderId).map((e) => e.eventType)).toEqual(['inventory.failed']);
+    expect(await stockOf(p)).toMatchObject({ available: 5, reserved: 0 });
+    expect(await stockOf(q)).toMatchObject({ available: 5, reserved: 0 });
+    expect(await service.deps.db.reservation.count({ where: { orderId: payload.orderId } })).toBe(0);
+  });
+
+  it('the price is the catalog price when the order is reserved: a price change reaches the next orders', async () => {
+    const p = await product(sku('REPRICE'), 'Widget', 4, 10);
+    const before = order([{ productId: p, quantity: 3 }]);
+    await publish(orderCreated, before);
+    expect((await answerTo(before.orderId, 'inventory.reserved')).payload).toMatchObject({ items: [{ unitPrice: 4 }], total: 12 });
+    await service.deps.db.product.update({ where: { id: p }, data: { price: 4.25 } });
+    const after = order([{ productId: p, quantity: 3 }]);
+    await publish(orderCreated, after);
+    expect((await answerTo(after.orderId, 'inventory.reserved')).payload).toMatchObject({ items: [{ unitPrice: 4.25 }], total: 12.75 });
   });
 
   it('an order naming an unknown product fails with a reason that names it', async () => {
@@ -199,7 +241,7 @@ describe('inventory service (real PostgreSQL and RabbitMQ, two instances)', () =
     // The same event delivered twice, then the same news as new events (another id, a cancel).
     for (let i = 0; i < 2; i++) ch.publish(`${prefix}payment.events`, 'payment.failed', Buffer.from(JSON.stringify(failed)), { persistent: true });
     const again = send(paymentFailed, failed.payload);
-    const cancelled = send(orderCancelled, { orderId: payload.orderId, customerId: 'alice', total: payload.total, reason: 'payment declined' });
+    const cancelled = send(orderCancelled, { orderId: payload.orderId, customerId: 'alice', total: 3, reason: 'payment declined' });
     await ch.waitForConfirms();
     await handled(failed.eventId, again.eventId, cancelled.eventId);
 
@@ -218,7 +260,8 @@ describe('inventory service (real PostgreSQL and RabbitMQ, two instances)', () =
   it('when the cancellation arrives before order.created, nothing is reserved and the order is answered "order cancelled"', async () => {
     const p = await product(sku('RACE'), 'Widget', 1, 5);
     const payload = order([{ productId: p, quantity: 2 }]);
-    const cancelled = await publish(orderCancelled, { orderId: payload.orderId, customerId: 'alice', total: payload.total, reason: 'cancelled by customer' });
+    // Cancelled before inventory priced it: the order has no total yet.
+    const cancelled = await publish(orderCancelled, { orderId: payload.orderId, customerId: 'alice', total: null, reason: 'cancelled by customer' });
     await handled(cancelled.eventId);
     await publish(orderCreated, payload);
 
@@ -229,20 +272,24 @@ describe('inventory service (real PostgreSQL and RabbitMQ, two instances)', () =
     expect(eventsFor(payload.orderId).map((e) => e.eventType)).toEqual(['inventory.failed']);
   });
 
-  it('an admin creates a product (201) and replaces it (200): available is set, reserved stays as it is', async () => {
+  it('an admin creates a product (201) and replaces it with its ETag in If-Match (200): available is set, reserved stays as it is', async () => {
     const id = sku('ADM');
     const created = await request(service.app).put(`/api/inventory/${id}`).set('Authorization', admin).send({ name: 'Desk', price: 149.99, available: 4 });
     expect(created.status).toBe(201);
     expect(created.headers.location).toBe(`/api/inventory/${id}`);
-    expect(created.body).toEqual({ productId: id, name: 'Desk', price: 149.99, available: 4, reserved: 0 });
+    expect(created.body).toEqual({ productId: id, name: 'Desk', price: 149.99, available: 4, reserved: 0, version: 1 });
 
     const payload = order([{ productId: id, quantity: 3 }]);
     await publish(orderCreated, payload);
     await answerTo(payload.orderId, 'inventory.reserved');
 
-    const replaced = await request(service.app).put(`/api/inventory/${id}`).set('Authorization', admin).send({ name: 'Standing desk', price: 199, available: 20 });
+    // A replace names the version it read (the reservation changed it): If-Match with the ETag.
+    const { etag } = (await request(service.app).get(`/api/inventory/${id}`).set('Authorization', admin)).headers;
+    const replaced = await request(service.app).put(`/api/inventory/${id}`).set('Authorization', admin).set('If-Match', String(etag)).send({ name: 'Standing desk', price: 199, available: 20 });
     expect(replaced.status).toBe(200);
-    expect(replaced.body).toEqual({ productId: id, name: 'Standing desk', price: 199, available: 20, reserved: 3 });
+    expect(replaced.body).toEqual({ productId: id, name: 'Standing desk', price: 199, available: 20, reserved: 3, version: expect.any(Number) });
+    expect(replaced.headers.etag).toBe(`"${replaced.body.version}"`);
+    expect(replaced.headers.etag).not.toBe(etag);
     expect(await stockOf(id)).toMatchObject({ available: 20, reserved: 3 });
   });
 

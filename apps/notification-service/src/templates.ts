@@ -8,9 +8,11 @@ export interface Message {
   body: string;
 }
 
+// `total` is absent or null while an order is not priced yet: the catalog prices it when stock
+// is reserved, so an order placed without prices has none when it is received (or rejected).
 export type Outcome =
-  | { kind: 'received'; orderId: string; customerId: string; total: number }
-  | { kind: 'confirmed' | 'rejected' | 'cancelled'; orderId: string; customerId: string; total: number; reason: string | null }
+  | { kind: 'received'; orderId: string; customerId: string; total?: number | null | undefined }
+  | { kind: 'confirmed' | 'rejected' | 'cancelled'; orderId: string; customerId: string; total: number | null; reason: string | null }
   | { kind: 'refunded'; orderId: string; customerId: string; amount: number };
 
 /** Simulated address book: every customer has an email address and a phone number. */
@@ -29,10 +31,10 @@ export function render(o: Outcome): Message[] {
   const ref = o.orderId.slice(0, 8);
   switch (o.kind) {
     case 'received':
-      return [email('order-received', `We received your order ${ref} (${money(o.total)}).`)];
+      return [email('order-received', o.total == null ? `We received your order ${ref}.` : `We received your order ${ref} (${money(o.total)}).`)];
     case 'confirmed':
       return [
-        email('order-confirmed', `Your order ${ref} is confirmed: ${money(o.total)} charged.`),
+        email('order-confirmed', o.total === null ? `Your order ${ref} is confirmed.` : `Your order ${ref} is confirmed: ${money(o.total)} charged.`),
         sms('order-confirmed', `Order ${ref} confirmed.`),
       ];
     case 'rejected':

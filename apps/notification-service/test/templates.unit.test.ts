@@ -20,6 +20,12 @@ describe('notification templates', () => {
     expect(render({ kind: 'received', orderId, customerId: 'bob', total: 3 }).map((m) => m.channel)).toEqual(['EMAIL']);
   });
 
+  it('an order not priced yet (placed without prices: the catalog prices it) is received without an amount', () => {
+    expect(render({ kind: 'received', orderId, customerId: 'bob' })[0]?.body).toBe('We received your order 0b6f9d2e.');
+    expect(render({ kind: 'received', orderId, customerId: 'bob', total: 12.5 })[0]?.body).toBe('We received your order 0b6f9d2e (12.50).');
+    expect(render({ kind: 'rejected', orderId, customerId: 'bob', total: null, reason: 'PRICE_MISMATCH: line 1 (P1): client price 0.01, catalog price 10.00' })[0]?.body).toContain('PRICE_MISMATCH');
+  });
+
   it('each customer has a stable, distinct phone number', () => {
     expect(phoneOf('alice')).toBe(phoneOf('alice'));
     expect(phoneOf('alice')).not.toBe(phoneOf('bob'));

@@ -28,7 +28,9 @@ const newOrder = z.object({
       z.object({
         productId: z.string().trim().min(1).max(100),
         quantity: z.number().int().min(1).max(10_000),
-        unitPrice: price,
+        // The catalog sets the price: a client's price is a claim inventory checks (a different
+        // one rejects the order, PRICE_MISMATCH); without one (or null) the catalog's is charged.
+        unitPrice: price.nullish().transform((p) => p ?? undefined),
       }),
     )
     .min(1)
@@ -53,14 +55,21 @@ async function loadOrder(db: Db, id: string) {
   });
 }
 
+const amount = (d: { toNumber(): number } | null): number | null => (d === null ? null : d.toNumber());
+
+/**
+ * An order as the API shows it. `total` and a line's `unitPrice` are what is charged once
+ * inventory priced the order from the catalog; before that, the client's claimed prices, and
+ * null where it claimed none.
+ */
 function present(o: NonNullable<OrderRow>) {
   return {
     orderId: o.id,
     customerId: o.customerId,
     status: o.status,
-    total: Number(o.total),
+    total: amount(o.total),
     paymentMethod: o.paymentMethod,
-    items: o.lines.map((l) => ({ productId: l.productId, quantity: l.quantity, unitPrice: Number(l.unitPrice) })),
+    items: o.lines.map((l) => ({ productId: l.productId, quantity: l.quantity, unitPrice: amount(l.unitPrice) })),
     timeline: o.timeline.map((t) => ({ status: t.status, at: t.at.toISOString(), reason: t.reason })),
     createdAt: o.createdAt.toISOString(),
     updatedAt: o.updatedAt.toISOString(),
@@ -116,7 +125,7 @@ export function api(deps: OrdersApiDeps) {
       const id = makeId();
       const created = messaging.event(
         orderCreated,
-        { orderId: id, customerId: body.customerId, items: body.items, total, paymentMethod: body.paymentMethod },
+        { orderId: id, customerId: body.customerId, items: body.items, total: total ?? undefined, paymentMethod: body.paymentMethod },
         { correlationId: id, causationId: req.id ?? null, occurredAt: at },
       );
       const result = await placeOrder({ order: { id, customerId: body.customerId, paymentMethod: body.paymentMethod, total, idempotencyKey: idemKey, lines: body.items, at }, created });

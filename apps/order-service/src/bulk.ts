@@ -1,6 +1,7 @@
 import {
   inventoryBatchFailed,
   inventoryBatchReleased,
+  inventoryBatchReserved,
   orderBatchConcluded,
   paymentBatchProcessed,
   type EventContract,
@@ -10,9 +11,9 @@ import {
 import { onBatch, type HandlerSpec } from '@orderflow/messaging';
 import type { Tx } from './db';
 import type { SagaInput } from './decide';
-import { applyDecision } from './apply';
+import { applyDecision, applyPricing, catalogPrices } from './apply';
 import { applyTallies, talliesOf } from './import-store';
-import { lockOrders, recordChanges, type StatusChange } from './store';
+import { lockOrders, recordChanges, recordPrices, type Pricing, type StatusChange } from './store';
 
 const BULK_EVENTS = [inventoryBatchFailed, paymentBatchProcessed, inventoryBatchReleased] as const;
 type BulkEvent = EventOf<(typeof BULK_EVENTS)[number]>;
@@ -23,7 +24,8 @@ type Outcomes = Omit<PayloadOf<typeof orderBatchConcluded>, 'importId'>;
  * per-order events'). Payment answers only for orders inventory reserved, so its answer
  * carries the reservation too: an imported order goes PENDING → STOCK_RESERVED → CONFIRMED
  * (or CANCELLED) in one write instead of two, with the same timeline (the reservation is
- * recorded when payment answers). inventory.batch-reserved is therefore payment's alone.
+ * recorded when payment answers). Of inventory.batch-reserved this step needs only the prices
+ * (`recordBulkPrices`).
  */
 function inputsOf(e: BulkEvent): Array<{ orderId: string; inputs: SagaInput[] }> {
   switch (e.eventType) {
@@ -54,6 +56,7 @@ export function applyBulkResults(deps: { now: () => Date }): HandlerSpec<Tx> {
     const orders = await lockOrders(ctx.tx, [...new Set(perEvent.flatMap((x) => x.inputs.map((i) => i.orderId.toLowerCase())))]);
     const before = new Map([...orders.values()].map((o) => [o.id, o.status]));
     const changes: StatusChange[] = [];
+    const prices: Pricing[] = [];
     const at = deps.now();
     let unknown = 0;
     for (const { event, inputs } of perEvent) {
@@ -70,7 +73,12 @@ export function applyBulkResults(deps: { now: () => Date }): HandlerSpec<Tx> {
           unknown++;
           continue;
         }
-        for (const input of steps) applyDecision(order, input, collect, changes, at);
+        for (const input of steps) {
+          // The amount charged is the order's total: it sets it if the prices have not come yet.
+          const priced = input.type === 'payment-completed' ? applyPricing(order, { total: input.amount, unitPrices: null }) : null;
+          if (priced) prices.push(priced);
+          applyDecision(order, input, collect, changes, at);
+        }
       }
       if (outcomes.confirmed.length + outcomes.rejected.length + outcomes.cancelled.length > 0) {
         ctx.publish(orderBatchConcluded, { importId: event.payload.importId, ...outcomes }, { correlationId: event.correlationId, causationId: event.eventId });
@@ -78,6 +86,21 @@ export function applyBulkResults(deps: { now: () => Date }): HandlerSpec<Tx> {
     }
     if (unknown > 0) ctx.logger.warn('batch events named unknown orders; ignored', { unknown });
     await recordChanges(ctx.tx, changes);
+    await recordPrices(ctx.tx, prices);
     await applyTallies(ctx.tx, talliesOf(before, orders.values()), at);
+  });
+}
+
+/**
+ * inventory.batch-reserved (an import's chunk, as priced by the catalog): records the prices of
+ * its orders in ONE statement (`recordPrices`), without locking them first. Only the lines
+ * whose row had no price and their orders' totals are written: a chunk whose rows all carried
+ * the catalog's prices costs a look-up of its lines' keys and no write. The statuses follow
+ * payment's answer (`applyBulkResults`).
+ */
+export function recordBulkPrices(): HandlerSpec<Tx> {
+  return onBatch<typeof inventoryBatchReserved, Tx>(inventoryBatchReserved, async (events, ctx) => {
+    const prices = events.flatMap((e) => e.payload.orders.map((o) => ({ orderId: o.orderId.toLowerCase(), ...catalogPrices(o) })));
+    await recordPrices(ctx.tx, prices);
   });
 }

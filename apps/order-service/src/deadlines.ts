@@ -9,7 +9,7 @@ interface OverdueRow {
   id: string;
   status: OrderState['status'];
   customer_id: string;
-  total: number;
+  total: number | null;
   import_id: string | null;
 }
 
@@ -59,7 +59,7 @@ export async function sweepOverdue(o: SweeperOptions): Promise<number> {
     const changes: StatusChange[] = [];
     const orders: OrderState[] = [];
     for (const r of rows) {
-      const order: OrderState = { id: r.id, status: r.status, customerId: r.customer_id, total: Number(r.total), importId: r.import_id };
+      const order: OrderState = { id: r.id, status: r.status, customerId: r.customer_id, total: r.total === null ? null : Number(r.total), importId: r.import_id };
       orders.push(order);
       applyDecision(order, { type: 'cancel', reason: 'timeout' }, { publish: (c, p, m) => publish(c, p, { correlationId: order.id, ...m }) }, changes, at);
     }

@@ -59,7 +59,15 @@ export function decide(status: OrderStatus, input: SagaInput): Decision {
   }
 }
 
-/** Order total from its lines, in cents to avoid float drift. */
-export function totalOf(lines: ReadonlyArray<{ quantity: number; unitPrice: number }>): number {
-  return lines.reduce((cents, l) => cents + l.quantity * Math.round(l.unitPrice * 100), 0) / 100;
+/**
+ * Order total from its lines, in cents to avoid float drift; null when a line has no price (the
+ * catalog prices it when inventory reserves the order).
+ */
+export function totalOf(lines: ReadonlyArray<{ quantity: number; unitPrice?: number | null | undefined }>): number | null {
+  let cents = 0;
+  for (const l of lines) {
+    if (l.unitPrice == null) return null;
+    cents += l.quantity * Math.round(l.unitPrice * 100);
+  }
+  return cents / 100;
 }

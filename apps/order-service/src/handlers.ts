@@ -8,13 +8,13 @@ import {
   type EventOf,
 } from '@orderflow/events';
 import { BULK_LANE, onBatch, type Subscriptions } from '@orderflow/messaging';
-import { applyDecision } from './apply';
-import { applyBulkResults } from './bulk';
+import { applyDecision, applyPricing, catalogPrices } from './apply';
+import { applyBulkResults, recordBulkPrices } from './bulk';
 import type { Tx } from './db';
 import type { SagaInput } from './decide';
 import { applyTallies, talliesOf } from './import-store';
 import { createImportedOrders, recordImportLifecycle } from './imports';
-import { lockOrders, recordChanges, type StatusChange } from './store';
+import { lockOrders, recordChanges, recordPrices, type Pricing, type StatusChange } from './store';
 
 export { applyDecision } from './apply';
 
@@ -39,9 +39,22 @@ function inputOf(e: SagaEvent): SagaInput {
   }
 }
 
+/** The prices a saga event fixes: inventory's catalog prices, or the amount payment charged. */
+function pricesOf(e: SagaEvent): Omit<Pricing, 'orderId'> | null {
+  switch (e.eventType) {
+    case inventoryReserved.type:
+      return catalogPrices((e as EventOf<typeof inventoryReserved>).payload);
+    case paymentCompleted.type:
+      return { total: (e as EventOf<typeof paymentCompleted>).payload.amount, unitPrices: null };
+    default:
+      return null;
+  }
+}
+
 /**
  * The saga step for a whole delivered batch, whatever mix of events it holds: lock its orders
- * once (id order), decide each event in delivery order, then two writes.
+ * once (id order), price and decide each event in delivery order, then the writes (statuses,
+ * prices, import tallies).
  */
 export function subscriptions(deps: { now: () => Date }): Subscriptions<Tx> {
   const { now } = deps;
@@ -49,6 +62,7 @@ export function subscriptions(deps: { now: () => Date }): Subscriptions<Tx> {
     const orders = await lockOrders(ctx.tx, [...new Set(events.map((e) => e.payload.orderId))]);
     const before = new Map([...orders.values()].map((o) => [o.id, o.status]));
     const changes: StatusChange[] = [];
+    const prices: Pricing[] = [];
     const at = now();
     for (const event of events) {
       const order = orders.get(event.payload.orderId);
@@ -57,10 +71,16 @@ export function subscriptions(deps: { now: () => Date }): Subscriptions<Tx> {
         ctx.logger.warn('event for an unknown order ignored', { eventType: event.eventType, orderId: event.payload.orderId });
         continue;
       }
+      // Whatever the status: the prices are recorded even on a late reservation (the order was
+      // confirmed by a payment that overtook it, or cancelled meanwhile).
+      const p = pricesOf(event);
+      const priced = p && applyPricing(order, p);
+      if (priced) prices.push(priced);
       const d = applyDecision(order, inputOf(event), ctx, changes, at);
       if (d.kind === 'ignore') ctx.logger.debug('saga event ignored', { orderId: order.id, eventType: event.eventType, why: d.why });
     }
     await recordChanges(ctx.tx, changes);
+    await recordPrices(ctx.tx, prices);
     // An imported order moved (e.g. a customer cancelled it): its import's counters follow.
     await applyTallies(ctx.tx, talliesOf(before, orders.values()), at);
   });
@@ -68,6 +88,6 @@ export function subscriptions(deps: { now: () => Date }): Subscriptions<Tx> {
     saga: [step],
     import: { handlers: [createImportedOrders(deps)], ...BULK_LANE },
     'import-status': recordImportLifecycle(),
-    bulk: { handlers: [applyBulkResults(deps)], ...BULK_LANE },
+    bulk: { handlers: [applyBulkResults(deps), recordBulkPrices()], ...BULK_LANE },
   };
 }

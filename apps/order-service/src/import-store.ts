@@ -11,8 +11,10 @@ export interface ImportedOrder {
   orderRef: string;
   customerId: string;
   paymentMethod: string;
-  total: number;
-  items: ReadonlyArray<{ productId: string; quantity: number; unitPrice: number }>;
+  /** The file's total for the order; null when a row had no price (the catalog prices it). */
+  total: number | null;
+  /** `unitPrice`: the row's price, if its cell was not empty. */
+  items: ReadonlyArray<{ productId: string; quantity: number; unitPrice?: number | undefined }>;
 }
 
 /**

@@ -13,7 +13,7 @@ function ordersOf(event: EventOf<typeof importChunk | typeof importChunkV2>): Ch
       orderRef,
       customerId,
       paymentMethod,
-      items: items.map(([, productId, quantity, unitPrice]) => ({ productId, quantity, unitPrice })),
+      items: items.map(([, productId, quantity, unitPrice]) => ({ productId, quantity, unitPrice: unitPrice ?? undefined })),
     }));
   }
   return (event.payload as PayloadOf<typeof importChunk>).orders.map((o) => ({
@@ -48,7 +48,7 @@ export function createImportedOrders(deps: { now: () => Date; newId?: () => stri
       if (fresh.length > 0) {
         ctx.publish(
           orderBatchCreated,
-          { importId, orders: fresh.map((o) => ({ orderId: o.id, customerId: o.customerId, items: [...o.items], total: o.total, paymentMethod: o.paymentMethod })) },
+          { importId, orders: fresh.map((o) => ({ orderId: o.id, customerId: o.customerId, items: [...o.items], total: o.total ?? undefined, paymentMethod: o.paymentMethod })) },
           { correlationId: importId, causationId: event.eventId },
         );
       }

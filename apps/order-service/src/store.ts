@@ -6,7 +6,8 @@ export interface OrderState {
   id: string;
   status: OrderStatus;
   customerId: string;
-  total: number;
+  /** Null until the order is priced (a line had no client price and inventory has not priced it yet). */
+  total: number | null;
   /** The import that created the order (null for orders placed through the API). */
   importId: string | null;
 }
@@ -20,12 +21,60 @@ export interface StatusChange {
 
 /** Locks the orders (in id order, so concurrent batches cannot deadlock) and returns their state. */
 export async function lockOrders(tx: SqlClient, ids: readonly string[]): Promise<Map<string, OrderState>> {
-  const rows = await tx.$queryRawUnsafe<Array<{ id: string; status: OrderStatus; customer_id: string; total: number; import_id: string | null }>>(
+  const rows = await tx.$queryRawUnsafe<Array<{ id: string; status: OrderStatus; customer_id: string; total: number | null; import_id: string | null }>>(
     `SELECT id::text, status::text AS status, customer_id, total::float8 AS total, import_id::text
        FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
     [...ids],
   );
-  return new Map(rows.map((r) => [r.id, { id: r.id, status: r.status, customerId: r.customer_id, total: Number(r.total), importId: r.import_id }]));
+  return new Map(rows.map((r) => [r.id, { id: r.id, status: r.status, customerId: r.customer_id, total: r.total === null ? null : Number(r.total), importId: r.import_id }]));
+}
+
+/**
+ * Prices an event fixed for an order: inventory's (the catalog total and each line's unit
+ * price, in line order) or payment's (the amount charged: the total only).
+ */
+export interface Pricing {
+  orderId: string;
+  total: number;
+  unitPrices: readonly number[] | null;
+}
+
+/**
+ * Records prices in ONE statement, whatever the number of orders. Only what differs is written
+ * (idempotent): first the lines' unit prices, then the totals — of the orders whose lines
+ * changed, and the amounts charged. The prices a client claimed are the catalog's (inventory
+ * refuses an order otherwise), so for an imported chunk whose rows all had prices this reads
+ * the lines' keys and writes nothing, and reads no order at all. The later pricing of an order
+ * in `prices` wins; its lines keep the last unit prices given.
+ */
+export async function recordPrices(tx: SqlClient, prices: readonly Pricing[]): Promise<void> {
+  if (prices.length === 0) return;
+  const byOrder = new Map<string, { total: number; unitPrices: readonly number[] | null; charged: boolean }>();
+  for (const p of prices) {
+    const earlier = byOrder.get(p.orderId);
+    byOrder.set(p.orderId, { total: p.total, unitPrices: p.unitPrices ?? earlier?.unitPrices ?? null, charged: p.unitPrices === null || (earlier?.charged ?? false) });
+  }
+  // In order id order: rows an UPDATE changes are locked as it meets them.
+  const orders = [...byOrder].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const lines = orders.flatMap(([orderId, p]) => (p.unitPrices ?? []).map((unitPrice, i) => ({ orderId, n: i + 1, unitPrice })));
+  await tx.$executeRawUnsafe(
+    `WITH lines AS (
+       UPDATE order_lines AS l SET unit_price = v.unit_price
+         FROM unnest($1::uuid[], $2::int[], $3::numeric[]) AS v(order_id, line_no, unit_price)
+        WHERE l.order_id = v.order_id AND l.line_no = v.line_no AND l.unit_price IS DISTINCT FROM v.unit_price
+       RETURNING l.order_id
+     )
+     UPDATE orders AS o SET total = v.total
+       FROM (SELECT * FROM unnest($4::uuid[], $5::numeric[], $6::boolean[]) AS v(id, total, charged)
+              WHERE v.charged OR v.id IN (SELECT order_id FROM lines)) AS v
+      WHERE o.id = v.id AND o.total IS DISTINCT FROM v.total`,
+    lines.map((l) => l.orderId),
+    lines.map((l) => l.n),
+    lines.map((l) => l.unitPrice),
+    orders.map(([id]) => id),
+    orders.map(([, p]) => p.total),
+    orders.map(([, p]) => p.charged),
+  );
 }
 
 /** Statuses with a deadline: the saga still owes the order an answer. */
@@ -63,9 +112,11 @@ export interface NewOrder {
   id: string;
   customerId: string;
   paymentMethod: string;
-  total: number;
+  /** The client's claimed total; null when a line has no price. */
+  total: number | null;
   idempotencyKey: string | null;
-  lines: ReadonlyArray<{ productId: string; quantity: number; unitPrice: number }>;
+  /** `unitPrice`: the client's claimed price, if any (the catalog prices the line at reservation). */
+  lines: ReadonlyArray<{ productId: string; quantity: number; unitPrice?: number | undefined }>;
   at: Date;
 }
 
@@ -120,7 +171,7 @@ export async function insertOrders(sql: SqlClient, orders: readonly Placement[])
     lines.map((l) => l.n),
     lines.map((l) => l.productId),
     lines.map((l) => l.quantity),
-    lines.map((l) => l.unitPrice),
+    lines.map((l) => l.unitPrice ?? null),
     ...outbox.params,
   );
   const fresh = new Set(inserted.map((r) => r.id));

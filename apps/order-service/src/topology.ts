@@ -6,6 +6,7 @@ import {
   importStarted,
   inventoryBatchFailed,
   inventoryBatchReleased,
+  inventoryBatchReserved,
   inventoryFailed,
   inventoryReleased,
   inventoryReserved,
@@ -27,7 +28,7 @@ import { defineTopology } from '@orderflow/messaging';
  * Imports have queues of their own, so a million imported orders never stand between a
  * checkout and its answer: `import` (the worker's chunks), `import-status` (the import's
  * lifecycle, small, so the read side follows the upload at once) and `bulk` (inventory's and
- * payment's batch answers for imported orders).
+ * payment's batch answers for imported orders, and the catalog prices of inventory's reservations).
  */
 export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 5000, 30000]) =>
   defineTopology({
@@ -38,7 +39,7 @@ export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 
       saga: [inventoryReserved, inventoryFailed, inventoryReleased, paymentCompleted, paymentFailed, paymentRefunded],
       import: [importChunk, importChunkV2],
       'import-status': [importStarted, importReceived, importFailed],
-      bulk: [inventoryBatchFailed, paymentBatchProcessed, inventoryBatchReleased],
+      bulk: [inventoryBatchReserved, inventoryBatchFailed, paymentBatchProcessed, inventoryBatchReleased],
     },
     retryDelaysMs,
   });

@@ -41,4 +41,8 @@ describe('order lifecycle', () => {
   it('totals are computed from the lines without float drift', () => {
     expect(totalOf([{ quantity: 3, unitPrice: 0.1 }, { quantity: 1, unitPrice: 19.99 }])).toBe(20.29);
   });
+
+  it('an order with a line without a price has no total until the catalog prices it', () => {
+    expect(totalOf([{ quantity: 3, unitPrice: 0.1 }, { quantity: 1 }])).toBeNull();
+  });
 });

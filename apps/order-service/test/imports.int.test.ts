@@ -10,6 +10,7 @@ import {
   importStarted,
   inventoryBatchFailed,
   inventoryBatchReleased,
+  inventoryBatchReserved,
   paymentBatchProcessed,
   type Envelope,
   type EventContract,
@@ -125,6 +126,68 @@ describe('order service: imports (real PostgreSQL and RabbitMQ)', () => {
     expect(await orderOf(created[0]!.orderId)).toMatchObject({ status: 'PENDING', total: 12.5, items: [{ productId: 'P1', quantity: 1 }, { productId: 'P2', quantity: 3 }] });
     await waitFor(async () => (await progress(importId)).chunks?.applied === 1, 'the v2 chunk counted');
     expect((await progress(importId)).orders).toMatchObject({ created: 1, alreadyImported: 1 });
+  });
+
+  it('rows without a price make an unpriced order (null prices and total); inventory.batch-reserved records the catalog prices, and payment\'s answer the amount charged', async () => {
+    const ref = randomUUID();
+    const importId = randomUUID();
+    await publish(importStarted, { importId }, importId);
+    const orders: PayloadOf<typeof importChunkV2>['orders'] = [
+      [`${ref}-1`, 'ivy', 'pm_card_ok', [[2, 'P1', 2, null], [3, 'P2', 1, 4]]],
+      [`${ref}-2`, 'jon', 'pm_card_ok', [[4, 'P1', 1, 10]]],
+      [`${ref}-3`, 'kim', 'pm_card_ok', [[5, 'P3', 3, null]]],
+    ];
+    await publish(importChunkV2, { importId, chunkNo: 0, orders, rows: rows(4) }, importId);
+    const created = await waitFor(() => {
+      const all = batchesFor(importId, 'order.batch-created').flatMap((e) => e.payload.orders);
+      return all.length === 3 && all;
+    }, 'the chunk announced');
+    expect(created.map((o: Record<string, unknown>) => [o.items, o.total])).toEqual([
+      [[{ productId: 'P1', quantity: 2 }, { productId: 'P2', quantity: 1, unitPrice: 4 }], undefined],
+      [[{ productId: 'P1', quantity: 1, unitPrice: 10 }], 10],
+      [[{ productId: 'P3', quantity: 3 }], undefined],
+    ]);
+    const [ivy, jon, kim] = created as Array<{ orderId: string }>;
+    expect(await orderOf(ivy!.orderId)).toMatchObject({ status: 'PENDING', total: null, items: [{ productId: 'P1', unitPrice: null }, { productId: 'P2', unitPrice: 4 }] });
+
+    await publish(
+      inventoryBatchReserved,
+      {
+        importId,
+        orders: [
+          { orderId: ivy!.orderId, customerId: 'ivy', items: [{ productId: 'P1', quantity: 2, unitPrice: 10 }, { productId: 'P2', quantity: 1, unitPrice: 4 }], total: 24, paymentMethod: 'pm_card_ok' },
+          { orderId: jon!.orderId, customerId: 'jon', items: [{ productId: 'P1', quantity: 1, unitPrice: 10 }], total: 10, paymentMethod: 'pm_card_ok' },
+        ],
+      },
+      importId,
+    );
+    await waitFor(async () => (await orderOf(ivy!.orderId)).total === 24, 'the prices recorded');
+    expect(await orderOf(ivy!.orderId)).toMatchObject({ status: 'PENDING', total: 24, items: [{ productId: 'P1', quantity: 2, unitPrice: 10 }, { productId: 'P2', quantity: 1, unitPrice: 4 }] });
+    expect(await orderOf(jon!.orderId)).toMatchObject({ status: 'PENDING', total: 10, items: [{ unitPrice: 10 }] });
+
+    // kim's reservation is late (a retry): payment's answer comes first and sets the total to the amount charged.
+    await publish(
+      paymentBatchProcessed,
+      {
+        importId,
+        completed: [
+          { orderId: ivy!.orderId, customerId: 'ivy', paymentId: randomUUID(), amount: 24 },
+          { orderId: kim!.orderId, customerId: 'kim', paymentId: randomUUID(), amount: 7.5 },
+        ],
+        failed: [],
+      },
+      importId,
+    );
+    await waitFor(async () => (await orderOf(kim!.orderId)).status === 'CONFIRMED', 'kim confirmed');
+    expect(await orderOf(kim!.orderId)).toMatchObject({ total: 7.5, items: [{ unitPrice: null }] });
+    const concluded = await waitFor(() => batchesFor(importId, 'order.batch-concluded')[0], 'order.batch-concluded');
+    expect(concluded.payload.confirmed.map((o: { orderId: string; total: number }) => [o.orderId, o.total])).toEqual([
+      [ivy!.orderId, 24],
+      [kim!.orderId, 7.5],
+    ]);
+    await publish(inventoryBatchReserved, { importId, orders: [{ orderId: kim!.orderId, customerId: 'kim', items: [{ productId: 'P3', quantity: 3, unitPrice: 2.5 }], total: 7.5, paymentMethod: 'pm_card_ok' }] }, importId);
+    await waitFor(async () => (await orderOf(kim!.orderId)).items[0].unitPrice === 2.5, 'kim\'s lines priced');
+    expect(await orderOf(kim!.orderId)).toMatchObject({ status: 'CONFIRMED', total: 7.5 });
   });
 
   it('an orderRef imported before (the same file uploaded again) creates nothing new and is counted as already imported', async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
-import { inventoryReserved, paymentCompleted, paymentFailed, type EventContract, type PayloadOf } from '@orderflow/events';
+import { inventoryFailed, inventoryReserved, paymentCompleted, paymentFailed, type EventContract, type PayloadOf } from '@orderflow/events';
 import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
 import { type ServiceUnderTest, bearer, publishEvent, serviceUnderTest, uniquePrefix, waitFor } from '@orderflow/testkit';
 import { api } from '../src/api';
@@ -24,7 +24,7 @@ describe('order service (real PostgreSQL and RabbitMQ)', () => {
   let sut: ServiceUnderTest<Service<Db, Tx>>;
   let service: Service<Db, Tx>;
   let ch: amqplib.ConfirmChannel;
-  const published: Array<{ eventType: string; payload: { orderId: string } }> = [];
+  const published: Array<{ eventType: string; payload: { orderId: string } & Record<string, unknown> }> = [];
 
   beforeAll(async () => {
     sut = await serviceUnderTest({
@@ -75,6 +75,59 @@ describe('order service (real PostgreSQL and RabbitMQ)', () => {
     const order = await waitFor(async () => ((await get(orderId)).body.status === 'CANCELLED' ? (await get(orderId)).body : null), 'cancelled');
     expect(order.timeline.at(-1)).toMatchObject({ status: 'CANCELLED', reason: 'payment failed: card declined' });
     await waitFor(() => eventsFor(orderId).includes('order.cancelled'), 'order.cancelled');
+  });
+
+  it('an order without prices is accepted unpriced (total and unit prices null) until inventory.reserved brings the catalog prices, which GET then shows', async () => {
+    const items = [{ productId: 'PROD-002', quantity: 2 }, { productId: 'PROD-003', quantity: 1, unitPrice: 75 }];
+    const res = await request(service.app).post('/api/orders').set('Authorization', bearer('fred')).send({ customerId: 'fred', items, paymentMethod: 'pm_card_ok' });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ status: 'PENDING', total: null });
+    const { orderId } = res.body;
+    await waitFor(() => eventsFor(orderId).includes('order.created'), 'order.created');
+    const created = published.find((e) => e.payload.orderId === orderId && e.eventType === 'order.created') as unknown as { payload: Record<string, unknown> };
+    expect(created.payload.items).toEqual(items);
+    expect(created.payload).not.toHaveProperty('total');
+    expect((await get(orderId, 'fred')).body).toMatchObject({ status: 'PENDING', total: null, items: [{ productId: 'PROD-002', quantity: 2, unitPrice: null }, { productId: 'PROD-003', quantity: 1, unitPrice: 75 }] });
+
+    const priced = [{ productId: 'PROD-002', quantity: 2, unitPrice: 25 }, { productId: 'PROD-003', quantity: 1, unitPrice: 75 }];
+    await publish(inventoryReserved, { orderId, customerId: 'fred', items: priced, total: 125, paymentMethod: 'pm_card_ok' });
+    const reserved = await waitFor(async () => ((await get(orderId, 'fred')).body.status === 'STOCK_RESERVED' ? (await get(orderId, 'fred')).body : null), 'stock reserved');
+    expect(reserved).toMatchObject({ total: 125, items: priced });
+    await publish(paymentCompleted, { orderId, customerId: 'fred', paymentId: randomUUID(), amount: 125 });
+    const confirmed = await waitFor(async () => ((await get(orderId, 'fred')).body.status === 'CONFIRMED' ? (await get(orderId, 'fred')).body : null), 'confirmed');
+    expect(confirmed).toMatchObject({ total: 125, items: priced });
+    const outcome = await waitFor(() => published.find((e) => e.payload.orderId === orderId && e.eventType === 'order.confirmed'), 'order.confirmed');
+    expect(outcome.payload).toMatchObject({ total: 125 });
+  });
+
+  it('when payment.completed overtakes inventory.reserved, the total is the amount charged; the late reservation then prices the lines and changes nothing else', async () => {
+    const res = await request(service.app).post('/api/orders').set('Authorization', bearer('gina')).send({ customerId: 'gina', items: [{ productId: 'PROD-001', quantity: 2 }], paymentMethod: 'pm_card_ok' });
+    const { orderId } = res.body;
+    await publish(paymentCompleted, { orderId, customerId: 'gina', paymentId: randomUUID(), amount: 1998 });
+    const confirmed = await waitFor(async () => ((await get(orderId, 'gina')).body.status === 'CONFIRMED' ? (await get(orderId, 'gina')).body : null), 'confirmed');
+    expect(confirmed).toMatchObject({ total: 1998, items: [{ productId: 'PROD-001', quantity: 2, unitPrice: null }] });
+    const outcome = await waitFor(() => published.find((e) => e.payload.orderId === orderId && e.eventType === 'order.confirmed'), 'order.confirmed');
+    expect(outcome.payload).toMatchObject({ total: 1998 });
+
+    await publish(inventoryReserved, { orderId, customerId: 'gina', items: [{ productId: 'PROD-001', quantity: 2, unitPrice: 999 }], total: 1998, paymentMethod: 'pm_card_ok' });
+    const priced = await waitFor(async () => {
+      const o = (await get(orderId, 'gina')).body;
+      return o.items[0].unitPrice !== null && o;
+    }, 'the lines priced');
+    expect(priced).toMatchObject({ status: 'CONFIRMED', total: 1998, items: [{ productId: 'PROD-001', quantity: 2, unitPrice: 999 }] });
+    expect(priced.timeline.map((t: { status: string }) => t.status)).toEqual(['PENDING', 'CONFIRMED']);
+  });
+
+  it('when inventory refuses the client\'s price, the order is REJECTED with the PRICE_MISMATCH reason on its timeline and order.rejected', async () => {
+    const res = await request(service.app).post('/api/orders').set('Authorization', bearer('hank')).send({ customerId: 'hank', items: [{ productId: 'PROD-001', quantity: 2, unitPrice: 0.01 }], paymentMethod: 'pm_card_ok' });
+    expect(res.body).toMatchObject({ status: 'PENDING', total: 0.02 });
+    const { orderId } = res.body;
+    const reason = 'PRICE_MISMATCH: line 1 (PROD-001): client price 0.01, catalog price 999.00';
+    await publish(inventoryFailed, { orderId, customerId: 'hank', reason, unavailable: [] });
+    const rejected = await waitFor(async () => ((await get(orderId, 'hank')).body.status === 'REJECTED' ? (await get(orderId, 'hank')).body : null), 'rejected');
+    expect(rejected.timeline.at(-1)).toMatchObject({ status: 'REJECTED', reason });
+    const outcome = await waitFor(() => published.find((e) => e.payload.orderId === orderId && e.eventType === 'order.rejected'), 'order.rejected');
+    expect(outcome.payload).toMatchObject({ reason });
   });
 
   it('a price a float rounding error away from whole cents is accepted as those cents (the event meets the contract)', async () => {

@@ -193,7 +193,8 @@ function refundOrVoid(deps: Deps) {
         return;
       }
       case 'void': {
-        const inserted = await insertPayments(ctx.tx, [{ id: newId(), orderId, customerId, type: 'CHARGE', status: 'VOIDED', amount: total, attempts: ctx.attempt, reason: REASON_CANCELLED }], at);
+        // Nothing is charged: the amount only records the order's total, if it was priced (0 if not).
+        const inserted = await insertPayments(ctx.tx, [{ id: newId(), orderId, customerId, type: 'CHARGE', status: 'VOIDED', amount: total ?? 0, attempts: ctx.attempt, reason: REASON_CANCELLED }], at);
         // A reservation charged the order concurrently (another replica): decide again on the retry, which sees that charge.
         if (inserted.size === 0) throw transientError('PAYMENT.CHARGE_CONFLICT', `order ${orderId} was charged while its cancellation was handled`);
         ctx.logger.info('order cancelled before payment; charge voided', { orderId });

@@ -80,7 +80,11 @@ async function parseRate(file: string): Promise<number> {
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
-/** Writes the file: orders of 1..2N-1 rows over PRODUCTS products, 1 % declined cards. */
+/**
+ * Writes the file: orders of 1..2N-1 rows over PRODUCTS products, 1 % declined cards. The rows
+ * carry the catalog's price (every product is 10), but every tenth order leaves its price cells
+ * empty, so the catalog prices it (and the order service records those prices).
+ */
 async function generate(file: string): Promise<number> {
   const out = fs.createWriteStream(file, { highWaterMark: 1 << 20 });
   const run = uniqueName('B').replace(/_/g, '-');
@@ -94,9 +98,10 @@ async function generate(file: string): Promise<number> {
     const ref = `${run}-${String(orders).padStart(9, '0')}`;
     const customer = `customer-${String(orders % 50_000).padStart(6, '0')}`;
     const card = orders % 100 === 99 ? 'pm_card_declined' : 'pm_card_ok';
+    const price = orders % 10 === 5 ? '' : '10.00';
     for (let i = 0; i < n; i++) {
       const product = `BULK-PRODUCT-${String(Math.floor(rnd() * PRODUCTS)).padStart(4, '0')}`;
-      buf += `${ref},${customer},${product},${1 + Math.floor(rnd() * 3)},${(1 + rnd() * 200).toFixed(2)},${card}\n`;
+      buf += `${ref},${customer},${product},${1 + Math.floor(rnd() * 3)},${price},${card}\n`;
     }
     rows += n;
     orders++;

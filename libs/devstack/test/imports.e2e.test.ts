@@ -130,6 +130,31 @@ describe('bulk import end to end, through the gateway', () => {
     expect(await stockOf(p1)).toEqual(expect.objectContaining({ available: 94, reserved: 6 }));
   }, 90_000);
 
+  it('the catalog prices imported orders: a row priced 0.01 for a product at 10 is REJECTED with PRICE_MISMATCH and never charged; a row with an empty price is charged the catalog price', async () => {
+    const p = await product(100);
+    const run = randomUUID().slice(0, 8);
+    const csv = [
+      HEADER,
+      `${run}-cheap,mia-${run},${p},2,0.01,pm_card_ok`,
+      `${run}-open,ned-${run},${p},3,,pm_card_ok`,
+      `${run}-open,ned-${run},${p},1,10.00,pm_card_ok`,
+    ].join('\n');
+    const res = await upload(`${csv}\n`);
+    expect(res.status).toBe(202);
+    expect(res.body.rows).toEqual({ read: 3, accepted: 3, rejected: 0 });
+    expect(await completed(res.body.importId)).toMatchObject({ state: 'COMPLETED', orders: { created: 2, confirmed: 1, rejected: 1, cancelled: 0 } });
+
+    const [cheap] = (await call('GET', `/api/orders?customerId=mia-${run}`, { as: admin })).body.items;
+    expect(cheap.status).toBe('REJECTED');
+    expect(cheap.timeline.at(-1).reason).toBe(`PRICE_MISMATCH: line 1 (${p}): client price 0.01, catalog price 10.00`);
+    expect((await call('GET', `/api/payments?orderId=${cheap.orderId}`, { as: admin })).body.items).toEqual([]);
+
+    const [open] = (await call('GET', `/api/orders?customerId=ned-${run}`, { as: admin })).body.items;
+    expect(open).toMatchObject({ status: 'CONFIRMED', total: 40, items: [{ productId: p, quantity: 3, unitPrice: 10 }, { productId: p, quantity: 1, unitPrice: 10 }] });
+    expect((await call('GET', `/api/payments?orderId=${open.orderId}`, { as: admin })).body.items).toEqual([expect.objectContaining({ type: 'CHARGE', status: 'SUCCEEDED', amount: 40 })]);
+    expect(await stockOf(p)).toEqual(expect.objectContaining({ available: 96, reserved: 4 }));
+  }, 90_000);
+
   it('a body that is not CSV fails the import with the reason, and the progress says so', async () => {
     const res = await upload(Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x00, 0x00, 0x08, 0x00, 0x0a]));
     expect(res.status).toBe(400);
@@ -149,7 +174,7 @@ describe('bulk import end to end, through the gateway', () => {
     const run = randomUUID().slice(0, 8);
     const file = path.join(os.tmpdir(), `${run}.csv`);
     const lines = [HEADER];
-    for (let i = 0; i < 20_000; i++) lines.push(`${run}-${Math.floor(i / 2)},c-${Math.floor(i / 2) % 97},${p},1,1.50,pm_card_ok`);
+    for (let i = 0; i < 20_000; i++) lines.push(`${run}-${Math.floor(i / 2)},c-${Math.floor(i / 2) % 97},${p},1,10.00,pm_card_ok`);
     fs.writeFileSync(file, `${lines.join('\n')}\n`);
     try {
       const cli = new Promise<{ code: number; stdout: string }>((resolve) => {

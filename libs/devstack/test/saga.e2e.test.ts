@@ -63,6 +63,33 @@ describe('the saga end to end, through the gateway', () => {
     expect(notes.map((n: { channel: string; template: string }) => `${n.template}/${n.channel}`)).toEqual(expect.arrayContaining(['order-confirmed/EMAIL', 'order-confirmed/SMS']));
   });
 
+  it('the catalog sets the price: a client price of 0.01 for a product at 10 is REJECTED with PRICE_MISMATCH, nothing reserved or charged', async () => {
+    const productId = await product(5, 10);
+    const res = await call('POST', '/api/orders', { as: bearer('kate'), body: { customerId: 'kate', items: [{ productId, quantity: 2, unitPrice: 0.01 }], paymentMethod: 'pm_card_ok' } });
+    expect(res.status).toBe(202);
+    const order = await terminal(res.body.orderId, 'kate', 'REJECTED');
+    expect(order.timeline.at(-1).reason).toBe(`PRICE_MISMATCH: line 1 (${productId}): client price 0.01, catalog price 10.00`);
+    // The customer is told; by then payment has had every chance to act on it.
+    await waitFor(async () => {
+      const n = await call('GET', `/api/notifications?orderId=${order.orderId}`, { as: bearer('kate') });
+      return n.body.items?.some((x: { template: string }) => x.template === 'order-rejected');
+    }, 'the rejection notification');
+    expect((await call('GET', `/api/payments?orderId=${order.orderId}`, { as: bearer('kate') })).body.items).toEqual([]);
+    expect(await stockOf(productId)).toMatchObject({ available: 5, reserved: 0 });
+  });
+
+  it('an order without prices is charged the catalog price × quantity, and GET shows that total and the line price', async () => {
+    const productId = await product(5, 12.5);
+    const res = await call('POST', '/api/orders', { as: bearer('liam'), body: { customerId: 'liam', items: [{ productId, quantity: 3 }], paymentMethod: 'pm_card_ok' } });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ status: 'PENDING', total: null });
+    const order = await terminal(res.body.orderId, 'liam', 'CONFIRMED');
+    expect(order).toMatchObject({ total: 37.5, items: [{ productId, quantity: 3, unitPrice: 12.5 }] });
+    const payments = await call('GET', `/api/payments?orderId=${order.orderId}`, { as: bearer('liam') });
+    expect(payments.body.items).toEqual([expect.objectContaining({ type: 'CHARGE', status: 'SUCCEEDED', amount: 37.5 })]);
+    expect(await stockOf(productId)).toMatchObject({ available: 2, reserved: 3 });
+  });
+
   it('when stock is unavailable, the order is REJECTED and the stock is untouched', async () => {
     const productId = await product(1);
     const res = await place('bob', productId, 2);

@@ -6,19 +6,36 @@ import { defineEvent } from './envelope';
 
 const money = z.number().nonnegative().multipleOf(0.01);
 const orderId = z.uuid();
+
+// The catalog sets the price (DESIGN.md, "HTTP API"): inventory prices each line when it
+// reserves. Before that, a line carries at most the price the client claimed, and inventory
+// refuses an order whose claim differs from the catalog (inventory.failed, PRICE_MISMATCH).
+// Making `unitPrice`/`total` optional (and an outcome's `total` nullable) kept the versions: a
+// tolerant reader's change, so the consumers (inventory, notification, payment, and order for
+// import.chunk) must be deployed before the producers that leave them out.
+
+/** A line as ordered: `unitPrice` is the client's claimed price, if it claimed one. */
 const line = z.object({
   productId: z.string().min(1),
   quantity: z.number().int().positive(),
-  unitPrice: money,
+  unitPrice: money.optional(),
 });
+/** A line as priced by inventory: the catalog's unit price at reservation. */
+const pricedLine = line.extend({ unitPrice: money });
 
+/** An order as placed: `total` is the client's claimed total, present when every line claims a price. */
 const placedOrder = z.object({
   orderId,
   customerId: z.string().min(1),
   items: z.array(line).min(1),
-  total: money,
+  total: money.optional(),
   paymentMethod: z.string().min(1),
 });
+/**
+ * An order inventory reserved: every line at the catalog price, `total` = the catalog total,
+ * which is what payment charges. The lines are the order's, in its order (line n = items[n-1]).
+ */
+const reservedOrder = placedOrder.extend({ items: z.array(pricedLine).min(1), total: money });
 const stockFailure = z.object({
   orderId,
   customerId: z.string().min(1),
@@ -30,7 +47,7 @@ const charge = z.object({ orderId, customerId: z.string().min(1), paymentId: z.u
 const chargeFailure = z.object({ orderId, customerId: z.string().min(1), reason: z.string().min(1) });
 
 export const orderCreated = defineEvent('order.created', 1, placedOrder);
-export const inventoryReserved = defineEvent('inventory.reserved', 1, placedOrder);
+export const inventoryReserved = defineEvent('inventory.reserved', 1, reservedOrder);
 export const inventoryFailed = defineEvent('inventory.failed', 1, stockFailure);
 export const inventoryReleased = defineEvent('inventory.released', 1, stockRelease);
 export const paymentCompleted = defineEvent('payment.completed', 1, charge);
@@ -42,10 +59,11 @@ export const paymentRefunded = defineEvent(
   z.object({ orderId, customerId: z.string().min(1), paymentId: z.uuid(), amount: money }),
 );
 
+/** `total` is null for an order that ended before inventory priced it (rejected, cancelled early). */
 const orderOutcome = z.object({
   orderId,
   customerId: z.string().min(1),
-  total: money,
+  total: money.nullable(),
   reason: z.string().nullable(),
 });
 
@@ -96,7 +114,8 @@ export const importChunk = defineEvent(
 
 /**
  * import.chunk v2: the same chunk with each order as a tuple, `[orderRef, customerId,
- * paymentMethod, [[line, productId, quantity, unitPrice], …]]`, instead of an object. The worker
+ * paymentMethod, [[line, productId, quantity, unitPrice], …]]`, instead of an object; `unitPrice`
+ * is null (or absent) for a row whose price cell was empty: the catalog prices it. The worker
  * writes a whole upload as these messages (the field names were 60 % of the bytes): its
  * JSON takes half the time to build and to parse, and the broker stores 40 % of the bytes.
  * The order service takes both versions.
@@ -112,7 +131,7 @@ export const importChunkV2 = defineEvent(
         z.string().min(1),
         z.string().min(1),
         z.string().min(1),
-        z.array(z.tuple([z.number().int().positive(), z.string().min(1), z.number().int().positive(), money])).min(1),
+        z.array(z.tuple([z.number().int().positive(), z.string().min(1), z.number().int().positive(), money.nullish()])).min(1),
       ]),
     ),
     rows: rowCounts,
@@ -129,7 +148,7 @@ export const importFailed = defineEvent('import.failed', 1, z.object({ importId,
 export const orderBatchCreated = defineEvent('order.batch-created', 1, z.object({ importId, orders: z.array(placedOrder).min(1) }));
 
 /** The orders of one order.batch-created that inventory reserved stock for: the bulk inventory.reserved. */
-export const inventoryBatchReserved = defineEvent('inventory.batch-reserved', 1, z.object({ importId, orders: z.array(placedOrder).min(1) }));
+export const inventoryBatchReserved = defineEvent('inventory.batch-reserved', 1, z.object({ importId, orders: z.array(reservedOrder).min(1) }));
 
 /** The orders of one order.batch-created that inventory could not reserve for: the bulk inventory.failed. */
 export const inventoryBatchFailed = defineEvent('inventory.batch-failed', 1, z.object({ importId, orders: z.array(stockFailure).min(1) }));

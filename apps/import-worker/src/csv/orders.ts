@@ -4,7 +4,8 @@ export interface ChunkOrder {
   orderRef: string;
   customerId: string;
   paymentMethod: string;
-  items: Array<{ line: number; productId: string; quantity: number; unitPrice: number }>;
+  /** `unitPrice` null: the row's price cell was empty. */
+  items: Array<{ line: number; productId: string; quantity: number; unitPrice: number | null }>;
 }
 
 export interface RejectedRow {
@@ -284,5 +285,5 @@ function emptyChunk(): Chunk {
 }
 
 function rowRaw(r: Row): string {
-  return [r.orderRef, r.customerId, r.productId, r.quantity, r.unitPrice, r.paymentMethod].join(',');
+  return [r.orderRef, r.customerId, r.productId, r.quantity, r.unitPrice ?? '', r.paymentMethod].join(',');
 }

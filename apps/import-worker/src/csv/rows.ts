@@ -10,7 +10,8 @@ export interface Row {
   customerId: string;
   productId: string;
   quantity: number;
-  unitPrice: number;
+  /** The row's price; null when its cell is empty (the catalog prices the line). */
+  unitPrice: number | null;
   paymentMethod: string;
 }
 
@@ -69,6 +70,8 @@ function rowProblem(record: readonly string[]): Row | string {
   const quantity = Number(quantityText);
   if (quantity < 1) return `quantity must be at least 1 (got ${quantityText})`;
   if (quantity > LIMITS.quantity) return `quantity must be at most ${LIMITS.quantity} (got ${quantityText})`;
+  // An empty price is no price: the catalog sets it (a price given is a claim inventory checks).
+  if (priceText.length === 0) return { line: 0, orderRef, customerId, productId, quantity, unitPrice: null, paymentMethod };
   if (!AMOUNT.test(priceText)) return `unitPrice "${priceText.slice(0, 40)}" is not an amount like 12.50 (at most 2 decimals, not negative)`;
   const unitPrice = Number(priceText);
   if (unitPrice > LIMITS.unitPrice) return `unitPrice must be at most ${LIMITS.unitPrice} (got ${priceText})`;
