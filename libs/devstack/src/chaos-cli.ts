@@ -1,7 +1,8 @@
 /**
- * `npm run chaos [-- --seconds 60 --rate 40]`: the full chaos run. A steady order load through
- * the gateway while each service is killed with SIGKILL in turn (and restarted), the broker
- * connections are dropped, RabbitMQ is restarted and PostgreSQL is restarted; then it waits
+ * `npm run chaos [-- --seconds 180 --rate 40 --outage 60]`: the full chaos run. A steady order
+ * load through the gateway while each service is killed with SIGKILL in turn (and restarted),
+ * the broker connections are dropped, an operator deletes a binding for a while, RabbitMQ is
+ * restarted, PostgreSQL is restarted and then stopped for `--outage` seconds; then it waits
  * for quiet and runs the auditor. Uses its own databases and topology prefix, but restarts the
  * machine's RabbitMQ and PostgreSQL: do not run it next to other work on those servers.
  */
@@ -10,7 +11,7 @@ import { deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@o
 import { runChaos } from './chaos';
 import { PROCESSES, SYSTEM_PORTS } from './services';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, rate: { type: 'string', default: '40' }, 'keep-data': { type: 'boolean', default: false }, logs: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '180' }, outage: { type: 'string', default: '60' }, rate: { type: 'string', default: '40' }, 'keep-data': { type: 'boolean', default: false }, logs: { type: 'boolean', default: false } } });
 
 async function main(): Promise<void> {
   const databasePrefix = uniqueName('chaos');
@@ -30,7 +31,9 @@ async function main(): Promise<void> {
       { kind: 'stop', app: 'order-service' },
       { kind: 'drop-broker-connections' },
       { kind: 'restart-broker' },
+      { kind: 'unbind', seconds: 10 },
       { kind: 'restart-database' },
+      { kind: 'database-outage', seconds: Number(values.outage) },
     ],
     quietTimeoutS: 120,
     // The services' own log lines (warn and up), e.g. to see why one exited.
@@ -49,6 +52,7 @@ async function main(): Promise<void> {
   line('double-charged', result.doubleCharged);
   line('oversold products', result.oversold);
   line('dead-lettered', result.deadLettered);
+  line('unroutable (held, then sent)', result.unroutable);
   line('recovery after the last fault', result.recoverySeconds === null ? 'never (within the wait)' : `${result.recoverySeconds.toFixed(1)} s`);
   line('audit', result.report.ok ? 'passed' : 'FAILED');
   await result.system.stop();
@@ -56,7 +60,7 @@ async function main(): Promise<void> {
     await deleteByPrefix(`${databasePrefix}.`);
     await dropDatabasesByPrefix(databasePrefix);
   }
-  const ok = result.report.ok && result.lost === 0 && result.recoverySeconds !== null && result.recoverySeconds <= 60;
+  const ok = result.report.ok && result.lost === 0 && result.deadLettered === 0 && result.recoverySeconds !== null && result.recoverySeconds <= 60;
   process.exit(ok ? 0 : 1);
 }
 

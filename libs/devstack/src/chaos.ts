@@ -15,13 +15,20 @@ export type Fault =
   | { kind: 'stop'; app: string }
   | { kind: 'drop-broker-connections' }
   | { kind: 'restart-broker' }
-  | { kind: 'restart-database' };
+  | { kind: 'restart-database' }
+  /** PostgreSQL stopped for this long, then started: consumers must pause, not retry or park. */
+  | { kind: 'database-outage'; seconds: number }
+  /**
+   * An operator deletes the bindings that route order.created and puts them back `seconds`
+   * later: the events published meanwhile are unroutable and must not be lost.
+   */
+  | { kind: 'unbind'; seconds: number };
 
 export interface ChaosOptions {
   seconds: number;
   /** Orders per second offered to the gateway. */
   rate: number;
-  /** Faults spread evenly over the load period, in this order. */
+  /** Faults spread evenly over the load period, in this order (a lasting one's time is left to it). */
   faults: Fault[];
   gatewayPort: number;
   basePort: number;
@@ -41,6 +48,8 @@ export interface ChaosResult {
   doubleCharged: number;
   oversold: number;
   deadLettered: number;
+  /** Publishes the broker returned as unroutable (held in an outbox and sent later), over all processes. */
+  unroutable: number;
   /** Seconds from the last fault until every accepted order was terminal (null: never). */
   recoverySeconds: number | null;
   faults: string[];
@@ -65,9 +74,31 @@ async function restartBroker(): Promise<void> {
   await run('rabbitmqctl', ['-q', 'await_startup', '--timeout', '60']);
 }
 
-async function restartDatabase(): Promise<void> {
+async function pgCluster(action: 'restart' | 'stop' | 'start'): Promise<void> {
   const { stdout } = await run('sh', ['-c', 'ls /etc/postgresql | head -n1']);
-  await run('pg_ctlcluster', ['--skip-systemctl-redirect', stdout.trim(), 'main', 'restart']);
+  await run('pg_ctlcluster', ['--skip-systemctl-redirect', stdout.trim(), 'main', action]);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Removes every binding of order.created (inventory's saga queue and notification's) for
+ * `seconds`, then restores them. With no queue bound the broker returns the event to its
+ * publisher, which must keep it. (A binding deleted while another still routes the event is
+ * invisible to a publisher: RabbitMQ has no per-binding mandatory; the order deadline cancels
+ * such an order, with its compensations.)
+ */
+async function unbindFor(prefix: string, seconds: number): Promise<void> {
+  const conn = await amqplib.connect(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
+  try {
+    const ch = await conn.createChannel();
+    const bindings = ['inventory.saga', 'notification.events'].map((q) => [`${prefix}${q}`, `${prefix}order.events`, 'order.created'] as const);
+    for (const b of bindings) await ch.unbindQueue(...b);
+    await sleep(seconds * 1000);
+    for (const b of bindings) await ch.bindQueue(...b);
+  } finally {
+    await conn.close();
+  }
 }
 
 /**
@@ -119,7 +150,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   let lastFaultAt = Date.now();
   const started = Date.now();
   const until = started + o.seconds * 1000;
-  const faultTimes = o.faults.map((_, i) => started + ((i + 1) * o.seconds * 1000) / (o.faults.length + 1));
+  // Faults spread evenly over the load, each after the time the ones before it last (an
+  // outage of 60 s), so the load goes on through all of them.
+  const lasting = (f: Fault): number => ('seconds' in f ? f.seconds * 1000 : 0);
+  const gap = Math.max(0, o.seconds * 1000 - o.faults.reduce((sum, f) => sum + lasting(f), 0)) / (o.faults.length + 1);
+  const faultTimes = o.faults.map((_, i) => started + (i + 1) * gap + o.faults.slice(0, i).reduce((sum, f) => sum + lasting(f), 0));
   const tokens = new Map<string, string>();
   const tokenOf = (c: string): string => tokens.get(c) ?? (tokens.set(c, signToken({ sub: c, role: 'customer' }, JWT_SECRET, '1h')), tokens.get(c)!);
 
@@ -150,8 +185,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           faultsDone.push(`restarted RabbitMQ (${((Date.now() - t) / 1000).toFixed(1)} s)`);
           break;
         case 'restart-database':
-          await restartDatabase();
+          await pgCluster('restart');
           faultsDone.push(`restarted PostgreSQL (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+          break;
+        case 'database-outage':
+          await pgCluster('stop');
+          say(`PostgreSQL stopped for ${fault.seconds} s`);
+          await sleep(fault.seconds * 1000);
+          await pgCluster('start');
+          faultsDone.push(`PostgreSQL down for ${((Date.now() - t) / 1000).toFixed(1)} s`);
+          break;
+        case 'unbind':
+          say(`order.created bindings deleted for ${fault.seconds} s`);
+          await unbindFor(o.topologyPrefix, fault.seconds);
+          faultsDone.push(`order.created unroutable for ${((Date.now() - t) / 1000).toFixed(1)} s`);
           break;
       }
       say(faultsDone.at(-1)!);
@@ -219,6 +266,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   await orderDb.end();
   agent.destroy();
 
+  const unroutable = await sumMetric(system, UNROUTABLE_METRIC);
+  say(`unroutable publishes: ${unroutable}`);
   const report = await audit({ databases: system.databases, amqpUrl: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', topologyPrefix: o.topologyPrefix, orderDeadlineS: 0, graceS: 0, outboxMaxAgeS: 0 });
   say(formatReport(report));
   if (unexpected.length > 0) say(`unexpected exits: ${unexpected.join(', ')}`);
@@ -230,11 +279,35 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     doubleCharged: report.figures.doubleCharged,
     oversold: report.figures.oversold,
     deadLettered: report.figures.deadLettered,
+    unroutable,
     recoverySeconds,
     faults: faultsDone,
     report,
     system,
   };
+}
+
+const UNROUTABLE_METRIC = 'messaging_unroutable_total';
+
+/** Sums a counter over every process's /metrics (a process that cannot answer counts 0). */
+async function sumMetric(system: RunningSystem, name: string): Promise<number> {
+  let total = 0;
+  for (const s of system.services) {
+    const text = await new Promise<string>((resolve) => {
+      http
+        .get(`${s.url}/metrics`, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve(body));
+        })
+        .on('error', () => resolve(''));
+    });
+    for (const line of text.split('\n')) {
+      if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
+    }
+  }
+  return total;
 }
 
 async function queuesEmpty(prefix: string): Promise<boolean> {
