@@ -122,13 +122,16 @@ export function reserveStockInBulk(): HandlerSpec<Tx> {
       const { importId } = event.payload;
       const reserved: PayloadOf<typeof inventoryBatchReserved>['orders'] = [];
       const failed: PayloadOf<typeof inventoryBatchFailed>['orders'] = [];
+      const catalogPriced: string[] = [];
       decisions.forEach((d, i) => {
-        const { orderId, customerId, paymentMethod } = orders[i]!.order;
-        if (d.kind === 'reserve') reserved.push({ orderId, customerId, items: d.items, total: d.total, paymentMethod });
-        else if (d.kind === 'reject') failed.push({ orderId, customerId, reason: d.reason, unavailable: d.unavailable });
+        const { orderId, customerId, paymentMethod, items } = orders[i]!.order;
+        if (d.kind === 'reserve') {
+          reserved.push({ orderId, customerId, items: d.items, total: d.total, paymentMethod });
+          if (items.some((l) => l.unitPrice === undefined)) catalogPriced.push(orderId);
+        } else if (d.kind === 'reject') failed.push({ orderId, customerId, reason: d.reason, unavailable: d.unavailable });
       });
       const meta = { correlationId: event.correlationId, causationId: event.eventId };
-      if (reserved.length > 0) ctx.publish(inventoryBatchReserved, { importId, orders: reserved }, meta);
+      if (reserved.length > 0) ctx.publish(inventoryBatchReserved, { importId, orders: reserved, catalogPriced }, meta);
       if (failed.length > 0) ctx.publish(inventoryBatchFailed, { importId, orders: failed }, meta);
       ctx.logger.debug('bulk reservation', { importId, reserved: reserved.length, failed: failed.length });
     }

@@ -68,21 +68,25 @@ describe('inventory service: bulk reservations for imports (real PostgreSQL and 
     expect(answers(importId, 'inventory.batch-reserved')).toHaveLength(1);
   });
 
-  it('a chunk is priced from the catalog: lines without a price get the catalog price, an order with another price fails PRICE_MISMATCH and reserves nothing', async () => {
+  it('a chunk is priced from the catalog: lines without a price get the catalog price (and only those orders are named as catalog-priced), an order with another price fails PRICE_MISMATCH and reserves nothing', async () => {
     const p = await sku(10, 7.5);
     const importId = randomUUID();
     const unpriced = { orderId: randomUUID(), customerId: 'ann', items: [{ productId: p, quantity: 2 }, { productId: p, quantity: 1, unitPrice: 7.5 }], paymentMethod: 'pm_card_ok' };
+    const priced = { orderId: randomUUID(), customerId: 'cat', items: [{ productId: p, quantity: 1, unitPrice: 7.5 }], total: 7.5, paymentMethod: 'pm_card_ok' };
     const cheap = { orderId: randomUUID(), customerId: 'ben', items: [{ productId: p, quantity: 1, unitPrice: 0.01 }], total: 0.01, paymentMethod: 'pm_card_ok' };
-    await publish(orderBatchCreated, { importId, orders: [cheap, unpriced] }, importId);
+    await publish(orderBatchCreated, { importId, orders: [cheap, unpriced, priced] }, importId);
     const [reserved] = await waitFor(() => answers(importId, 'inventory.batch-reserved').length === 1 && answers(importId, 'inventory.batch-reserved'), 'batch-reserved');
     const [failed] = await waitFor(() => answers(importId, 'inventory.batch-failed').length === 1 && answers(importId, 'inventory.batch-failed'), 'batch-failed');
     expect(reserved!.payload.orders).toEqual([
       { ...unpriced, items: [{ productId: p, quantity: 2, unitPrice: 7.5 }, { productId: p, quantity: 1, unitPrice: 7.5 }], total: 22.5 },
+      priced,
     ]);
+    // The order service records only these prices: the others are the file's already.
+    expect(reserved!.payload.catalogPriced).toEqual([unpriced.orderId]);
     expect(failed!.payload.orders).toEqual([
       { orderId: cheap.orderId, customerId: 'ben', reason: `PRICE_MISMATCH: line 1 (${p}): client price 0.01, catalog price 7.50`, unavailable: [] },
     ]);
-    expect(await stockOf(p)).toMatchObject({ available: 7, reserved: 3 });
+    expect(await stockOf(p)).toMatchObject({ available: 6, reserved: 4 });
   });
 
   it('failed payments of a chunk give their stock back once, answered with one inventory.batch-released', async () => {

@@ -100,7 +100,13 @@ export function applyBulkResults(deps: { now: () => Date }): HandlerSpec<Tx> {
  */
 export function recordBulkPrices(): HandlerSpec<Tx> {
   return onBatch<typeof inventoryBatchReserved, Tx>(inventoryBatchReserved, async (events, ctx) => {
-    const prices = events.flatMap((e) => e.payload.orders.map((o) => ({ orderId: o.orderId.toLowerCase(), ...catalogPrices(o) })));
+    const prices = events.flatMap((e) => {
+      // Only the orders the catalog priced: the others' prices are the file's already.
+      const news = e.payload.catalogPriced && new Set(e.payload.catalogPriced.map((id) => id.toLowerCase()));
+      return e.payload.orders
+        .map((o) => ({ orderId: o.orderId.toLowerCase(), ...catalogPrices(o) }))
+        .filter((p) => !news || news.has(p.orderId));
+    });
     await recordPrices(ctx.tx, prices);
   });
 }

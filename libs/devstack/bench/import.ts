@@ -14,6 +14,8 @@
  *   --worker-node-options="…"  NODE_OPTIONS for the bundled worker (try V8 heap settings;
  *                         the = is needed: the value starts with dashes)
  *   --accept-only         stop once the upload is accepted (the worker's time and memory only)
+ *   --unpriced-every N    every Nth order leaves its price cells empty, for the catalog to
+ *                         price (default 10; 0: every row carries the catalog price)
  *
  * Starts the whole system as `npm start` does (own databases and topology prefix), writes the
  * CSV, uploads it through Nginx and prints: time until the upload is accepted (202), time until
@@ -49,12 +51,14 @@ const { values } = parseArgs({
     'worker-node-options': { type: 'string' },
     /** Stop once the upload is accepted: the worker's figures without waiting for the saga. */
     'accept-only': { type: 'boolean', default: false },
+    'unpriced-every': { type: 'string', default: '10' },
   },
 });
 
 const ROWS = Number(values.rows);
 const LINES = Number(values['lines-per-order']);
 const PRODUCTS = Number(values.products);
+const UNPRICED_EVERY = Number(values['unpriced-every']);
 const RATE = Number(values['interactive-rate']);
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -82,8 +86,8 @@ const say = (line: string): void => {
 };
 /**
  * Writes the file: orders of 1..2N-1 rows over PRODUCTS products, 1 % declined cards. The rows
- * carry the catalog's price (every product is 10), but every tenth order leaves its price cells
- * empty, so the catalog prices it (and the order service records those prices).
+ * carry the catalog's price (every product is 10), but every `--unpriced-every`th order leaves
+ * its price cells empty, so the catalog prices it (and the order service records those prices).
  */
 async function generate(file: string): Promise<number> {
   const out = fs.createWriteStream(file, { highWaterMark: 1 << 20 });
@@ -98,7 +102,7 @@ async function generate(file: string): Promise<number> {
     const ref = `${run}-${String(orders).padStart(9, '0')}`;
     const customer = `customer-${String(orders % 50_000).padStart(6, '0')}`;
     const card = orders % 100 === 99 ? 'pm_card_declined' : 'pm_card_ok';
-    const price = orders % 10 === 5 ? '' : '10.00';
+    const price = UNPRICED_EVERY > 0 && orders % UNPRICED_EVERY === UNPRICED_EVERY >> 1 ? '' : '10.00';
     for (let i = 0; i < n; i++) {
       const product = `BULK-PRODUCT-${String(Math.floor(rnd() * PRODUCTS)).padStart(4, '0')}`;
       buf += `${ref},${customer},${product},${1 + Math.floor(rnd() * 3)},${price},${card}\n`;

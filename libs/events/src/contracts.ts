@@ -148,7 +148,19 @@ export const importFailed = defineEvent('import.failed', 1, z.object({ importId,
 export const orderBatchCreated = defineEvent('order.batch-created', 1, z.object({ importId, orders: z.array(placedOrder).min(1) }));
 
 /** The orders of one order.batch-created that inventory reserved stock for: the bulk inventory.reserved. */
-export const inventoryBatchReserved = defineEvent('inventory.batch-reserved', 1, z.object({ importId, orders: z.array(reservedOrder).min(1) }));
+export const inventoryBatchReserved = defineEvent(
+  'inventory.batch-reserved',
+  1,
+  z.object({
+    importId,
+    orders: z.array(reservedOrder).min(1),
+    /**
+     * The orders with a line the client did not price: only their prices are news to the order
+     * service (a claimed price is the catalog's, or the order was refused). Absent: all of them.
+     */
+    catalogPriced: z.array(orderId).optional(),
+  }),
+);
 
 /** The orders of one order.batch-created that inventory could not reserve for: the bulk inventory.failed. */
 export const inventoryBatchFailed = defineEvent('inventory.batch-failed', 1, z.object({ importId, orders: z.array(stockFailure).min(1) }));
