@@ -95,7 +95,11 @@ export function reserveStock(): HandlerSpec<Tx> {
       const meta = { correlationId: event.correlationId, causationId: event.eventId };
       switch (d.kind) {
         case 'reserve':
-          ctx.publish(inventoryReserved, { orderId, customerId, items: d.items, total: d.total, paymentMethod }, meta);
+          ctx.publish(
+            inventoryReserved,
+            { orderId, customerId, items: d.items, total: d.total, paymentMethod, catalogPriced: event.payload.items.some((l) => l.unitPrice === undefined) },
+            meta,
+          );
           break;
         case 'reject':
           ctx.publish(inventoryFailed, { orderId, customerId, reason: d.reason, unavailable: d.unavailable }, meta);

@@ -143,6 +143,8 @@ describe('inventory service (real PostgreSQL and RabbitMQ, two instances)', () =
       ],
       total: 40.5,
       paymentMethod: 'pm_card_ok',
+      // Lines without a client price: the order service has prices to record.
+      catalogPriced: true,
     });
     expect(await stockOf(a)).toMatchObject({ available: 7, reserved: 3 });
     expect(await stockOf(b)).toMatchObject({ available: 4, reserved: 1 });
@@ -191,11 +193,12 @@ describe('inventory service (real PostgreSQL and RabbitMQ, two instances)', () =
     const p = await product(sku('REPRICE'), 'Widget', 4, 10);
     const before = order([{ productId: p, quantity: 3 }]);
     await publish(orderCreated, before);
-    expect((await answerTo(before.orderId, 'inventory.reserved')).payload).toMatchObject({ items: [{ unitPrice: 4 }], total: 12 });
+    expect((await answerTo(before.orderId, 'inventory.reserved')).payload).toMatchObject({ items: [{ unitPrice: 4 }], total: 12, catalogPriced: true });
     await service.deps.db.product.update({ where: { id: p }, data: { price: 4.25 } });
-    const after = order([{ productId: p, quantity: 3 }]);
+    const after = order([{ productId: p, quantity: 3, unitPrice: 4.25 }]);
     await publish(orderCreated, after);
-    expect((await answerTo(after.orderId, 'inventory.reserved')).payload).toMatchObject({ items: [{ unitPrice: 4.25 }], total: 12.75 });
+    // Every line claimed the catalog's price: nothing for the order service to record.
+    expect((await answerTo(after.orderId, 'inventory.reserved')).payload).toMatchObject({ items: [{ unitPrice: 4.25 }], total: 12.75, catalogPriced: false });
   });
 
   it('an order naming an unknown product fails with a reason that names it', async () => {

@@ -42,8 +42,11 @@ function inputOf(e: SagaEvent): SagaInput {
 /** The prices a saga event fixes: inventory's catalog prices, or the amount payment charged. */
 function pricesOf(e: SagaEvent): Omit<Pricing, 'orderId'> | null {
   switch (e.eventType) {
-    case inventoryReserved.type:
-      return catalogPrices((e as EventOf<typeof inventoryReserved>).payload);
+    case inventoryReserved.type: {
+      const reserved = (e as EventOf<typeof inventoryReserved>).payload;
+      // Every line claimed the catalog's price (or inventory would have refused): nothing new.
+      return reserved.catalogPriced === false ? null : catalogPrices(reserved);
+    }
     case paymentCompleted.type:
       return { total: (e as EventOf<typeof paymentCompleted>).payload.amount, unitPrices: null };
     default:

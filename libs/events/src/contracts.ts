@@ -47,7 +47,17 @@ const charge = z.object({ orderId, customerId: z.string().min(1), paymentId: z.u
 const chargeFailure = z.object({ orderId, customerId: z.string().min(1), reason: z.string().min(1) });
 
 export const orderCreated = defineEvent('order.created', 1, placedOrder);
-export const inventoryReserved = defineEvent('inventory.reserved', 1, reservedOrder);
+export const inventoryReserved = defineEvent(
+  'inventory.reserved',
+  1,
+  reservedOrder.extend({
+    /**
+     * A line had no client price: these prices are news to the order service. False: every
+     * line claimed the catalog's price already, so there is nothing to record. Absent: unknown.
+     */
+    catalogPriced: z.boolean().optional(),
+  }),
+);
 export const inventoryFailed = defineEvent('inventory.failed', 1, stockFailure);
 export const inventoryReleased = defineEvent('inventory.released', 1, stockRelease);
 export const paymentCompleted = defineEvent('payment.completed', 1, charge);
