@@ -3,15 +3,8 @@
  * (kubernetes-models: the OpenAPI definitions compiled to validators), and the objects fit
  * together: Services select pods that exist, probes and ports match what the code serves.
  */
-import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
-import { Namespace } from 'kubernetes-models/v1/Namespace';
-import { Secret } from 'kubernetes-models/v1/Secret';
-import { Service } from 'kubernetes-models/v1/Service';
-import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
-import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
-import { Job } from 'kubernetes-models/batch/v1/Job';
-import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { PROBE_PATHS } from '../../libs/http/src/probes';
+import { validate } from './validate';
 import {
   PROCESSES,
   SERVICES,
@@ -31,25 +24,6 @@ import {
   type Workload,
 } from './support';
 
-type Model = new (data: never) => { validate(): void };
-/** Every kind k8s/ may contain; a new kind must be added here to be validated. */
-const MODELS: Record<string, Model> = {
-  'v1/Namespace': Namespace,
-  'v1/ConfigMap': ConfigMap,
-  'v1/Secret': Secret,
-  'v1/Service': Service,
-  'apps/v1/Deployment': Deployment,
-  'apps/v1/StatefulSet': StatefulSet,
-  'batch/v1/Job': Job,
-  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
-};
-
-function validate(object: K8sObject): void {
-  const Model = MODELS[`${object.apiVersion}/${object.kind}`];
-  if (!Model) throw new Error(`no schema for ${object.apiVersion} ${object.kind} (add it to MODELS)`);
-  new Model(object as never).validate();
-}
-
 const NAMESPACE = 'orderflow';
 
 describe('kubectl kustomize k8s/', () => {
@@ -59,6 +33,8 @@ describe('kubectl kustomize k8s/', () => {
       expect.arrayContaining([
         `Namespace/${NAMESPACE}`,
         'StatefulSet/rabbitmq',
+        'PodDisruptionBudget/rabbitmq',
+        'ServiceAccount/rabbitmq',
         'StatefulSet/postgres',
         'Deployment/gateway',
         'Service/gateway',
@@ -67,6 +43,8 @@ describe('kubectl kustomize k8s/', () => {
         ...SERVICES.flatMap((s) => [`Service/${s.app}`, `Job/${s.database}-migrate`]),
         // Every process npm start runs is a Deployment: each service, and each bulk lane.
         ...PROCESSES.flatMap((p) => [`Deployment/${p.name}`, `PodDisruptionBudget/${p.name}`]),
+        // Each Deployment that takes traffic is autoscaled.
+        ...PROCESSES.filter((p) => p.lanes === 'interactive').map((p) => `HorizontalPodAutoscaler/${p.name}`),
       ]),
     );
   });
@@ -120,11 +98,12 @@ describe('Services and selectors', () => {
   });
 
   it('every workload selector matches its own pod template, and PDBs select a workload', () => {
-    for (const w of [...ofKind<Workload>('Deployment'), ...ofKind<Workload>('StatefulSet')]) {
+    const workloads = [...ofKind<Workload>('Deployment'), ...ofKind<Workload>('StatefulSet')];
+    for (const w of workloads) {
       expect(selects(w.spec.selector.matchLabels, w.spec.template.metadata.labels)).toBe(true);
     }
     for (const pdb of ofKind<K8sObject & { spec: { selector: { matchLabels: Record<string, string> } } }>('PodDisruptionBudget')) {
-      const covered = ofKind<Workload>('Deployment').filter((d) => selects(pdb.spec.selector.matchLabels, d.spec.template.metadata.labels));
+      const covered = workloads.filter((d) => selects(pdb.spec.selector.matchLabels, d.spec.template.metadata.labels));
       expect({ pdb: pdb.metadata.name, covered: covered.map((d) => d.metadata.name) }).toEqual({ pdb: pdb.metadata.name, covered: [pdb.metadata.name] });
     }
   });
@@ -151,8 +130,12 @@ describe.each(PROCESSES.map((p) => [p.name, p] as const))('%s Deployment', (name
   const pod = deployment.spec.template.spec;
   const env = containerEnv(container);
 
-  it(`runs 2 replicas on port ${spec.port}, the port the code serves (PROCESSES)`, () => {
-    expect(deployment.spec.replicas).toBe(2);
+  it(`runs 2 replicas (at least, when autoscaled) on port ${spec.port}, the port the code serves (PROCESSES)`, () => {
+    const hpa = ofKind<K8sObject & { spec: { scaleTargetRef: { kind: string; name: string }; minReplicas?: number } }>('HorizontalPodAutoscaler').find(
+      (h) => h.spec.scaleTargetRef.kind === 'Deployment' && h.spec.scaleTargetRef.name === name,
+    );
+    // An autoscaled Deployment leaves `replicas` to its HPA (a value would reset it at each apply).
+    expect({ replicas: deployment.spec.replicas, min: hpa?.spec.minReplicas }).toEqual(hpa ? { replicas: undefined, min: 2 } : { replicas: 2, min: undefined });
     expect(container.ports?.map((p) => p.containerPort)).toEqual([spec.port]);
     expect(env.PORT).toBe(String(spec.port));
   });
@@ -170,6 +153,10 @@ describe.each(PROCESSES.map((p) => [p.name, p] as const))('%s Deployment', (name
     expect([...PROBE_PATHS]).toEqual(expect.arrayContaining(['/health', '/ready']));
     // /ready checks for ~2 s itself (libs/http/src/probes.ts): the probe must wait longer.
     expect(container.readinessProbe?.timeoutSeconds).toBeGreaterThan(2);
+    // /health fails once a consumer has stayed gone CONSUMER_GONE_LIVENESS_S (it waits for a
+    // broker node's failover itself): the probe only confirms it, it adds no long wait of its own.
+    const liveness = container.livenessProbe;
+    expect((liveness?.periodSeconds ?? 10) * (liveness?.failureThreshold ?? 3)).toBeLessThanOrEqual(60);
   });
 
   it('has requests and limits for CPU and memory', () => {

@@ -70,9 +70,16 @@ export interface PodSpec {
   terminationGracePeriodSeconds?: number;
   securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
   restartPolicy?: string;
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+  affinity?: {
+    podAntiAffinity?: {
+      requiredDuringSchedulingIgnoredDuringExecution?: Array<{ topologyKey: string; labelSelector?: { matchLabels?: Record<string, string> } }>;
+    };
+  };
 }
 export interface PodTemplate {
-  metadata: { labels?: Record<string, string> };
+  metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
   spec: PodSpec;
 }
 export interface Workload extends K8sObject {
@@ -81,6 +88,8 @@ export interface Workload extends K8sObject {
     selector: { matchLabels: Record<string, string> };
     template: PodTemplate;
     serviceName?: string;
+    podManagementPolicy?: string;
+    strategy?: { rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string } };
     volumeClaimTemplates?: Array<{ metadata: { name: string } }>;
   };
 }
@@ -97,41 +106,47 @@ export interface ServiceObject extends K8sObject {
 }
 export interface DataObject extends K8sObject {
   data?: Record<string, string>;
+  stringData?: Record<string, string>;
 }
 
-let rendered: K8sObject[] | undefined;
+const renderedDirs = new Map<string, K8sObject[]>();
 
-/** `kubectl kustomize k8s/`, as `kubectl apply -k k8s/` renders it (no flags), parsed. */
-export function renderK8s(): K8sObject[] {
-  if (rendered) return rendered;
-  const run = spawnSync('kubectl', ['kustomize', K8S], { encoding: 'utf8', timeout: 30_000 });
+/** `kubectl kustomize <dir>`, as `kubectl apply -k <dir>` renders it (no flags), parsed; once per directory. */
+export function renderKustomization(dir: string): K8sObject[] {
+  const cached = renderedDirs.get(dir);
+  if (cached) return cached;
+  const run = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 30_000 });
   if (run.error) throw new Error(`cannot run kubectl (${run.error.message}); the k8s tests need kubectl on PATH`);
-  if (run.status !== 0) throw new Error(`kubectl kustomize k8s/ failed:\n${run.stderr}`);
-  rendered = parseAllDocuments(run.stdout).map((doc) => {
+  if (run.status !== 0) throw new Error(`kubectl kustomize ${path.relative(ROOT, dir) || dir} failed:\n${run.stderr}`);
+  const objects = parseAllDocuments(run.stdout).map((doc) => {
     if (doc.errors.length > 0) throw new Error(doc.errors.map((e) => e.message).join('\n'));
     return doc.toJS() as K8sObject;
   });
-  return rendered;
+  renderedDirs.set(dir, objects);
+  return objects;
 }
 
-export const ofKind = <T extends K8sObject>(kind: string): T[] => renderK8s().filter((o) => o.kind === kind) as T[];
+/** `kubectl kustomize k8s/`, as `kubectl apply -k k8s/` renders it (no flags), parsed. */
+export const renderK8s = (): K8sObject[] => renderKustomization(K8S);
 
-export function named<T extends K8sObject>(kind: string, name: string): T {
-  const found = ofKind<T>(kind).find((o) => o.metadata.name === name);
+export const ofKind = <T extends K8sObject>(kind: string, objects: K8sObject[] = renderK8s()): T[] => objects.filter((o) => o.kind === kind) as T[];
+
+export function named<T extends K8sObject>(kind: string, name: string, objects: K8sObject[] = renderK8s()): T {
+  const found = ofKind<T>(kind, objects).find((o) => o.metadata.name === name);
   if (!found) throw new Error(`no ${kind} ${name} in the rendered manifests`);
   return found;
 }
 
 /** A generated ConfigMap/Secret by its base name (kustomize appends a content hash). */
-export function generated<T extends DataObject>(kind: 'ConfigMap' | 'Secret', base: string): T {
-  const found = ofKind<T>(kind).filter((o) => o.metadata.name === base || o.metadata.name.startsWith(`${base}-`));
+export function generated<T extends DataObject>(kind: 'ConfigMap' | 'Secret', base: string, objects: K8sObject[] = renderK8s()): T {
+  const found = ofKind<T>(kind, objects).filter((o) => o.metadata.name === base || o.metadata.name.startsWith(`${base}-`));
   if (found.length !== 1) throw new Error(`expected one ${kind} generated from ${base}, found ${found.length}`);
   return found[0] as T;
 }
 
 /** Pod templates of the workloads, with the labels their Services select on. */
-export function podTemplates(): Array<{ owner: K8sObject; template: PodTemplate }> {
-  return renderK8s()
+export function podTemplates(objects: K8sObject[] = renderK8s()): Array<{ owner: K8sObject; template: PodTemplate }> {
+  return objects
     .filter((o) => ['Deployment', 'StatefulSet', 'Job'].includes(o.kind))
     .map((o) => ({ owner: o, template: (o as Workload | JobObject).spec.template }));
 }
@@ -142,11 +157,12 @@ export const selects = (selector: Record<string, string>, labels: Record<string,
 export function dataOf(object: DataObject): Record<string, string> {
   const data = object.data ?? {};
   if (object.kind !== 'Secret') return data;
-  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  // stringData overrides data, as the API server merges them (an overlay's patch may set it).
+  return { ...Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])), ...object.stringData };
 }
 
-function findData(kind: 'ConfigMap' | 'Secret', name: string): Record<string, string> {
-  const object = ofKind<DataObject>(kind).find((o) => o.metadata.name === name);
+function findData(kind: 'ConfigMap' | 'Secret', name: string, objects: K8sObject[]): Record<string, string> {
+  const object = ofKind<DataObject>(kind, objects).find((o) => o.metadata.name === name);
   if (!object) throw new Error(`the container refers to ${kind} ${name}, which is not rendered`);
   return dataOf(object);
 }
@@ -155,17 +171,17 @@ function findData(kind: 'ConfigMap' | 'Secret', name: string): Record<string, st
  * The environment the kubelet gives a container: envFrom first, then env in order, with
  * `$(VAR)` references expanded from what is defined before (Kubernetes' rule).
  */
-export function containerEnv(container: Container): Record<string, string> {
+export function containerEnv(container: Container, objects: K8sObject[] = renderK8s()): Record<string, string> {
   const env: Record<string, string> = {};
   for (const from of container.envFrom ?? []) {
-    if (from.configMapRef) Object.assign(env, findData('ConfigMap', from.configMapRef.name));
-    if (from.secretRef) Object.assign(env, findData('Secret', from.secretRef.name));
+    if (from.configMapRef) Object.assign(env, findData('ConfigMap', from.configMapRef.name, objects));
+    if (from.secretRef) Object.assign(env, findData('Secret', from.secretRef.name, objects));
   }
   for (const v of container.env ?? []) {
     const ref = v.valueFrom;
     let value: string;
-    if (ref?.secretKeyRef) value = lookup(findData('Secret', ref.secretKeyRef.name), ref.secretKeyRef.key, v.name);
-    else if (ref?.configMapKeyRef) value = lookup(findData('ConfigMap', ref.configMapKeyRef.name), ref.configMapKeyRef.key, v.name);
+    if (ref?.secretKeyRef) value = lookup(findData('Secret', ref.secretKeyRef.name, objects), ref.secretKeyRef.key, v.name);
+    else if (ref?.configMapKeyRef) value = lookup(findData('ConfigMap', ref.configMapKeyRef.name, objects), ref.configMapKeyRef.key, v.name);
     else if (ref?.fieldRef) value = `<${ref.fieldRef.fieldPath}>`;
     else value = (v.value ?? '').replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name?: string) => (name === undefined ? '$' : (env[name] ?? whole)));
     env[v.name] = value;
@@ -180,8 +196,8 @@ function lookup(data: Record<string, string>, key: string, variable: string): st
 }
 
 /** The Deployment of an app and its main container (named after the app). */
-export function appDeployment(app: string): { deployment: Workload; container: Container } {
-  const deployment = named<Workload>('Deployment', app);
+export function appDeployment(app: string, objects: K8sObject[] = renderK8s()): { deployment: Workload; container: Container } {
+  const deployment = named<Workload>('Deployment', app, objects);
   const container = deployment.spec.template.spec.containers.find((c) => c.name === app);
   if (!container) throw new Error(`Deployment ${app} has no container named ${app}`);
   return { deployment, container };
@@ -205,7 +221,7 @@ export const serviceOf = (process: ProcessSpec): ServiceSpec => {
 };
 
 /** The zod schema an app's main.ts validates its environment with. */
-export function configSchemaOf(spec: ServiceSpec): { shape: Record<string, { safeParse(v: unknown): { success: boolean } }>; safeParse(env: unknown): { success: boolean; error?: unknown } } {
+export function configSchemaOf(spec: ServiceSpec): { shape: Record<string, { safeParse(v: unknown): { success: boolean; data?: unknown } }>; safeParse(env: unknown): { success: boolean; error?: unknown; data?: Record<string, unknown> } } {
   const own = path.join(ROOT, 'apps', spec.app, 'src', 'config.ts');
   if (existsSync(own)) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
