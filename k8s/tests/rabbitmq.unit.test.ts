@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { DEFINITIONS_FILE, defaultRetryDelays, rabbitmqDefinitions, renderDefinitions, topologyApps, type Definitions } from '../tools/rabbitmq-definitions';
 import { SERVICES, compose, generated, named, type Container, type Workload } from './support';
+import { BROKER_DELIVERY_LIMIT } from '@orderflow/messaging';
 
 const committed = (): Definitions => JSON.parse(readFileSync(DEFINITIONS_FILE, 'utf8')) as Definitions;
 
@@ -22,7 +23,7 @@ describe('k8s/rabbitmq/definitions.json', () => {
     for (const app of apps) expect(queues).toContain(`${app.replace(/-service$/, '')}.dead-letter`);
   });
 
-  it('declares each retry queue with the TTL and the default dead-letter exchange the services assert', () => {
+  it('declares each retry queue as a quorum queue with the TTL and the default dead-letter exchange the services assert, dead-lettering at least once', () => {
     const retryQueues = committed().queues.filter((q) => q.name.includes('.retry.'));
     expect(retryQueues.length).toBe(topologyApps().length * defaultRetryDelays().length);
     for (const q of retryQueues) {
@@ -31,9 +32,34 @@ describe('k8s/rabbitmq/definitions.json', () => {
         name: q.name,
         durable: true,
         auto_delete: false,
-        arguments: { 'x-message-ttl': delay, 'x-dead-letter-exchange': '' },
+        arguments: {
+          'x-queue-type': 'quorum',
+          'x-message-ttl': delay,
+          'x-dead-letter-exchange': '',
+          'x-dead-letter-strategy': 'at-least-once',
+          'x-overflow': 'reject-publish',
+        },
       });
     }
+  });
+
+  it('declares every queue as a quorum queue: consumer queues with the delivery limit dead-lettering into their service\'s dead-letter queue', () => {
+    const { queues } = committed();
+    expect(queues.every((q) => q.durable && q.arguments['x-queue-type'] === 'quorum')).toBe(true);
+    const work = queues.filter((q) => !q.name.includes('.retry.') && !q.name.endsWith('.dead-letter'));
+    expect(work.map((q) => q.name)).toEqual(expect.arrayContaining(['order.saga', 'inventory.saga', 'inventory.bulk', 'payment.saga', 'notification.events']));
+    for (const q of work) {
+      const service = q.name.slice(0, q.name.indexOf('.'));
+      expect(q.arguments).toEqual({
+        'x-queue-type': 'quorum',
+        'x-delivery-limit': BROKER_DELIVERY_LIMIT,
+        'x-dead-letter-exchange': '',
+        'x-dead-letter-routing-key': `${service}.dead-letter`,
+        'x-dead-letter-strategy': 'at-least-once',
+        'x-overflow': 'reject-publish',
+      });
+    }
+    for (const q of queues.filter((x) => x.name.endsWith('.dead-letter'))) expect(q.arguments).toEqual({ 'x-queue-type': 'quorum' });
   });
 
   it('binds each consumer queue to its events, and each retry queue to its fanout exchange', () => {

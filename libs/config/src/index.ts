@@ -58,6 +58,19 @@ export const vars = {
     }, 'must be a URL with a supported protocol'),
   postgresUrl: () => vars.url(/^postgres(ql)?:$/),
   amqpUrl: (fallback = 'amqp://guest:guest@127.0.0.1:5672') => vars.url(/^amqps?:$/).default(fallback),
+  /**
+   * A comma-separated list of AMQP URLs, e.g. the nodes of a cluster. A bad entry is named by
+   * its position, not echoed: URLs carry passwords.
+   */
+  amqpUrls: () =>
+    z.string().transform((v, ctx) => {
+      const urls = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      if (urls.length === 0) ctx.addIssue({ code: 'custom', message: 'must list at least one amqp:// or amqps:// URL' });
+      urls.forEach((url, i) => {
+        if (!vars.url(/^amqps?:$/).safeParse(url).success) ctx.addIssue({ code: 'custom', message: `entry ${i + 1} of ${urls.length} is not an amqp:// or amqps:// URL` });
+      });
+      return urls;
+    }),
   logLevel: () => z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   positiveInt: (fallback: number) => z.coerce.number().int().positive().default(fallback),
   nonNegativeInt: (fallback: number) => z.coerce.number().int().min(0).default(fallback),

@@ -34,7 +34,7 @@ import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { parse } from 'csv-parse';
 import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
-import { SERVICES, startSystem, SYSTEM_PORTS } from '../src';
+import { isUp, SERVICES, startSystem, SYSTEM_PORTS } from '../src';
 import { CLK_TCK, busyKinds, cpuMeter, machineTicks, peakRssOf, percentile, postgresByDatabase, systemGroups, total } from './proc';
 
 const { values } = parseArgs({
@@ -233,7 +233,7 @@ async function main(): Promise<void> {
       });
       for (let ready = false; !ready; ) {
         if (bundled.exitCode !== null) throw new Error(`the bundled import worker exited (${bundled.exitCode}) before it was ready`);
-        ready = (await fetch(`${worker.url}/ready`).catch(() => null))?.status === 200;
+        ready = await isUp(worker.url);
         if (!ready) await new Promise((r) => setTimeout(r, 100));
       }
       worker.pid = bundled.pid;

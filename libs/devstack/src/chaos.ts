@@ -5,6 +5,8 @@ import amqplib from 'amqplib';
 import { Client } from 'pg';
 import { signToken } from '@orderflow/http';
 import { audit, formatReport, type AuditReport } from './audit';
+import type { LocalCluster } from './cluster';
+import { injectBrokerNodeFault, isBrokerNodeFault, type BrokerNodeFault } from './cluster-chaos';
 import { startSystem, type RunningSystem } from './system';
 
 const run = promisify(execFile);
@@ -22,7 +24,9 @@ export type Fault =
    * An operator deletes the bindings that route order.created and puts them back `seconds`
    * later: the events published meanwhile are unroutable and must not be lost.
    */
-  | { kind: 'unbind'; seconds: number };
+  | { kind: 'unbind'; seconds: number }
+  /** Needs `cluster`: a broker node killed, stopped or wiped (see cluster-chaos.ts). */
+  | BrokerNodeFault;
 
 export interface ChaosOptions {
   seconds: number;
@@ -38,6 +42,8 @@ export interface ChaosOptions {
   quietTimeoutS?: number;
   say?: (line: string) => void;
   stdio?: 'inherit' | 'ignore';
+  /** Run against this local cluster (the services get every node in AMQP_URLS) instead of the machine's broker. */
+  cluster?: LocalCluster;
 }
 
 export interface ChaosResult {
@@ -107,6 +113,8 @@ async function unbindFor(prefix: string, seconds: number): Promise<void> {
  */
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const say = o.say ?? (() => undefined);
+  /** Where checks and the audit look: a node of the cluster that runs, or the machine's broker. */
+  const brokerUrl = (): string => o.cluster?.runningNodes()[0]?.url ?? process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
   let system: RunningSystem | undefined;
   const unexpected: string[] = [];
   system = await startSystem({
@@ -114,7 +122,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     basePort: o.basePort,
     databasePrefix: o.databasePrefix,
     topologyPrefix: o.topologyPrefix,
-    env: { RETRY_DELAYS_MS: '200,1000,3000,6000', ORDER_DEADLINE_S: '30', SWEEP_INTERVAL_S: '2', LOG_LEVEL: 'error', PAYMENT_SUCCESS_RATE: '0.8', SHUTDOWN_TIMEOUT_S: '10' },
+    env: { RETRY_DELAYS_MS: '200,1000,3000,6000', ORDER_DEADLINE_S: '30', SWEEP_INTERVAL_S: '2', LOG_LEVEL: 'error', PAYMENT_SUCCESS_RATE: '0.8', SHUTDOWN_TIMEOUT_S: '10', ...(o.cluster ? { AMQP_URLS: o.cluster.urls.join(',') } : {}) },
+    ...(o.cluster ? { amqpUrl: o.cluster.urls[0] } : {}),
     stdio: o.stdio ?? 'ignore',
     onCrash: (name, code, signal) => {
       unexpected.push(`${name} exited (${signal ?? code})`);
@@ -200,6 +209,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           await unbindFor(o.topologyPrefix, fault.seconds);
           faultsDone.push(`order.created unroutable for ${((Date.now() - t) / 1000).toFixed(1)} s`);
           break;
+        default:
+          if (!isBrokerNodeFault(fault) || !o.cluster) throw new Error(`fault ${fault.kind} needs a cluster`);
+          faultsDone.push(await injectBrokerNodeFault(o.cluster, fault, o.topologyPrefix));
+          break;
       }
       say(faultsDone.at(-1)!);
       lastFaultAt = Date.now();
@@ -258,7 +271,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   for (;;) {
     terminal = await pending();
     if (terminal === ids.length && recoverySeconds === null) recoverySeconds = (Date.now() - lastFaultAt) / 1000;
-    if (terminal === ids.length && (await unsent()) === 0 && (await queuesEmpty(o.topologyPrefix))) break;
+    if (terminal === ids.length && (await unsent()) === 0 && (await queuesEmpty(o.topologyPrefix, brokerUrl()))) break;
     if (Date.now() > quietUntil) break;
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -268,7 +281,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
   const unroutable = await sumMetric(system, UNROUTABLE_METRIC);
   say(`unroutable publishes: ${unroutable}`);
-  const report = await audit({ databases: system.databases, amqpUrl: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', topologyPrefix: o.topologyPrefix, orderDeadlineS: 0, graceS: 0, outboxMaxAgeS: 0 });
+  const report = await audit({ databases: system.databases, amqpUrl: brokerUrl(), topologyPrefix: o.topologyPrefix, orderDeadlineS: 0, graceS: 0, outboxMaxAgeS: 0 });
   say(formatReport(report));
   if (unexpected.length > 0) say(`unexpected exits: ${unexpected.join(', ')}`);
   return {
@@ -310,8 +323,8 @@ async function sumMetric(system: RunningSystem, name: string): Promise<number> {
   return total;
 }
 
-async function queuesEmpty(prefix: string): Promise<boolean> {
-  const conn = await amqplib.connect(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
+async function queuesEmpty(prefix: string, url: string): Promise<boolean> {
+  const conn = await amqplib.connect(url);
   try {
     for (const q of ['order.saga', 'inventory.saga', 'payment.saga', 'notification.events']) {
       const ch = await conn.createChannel();

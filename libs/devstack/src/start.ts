@@ -4,6 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
+import { enableFeatureFlags, migrateClassicQueues } from './broker-queues';
 import { MANAGEMENT_UI_PORT } from './services';
 import { startSystem, type RunningSystem } from './system';
 
@@ -46,6 +47,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
 
+  // Before any service declares its queues: quorum queues dead-letter at least once only with
+  // the flags on, and the classic queues of an earlier version become quorum queues with their
+  // messages (nothing consumes them yet: this command starts the consumers).
+  say(enableFeatureFlags().line);
+  await migrateClassicQueues({ amqpUrl: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', say: (line) => say(`queues: ${line}`) });
   system = await startSystem({
     say,
     onCrash: (name, code, signal) => {

@@ -87,12 +87,24 @@ function migrate(databases: Map<string, string>, say: (line: string) => void): P
   });
 }
 
-async function readyOf(url: string): Promise<boolean> {
+/**
+ * Whether a process is up for whoever drives the system (tests, benchmarks, chaos): ready, and
+ * beyond what `/ready` requires — its database — connected to the broker with every consumer
+ * consuming. A process whose broker is away serves its API, but no saga would move.
+ */
+export async function isUp(url: string): Promise<boolean> {
   try {
-    return (await fetch(`${url}/ready`)).status === 200;
+    const res = await fetch(`${url}/ready`);
+    return res.status === 200 && isConsuming(await res.json());
   } catch {
     return false;
   }
+}
+
+/** Whether `/ready`'s answer says: connected to the broker, every consumer consuming. */
+export function isConsuming(ready: unknown): boolean {
+  const { broker, consumers } = (ready ?? {}) as { broker?: { connected?: unknown }; consumers?: Record<string, { active?: unknown }> };
+  return broker?.connected === true && Object.values(consumers ?? {}).every((c) => c.active === true);
 }
 
 /**
@@ -173,8 +185,8 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
     const url = `http://127.0.0.1:${s.port}`;
     await waitForPort(s.port, 60_000, () => child.exitCode === null && child.signalCode === null);
     const deadline = Date.now() + 30_000;
-    while (!(await readyOf(url))) {
-      if (Date.now() > deadline) throw new Error(`${s.app} is not ready after 30 s`);
+    while (!(await isUp(url))) {
+      if (Date.now() > deadline) throw new Error(`${s.app} is not ready (database, broker, consumers) after 30 s`);
       await new Promise((r) => setTimeout(r, 100));
     }
   };

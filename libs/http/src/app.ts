@@ -5,7 +5,7 @@ import { accessLog } from './access-log';
 import { setJwtSecret } from './auth';
 import { jsonBody } from './body';
 import { createMetricsRegistry, measureRequests } from './metrics';
-import { probes, type ReadinessCheck } from './probes';
+import { probes, type LivenessCheck, type ReadinessCheck } from './probes';
 import { notFound, problemHandler } from './problem';
 import { requestId } from './request-id';
 
@@ -21,6 +21,10 @@ export interface AppOptions {
   rawBodyTypes?: string[];
   /** Named checks behind `GET /ready`, each given ~2 s. Default: none (always ready). */
   readiness?: Record<string, ReadinessCheck>;
+  /** More of `GET /ready`'s answer (e.g. broker and consumers): reported, not checked. No key `status` or `checks`. */
+  readinessDetail?: () => Record<string, unknown>;
+  /** Behind `GET /health`, on every liveness probe: cheap, no I/O. Default: always alive. */
+  liveness?: LivenessCheck;
   /** Registry served on `GET /metrics`. Default: `createMetricsRegistry(service)`. */
   metrics?: Registry;
   /** Mounts the service's routes; errors they throw become problem documents. */
@@ -48,7 +52,7 @@ export function createApp(options: AppOptions): Express {
   setJwtSecret(app, options.jwtSecret);
 
   app.use(requestId(), accessLog(logger), measureRequests(registry));
-  app.use(probes({ readiness: options.readiness ?? {}, registry, logger }));
+  app.use(probes({ readiness: options.readiness ?? {}, readinessDetail: options.readinessDetail, liveness: options.liveness, registry, logger }));
   app.use(jsonBody({ limit: options.bodyLimit ?? '1mb', rawTypes: options.rawBodyTypes ?? [] }));
 
   const routes = Router();

@@ -1,6 +1,6 @@
 export { createApp, type AppOptions } from './app';
 export { createMetricsRegistry } from './metrics';
-export type { ReadinessCheck } from './probes';
+export type { Liveness, LivenessCheck, ReadinessCheck } from './probes';
 export { HttpError, type Problem } from './problem';
 export {
   authenticate,

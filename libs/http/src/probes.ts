@@ -6,21 +6,44 @@ import type { Logger } from '@orderflow/logging';
 /** Answers whether one dependency (database, broker) is usable; throwing counts as `false`. */
 export type ReadinessCheck = () => boolean | Promise<boolean>;
 
+/** Whether the process should go on running; a restart is what `alive: false` asks for. */
+export interface Liveness {
+  alive: boolean;
+  /** Why not, for the probe's answer and the log. */
+  reason?: string;
+}
+
+/** Answers `/health`: called on every liveness probe, so no I/O — read state the process keeps. */
+export type LivenessCheck = () => Liveness;
+
 /** Probe and scrape endpoints: no auth, no access log, no request metrics. */
 export const PROBE_PATHS: ReadonlySet<string> = new Set(['/health', '/ready', '/metrics']);
 
 // Kubernetes probes time out on their own; a hanging check must answer before they do.
 const CHECK_TIMEOUT_MS = 2_000;
 
+/**
+ * `/health` (liveness: 200 unless `liveness` says the process is stuck), `/ready` (200 when
+ * every readiness check passes, else 503; the answer also carries `readinessDetail`, which
+ * informs but decides nothing) and `/metrics`.
+ */
 export function probes(deps: {
   readiness: Record<string, ReadinessCheck>;
+  readinessDetail?: () => Record<string, unknown>;
+  liveness?: LivenessCheck;
   registry: Registry;
   logger: Logger;
 }): Router {
   const router = Router();
 
   router.get('/health', (_req, res) => {
-    res.json({ status: 'ok' });
+    const liveness = deps.liveness?.() ?? { alive: true };
+    if (liveness.alive) {
+      res.json({ status: 'ok' });
+      return;
+    }
+    deps.logger.warn('liveness check failed', { reason: liveness.reason });
+    res.status(503).json({ status: 'failing', reason: liveness.reason });
   });
 
   router.get('/ready', async (_req, res) => {
@@ -30,7 +53,7 @@ export function probes(deps: {
       ),
     );
     const ready = results.every(([, ok]) => ok);
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results), ...deps.readinessDetail?.() });
   });
 
   router.get('/metrics', async (_req, res) => {

@@ -101,6 +101,29 @@ describe('probes', () => {
     ]);
   });
 
+  it('GET /ready carries the detail it is given and is decided by the checks alone: 200 with a broker away, 503 with the database away', async () => {
+    let databaseUp = true;
+    const detail = { broker: { connected: false, since: '2026-01-01T00:00:00.000Z' }, consumers: { 'x.saga': { active: false, state: 'disconnected' } } };
+    const { app } = buildApp({ readiness: { database: () => databaseUp }, readinessDetail: () => detail });
+    const res = await request(app).get('/ready').expect(200);
+    expect(res.body).toEqual({ status: 'ready', checks: { database: true }, ...detail });
+    databaseUp = false;
+    const down = await request(app).get('/ready').expect(503);
+    expect(down.body).toEqual({ status: 'not ready', checks: { database: false }, ...detail });
+  });
+
+  it('GET /health answers 503 with the reason while liveness says the process is stuck, and 200 again once it is not', async () => {
+    let stuck = false;
+    const { app, lines } = buildApp({ liveness: () => (stuck ? { alive: false, reason: 'consumer gone: x.saga' } : { alive: true }) });
+    await request(app).get('/health').expect(200, { status: 'ok' });
+    stuck = true;
+    const res = await request(app).get('/health').expect(503);
+    expect(res.body).toEqual({ status: 'failing', reason: 'consumer gone: x.saga' });
+    expect(lines().find((l) => l.message === 'liveness check failed')).toMatchObject({ level: 'warn', reason: 'consumer gone: x.saga' });
+    stuck = false;
+    await request(app).get('/health').expect(200, { status: 'ok' });
+  });
+
   it('GET /metrics serves the request duration histogram labelled with the route pattern', async () => {
     const { app } = buildApp();
     await request(app).post('/echo').send({}).expect(201);

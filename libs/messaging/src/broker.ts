@@ -1,16 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Message, type Options, type RecoveringChannelModel } from 'amqplib';
+import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Message, type Options } from 'amqplib';
 import type { Logger } from '@orderflow/logging';
 
 export interface BrokerOptions {
-  url: string;
+  /**
+   * The broker, or the nodes of a cluster: the connection goes to any of them (a fleet spreads
+   * over the nodes) and, when its node is lost, to another.
+   */
+  url: string | readonly string[];
   /** Shown in the management UI's connection list (and used by tests to close it). */
   connectionName: string;
   logger: Logger;
-  /** Reconnect backoff: first delay and cap, in ms. */
+  /** Reconnect backoff once every node refused: first delay and cap, in ms. */
   initialReconnectDelayMs?: number;
   maxReconnectDelayMs?: number;
+  /** Longest a connection attempt to one node may take (TCP and AMQP handshake), in ms. Default 10 s. */
+  connectTimeoutMs?: number;
   /** Runs on every (re)connection before any channel opens: declare topology here. */
   onConnect?: (model: ChannelModel) => Promise<void>;
 }
@@ -184,62 +190,169 @@ export class ManagedChannel<C extends AnyChannel = AnyChannel> {
   }
 }
 
+/** `host:port` of a broker URL: what logs show of a node (never its credentials). */
+export function nodeAddress(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || (u.protocol === 'amqps:' ? '5671' : '5672')}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
 /**
- * One AMQP connection per process, kept alive by amqplib's built-in recovery (exponential
- * backoff with jitter). Channels opened through it are restored after every reconnect.
+ * The order in which nodes are tried: shuffled once, so that the processes of a fleet spread
+ * over the nodes, then round-robin, so that after losing its node a process tries the others
+ * before coming back to it.
+ */
+export class NodeRotation {
+  private readonly order: string[];
+  private next = 0;
+
+  constructor(urls: readonly string[], random: () => number = Math.random) {
+    if (urls.length === 0) throw new Error('no broker URL given');
+    this.order = [...urls];
+    for (let i = this.order.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [this.order[i], this.order[j]] = [this.order[j]!, this.order[i]!];
+    }
+  }
+
+  get size(): number {
+    return this.order.length;
+  }
+
+  /** The next node to try. */
+  take(): string {
+    const url = this.order[this.next % this.order.length]!;
+    this.next = (this.next + 1) % this.order.length;
+    return url;
+  }
+}
+
+/** Exponential backoff with ±20 % jitter, capped: the delay after the `round`-th round of refusals (1-based). */
+export function backoffDelay(round: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
+  const base = Math.min(maxMs / 1.2, initialMs * 2 ** Math.max(0, round - 1));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/**
+ * One AMQP connection per process, to any node of the broker (or cluster) that answers.
+ * When it is lost the broker reconnects at once to the next node, and backs off (exponential,
+ * with jitter) only after every node refused; each reconnection re-runs `onConnect` (the
+ * topology) and restores every channel opened through it. amqplib's own recovery retries a
+ * single URL, so the loop is ours.
  */
 export class Broker {
-  private connection: RecoveringChannelModel | undefined;
   private readonly channels: ManagedChannel[] = [];
   private readonly listeners = new Set<() => void>();
   private readonly returnListeners = new Set<(returned: Returned) => void>();
+  private readonly nodes: NodeRotation;
+  private started: Promise<void> | undefined;
+  private closing = false;
+  private wakeSleep: (() => void) | undefined;
+  /** The connection whose setup finished and which has not closed since. */
+  private live: { model: ChannelModel; url: string } | undefined;
   currentModel: ChannelModel | undefined;
 
-  constructor(private readonly options: BrokerOptions) {}
+  constructor(private readonly options: BrokerOptions) {
+    this.nodes = new NodeRotation(typeof options.url === 'string' ? [options.url] : options.url);
+  }
 
   get logger(): Logger {
     return this.options.logger;
   }
 
-  /** Starts connecting; resolves once connected the first time. */
-  async connect(): Promise<void> {
-    if (this.connection) return;
-    const { url, connectionName } = this.options;
-    this.connection = await amqplib.connect(url, {
+  /** `host:port` of the node connected to, or undefined while disconnected. */
+  get node(): string | undefined {
+    return this.live && nodeAddress(this.live.url);
+  }
+
+  /** Starts connecting; resolves once connected the first time (trying the nodes until one answers). */
+  connect(): Promise<void> {
+    this.started ??= this.connectLoop();
+    return this.started;
+  }
+
+  /** Tries the nodes in turn until one connects and its setup succeeds; rejects only if closed first. */
+  private async connectLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.closing) {
+      const url = this.nodes.take();
+      try {
+        await this.connectTo(url);
+        return;
+      } catch (err) {
+        failures++;
+        if (this.closing) break;
+        this.logger.warn('broker connection attempt failed', { connection: this.options.connectionName, node: nodeAddress(url), err: (err as Error).message });
+        // Every node refused once more: wait before the next round.
+        if (failures % this.nodes.size === 0) {
+          await this.sleep(backoffDelay(failures / this.nodes.size, this.options.initialReconnectDelayMs ?? 100, this.options.maxReconnectDelayMs ?? 5_000));
+        }
+      }
+    }
+    throw new Error('broker closed before it connected');
+  }
+
+  private async connectTo(url: string): Promise<void> {
+    const { connectionName } = this.options;
+    const model = await amqplib.connect(url, {
       noDelay: true,
+      timeout: this.options.connectTimeoutMs ?? 10_000,
       clientProperties: { connection_name: connectionName },
-      recovery: {
-        initialDelay: this.options.initialReconnectDelayMs ?? 100,
-        maxDelay: this.options.maxReconnectDelayMs ?? 5_000,
-        maxRetries: Infinity,
-        waitForConnect: false,
-        setup: async (model: ChannelModel) => {
-          try {
-            coalesceWrites((model as unknown as { connection: { stream: Socket } }).connection.stream);
-            await this.options.onConnect?.(model);
-            this.currentModel = model;
-            for (const channel of this.channels) await channel.open(model);
-          } catch (err) {
-            this.currentModel = undefined;
-            throw err;
-          }
-        },
-      },
     });
-    this.connection.on('connect', () => {
-      this.logger.info('broker connected', { connection: connectionName });
-      this.emitChannelState();
+    // A connection error (e.g. 320 CONNECTION_FORCED on a node's shutdown) comes before its close.
+    model.on('error', () => undefined);
+    let lost = false;
+    model.once('close', (err?: Error) => {
+      lost = true;
+      if (this.live?.model === model) this.onLost(url, err);
     });
-    this.connection.on('disconnect', (err: Error) => {
+    if (this.closing) {
+      await model.close().catch(() => undefined);
+      throw new Error('broker closed');
+    }
+    try {
+      coalesceWrites((model as unknown as { connection: { stream: Socket } }).connection.stream);
+      await this.options.onConnect?.(model);
+      this.currentModel = model;
+      for (const channel of this.channels) await channel.open(model);
+      if (lost) throw new Error('connection lost during setup');
+      if (this.closing) throw new Error('broker closed');
+    } catch (err) {
       this.currentModel = undefined;
-      this.logger.warn('broker disconnected', { connection: connectionName, err: err.message });
-      this.emitChannelState();
+      await model.close().catch(() => undefined);
+      throw err;
+    }
+    this.live = { model, url };
+    this.logger.info('broker connected', { connection: connectionName, node: nodeAddress(url) });
+    this.emitChannelState();
+  }
+
+  private onLost(url: string, err: Error | undefined): void {
+    this.live = undefined;
+    this.currentModel = undefined;
+    this.logger.warn('broker disconnected', { connection: this.options.connectionName, node: nodeAddress(url), err: err?.message ?? 'closed' });
+    this.emitChannelState();
+    if (this.closing) return;
+    // The rotation goes on from the node after the lost one.
+    this.started = this.connectLoop();
+    this.started.catch(() => undefined);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeSleep = undefined;
+        resolve();
+      }, ms);
+      this.wakeSleep = () => {
+        clearTimeout(timer);
+        this.wakeSleep = undefined;
+        resolve();
+      };
     });
-    this.connection.on('connect-failed', (err: Error) =>
-      this.logger.warn('broker connection attempt failed', { connection: connectionName, err: err.message }),
-    );
-    this.connection.on('error', () => undefined);
-    await this.connection.waitForConnect();
   }
 
   isConnected(): boolean {
@@ -295,8 +408,12 @@ export class Broker {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    this.wakeSleep?.();
     for (const channel of this.channels) await channel.close();
-    await this.connection?.close().catch(() => undefined);
+    const live = this.live;
+    this.live = undefined;
     this.currentModel = undefined;
+    await live?.model.close().catch(() => undefined);
   }
 }

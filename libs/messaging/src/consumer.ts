@@ -61,7 +61,11 @@ interface Decoded extends Delivery {
   counted?: boolean;
 }
 
-/** Header a quorum queue puts on a redelivery: the deliveries before it that were returned or lost. */
+/**
+ * Header a quorum queue puts on a redelivery: every earlier delivery that was returned, lost
+ * ones and those this service gave back on purpose alike. Logged, not counted (see
+ * `parkedAtDeliveryLimit`).
+ */
 const DELIVERY_COUNT = 'x-delivery-count';
 /** Waits between database probes while the database is away: growing from the first to the last. */
 const PROBE_DELAY_MS = { first: 100, max: 2_000 };
@@ -70,6 +74,28 @@ const PROBE_DELAY_MS = { first: 100, max: 2_000 };
  * batches either (and a probe stuck on a dead socket must not stall the resume for minutes).
  */
 const PROBE_TIMEOUT_MS = 5_000;
+/**
+ * Waits before consuming again when the consumer is gone while the broker is connected (a
+ * channel that failed to set up, consuming that failed): growing from the first to the last,
+ * so a consumer that cannot come back does not hammer the broker and one that can is soon back.
+ */
+const RECONSUME_DELAY_MS = { first: 250, max: 10_000 };
+
+/**
+ * What a consumer is doing. `active`: consuming. `paused`: its database is away (see `pause`).
+ * `disconnected`: the broker is. `gone`: not consuming although the broker is connected (the
+ * broker cancelled it, its channel keeps failing to set up): it tries again with growing
+ * delays, and a service's liveness fails when that lasts. `stopped`: not started, or stopped.
+ */
+export type ConsumerState = 'active' | 'paused' | 'disconnected' | 'gone' | 'stopped';
+
+export interface ConsumerStatus {
+  state: ConsumerState;
+  /** `state === 'active'`. */
+  active: boolean;
+  /** When it entered `state`. */
+  since: Date;
+}
 
 type Outcome = 'ack' | 'retry' | 'park' | 'duplicate';
 
@@ -112,6 +138,13 @@ export class QueueConsumer<Tx extends SqlClient> {
    * was a suspect already).
    */
   private readonly givenBack = new Map<string, boolean>();
+  /** The state last observed and since when (see `status`). */
+  private observed: { state: ConsumerState; since: Date } = { state: 'stopped', since: new Date() };
+  /** Failed attempts in a row to bring back a gone consumer: each waits longer. */
+  private reconsumeAttempts = 0;
+  private reconsumeTimer: NodeJS.Timeout | undefined;
+  private goneLogged = false;
+  private unlisten: (() => void) | undefined;
 
   constructor(private readonly o: ConsumerOptions<Tx>) {
     this.maxDeliveries = o.maxDeliveries ?? 5;
@@ -134,8 +167,16 @@ export class QueueConsumer<Tx extends SqlClient> {
   async start(): Promise<void> {
     this.stopping = false;
     this.paused = false;
+    // Whatever changes the consumer's state comes with a state change of the broker or a channel.
+    this.unlisten ??= this.o.broker.onStateChange(() => this.observe());
     this.channel = await this.o.broker.openChannel<ConfirmChannel>(`consumer:${this.o.queue}`, true, async (ch) => {
       this.consumerTag = undefined;
+      // Set-ups that keep failing (the queue declared otherwise, consuming refused) wait longer and longer.
+      if (this.reconsumeAttempts > 0) await new Promise((r) => setTimeout(r, this.reconsumeDelay()).unref());
+      if (this.stopping) {
+        await ch.close().catch(() => undefined);
+        throw new Error('consumer stopped');
+      }
       await assertTopology(ch, this.o.topology);
       await ch.prefetch(this.o.prefetch);
       ch.on('close', () => {
@@ -150,6 +191,74 @@ export class QueueConsumer<Tx extends SqlClient> {
       // While paused (database away) the channel is ready, and the resume subscribes on it.
       await this.subscribe();
     });
+    this.observe();
+  }
+
+  /** What the consumer is doing, and since when. */
+  status(): ConsumerStatus {
+    return this.observe();
+  }
+
+  private stateNow(): ConsumerState {
+    if (this.stopping || !this.channel) return 'stopped';
+    if (this.active) return 'active';
+    if (this.paused) return 'paused';
+    return this.o.broker.isConnected() ? 'gone' : 'disconnected';
+  }
+
+  /** Records a change of state with its time; a consumer gone is brought back (`reconsume`). */
+  private observe(): ConsumerStatus {
+    const state = this.stateNow();
+    if (state !== this.observed.state) {
+      if (state === 'active' && this.goneLogged) this.o.logger.info('consumer consuming again', { queue: this.o.queue, goneSince: this.observed.since.toISOString() });
+      this.observed = { state, since: new Date() };
+    }
+    if (state === 'gone') {
+      this.reconsumeSoon();
+    } else {
+      // A fresh connection, a resume or a stop starts over.
+      clearTimeout(this.reconsumeTimer);
+      this.reconsumeTimer = undefined;
+      this.reconsumeAttempts = 0;
+      this.goneLogged = false;
+    }
+    return { state, active: state === 'active', since: this.observed.since };
+  }
+
+  private reconsumeDelay(): number {
+    return Math.min(RECONSUME_DELAY_MS.first * 2 ** Math.max(0, this.reconsumeAttempts - 1), RECONSUME_DELAY_MS.max);
+  }
+
+  private reconsumeSoon(): void {
+    if (this.reconsumeTimer) return;
+    this.reconsumeTimer = setTimeout(() => {
+      this.reconsumeTimer = undefined;
+      void this.reconsume();
+    }, this.reconsumeDelay());
+    this.reconsumeTimer.unref();
+  }
+
+  /**
+   * Brings back a consumer gone while the broker is connected (briefly so after every
+   * reconnect, until its channel is open again): consumes again on its live channel or, when
+   * that fails, closes it, so that a fresh one re-declares the topology and consumes. Without a
+   * live channel, its re-open is under way, and its set-up waits `reconsumeDelay` first.
+   */
+  private async reconsume(): Promise<void> {
+    if (this.stateNow() !== 'gone') return void this.observe();
+    this.reconsumeAttempts++;
+    if (!this.goneLogged) {
+      this.goneLogged = true;
+      this.o.logger.warn('consumer not consuming although the broker is connected; trying again with growing delays', { queue: this.o.queue, since: this.observed.since.toISOString() });
+    }
+    const ch = this.live;
+    if (ch) {
+      await this.subscribe().catch((err: unknown) => {
+        this.o.logger.warn('could not consume again; re-opening the channel', { queue: this.o.queue, err: errorMessage(err) });
+        void ch.close().catch(() => undefined);
+      });
+    }
+    this.observe();
   }
 
   /** Consumes on the live channel, unless paused, stopping or consuming already. */
@@ -299,9 +408,11 @@ export class QueueConsumer<Tx extends SqlClient> {
 
   /**
    * Counts a suspect delivery and, when the deliveries before it that ended without an outcome
-   * reached `maxDeliveries`, parks it unhandled. A quorum queue counts them itself (its header);
-   * a classic queue does not, so the count lives in the service database, committed in a
-   * statement of its own before the handler runs: it survives the process dying in the handler.
+   * reached `maxDeliveries`, parks it unhandled. The count lives in the service database,
+   * committed in a statement of its own before the handler runs: it survives the process dying
+   * in the handler. A quorum queue's `x-delivery-count` is not used: it also counts what this
+   * service gave back on purpose (database away, a refused move, a graceful stop), which must
+   * never park a healthy message; the queue's own `x-delivery-limit` is only a far backstop.
    */
   private async parkedAtDeliveryLimit(d: Decoded): Promise<boolean> {
     if (d.givenBack) {
@@ -310,25 +421,20 @@ export class QueueConsumer<Tx extends SqlClient> {
       d.counted = true;
       return false;
     }
-    const header = d.msg.properties.headers?.[DELIVERY_COUNT];
-    let previous: number;
-    if (typeof header === 'number' || typeof header === 'bigint') {
-      previous = Number(header);
-    } else {
-      const rows = await this.o.sql.$queryRawUnsafe<Array<{ deliveries: number }>>(
-        `INSERT INTO delivery_attempts AS a (consumer, event_id) VALUES ($1, $2::uuid)
-         ON CONFLICT (consumer, event_id) DO UPDATE SET deliveries = a.deliveries + 1, last_delivered_at = now()
-         RETURNING deliveries`,
-        this.o.queue,
-        d.event.eventId,
-      );
-      previous = Number(rows[0]?.deliveries ?? 1);
-      d.counted = true;
-    }
+    const rows = await this.o.sql.$queryRawUnsafe<Array<{ deliveries: number }>>(
+      `INSERT INTO delivery_attempts AS a (consumer, event_id) VALUES ($1, $2::uuid)
+       ON CONFLICT (consumer, event_id) DO UPDATE SET deliveries = a.deliveries + 1, last_delivered_at = now()
+       RETURNING deliveries`,
+      this.o.queue,
+      d.event.eventId,
+    );
+    const previous = Number(rows[0]?.deliveries ?? 1);
+    d.counted = true;
     if (previous < this.maxDeliveries) return false;
     const error = `delivered ${previous} times without an outcome (each time its process died or lost its connection while handling it)`;
     this.o.logger.error('message parked after too many deliveries without an outcome', {
       queue: this.o.queue, eventType: d.event.eventType, eventId: d.event.eventId, correlationId: d.event.correlationId, deliveries: previous, maxDeliveries: this.maxDeliveries,
+      brokerDeliveryCount: d.msg.properties.headers?.[DELIVERY_COUNT],
     });
     // Not moved: it was requeued, comes back and is counted again.
     if (!(await this.park(d, 'delivery-limit', error, 'MESSAGE.DELIVERY_LIMIT', previous))) return true;
@@ -398,6 +504,8 @@ export class QueueConsumer<Tx extends SqlClient> {
     this.o.logger.info('database answers again: consumer resumed', { queue: this.o.queue });
     // If this fails the channel is closing: its re-open subscribes.
     await this.subscribe().catch((err: unknown) => this.o.logger.warn('could not resume consuming', { queue: this.o.queue, err: errorMessage(err) }));
+    // Not consuming now (and no channel event to say so): brought back by `reconsume`.
+    this.observe();
   }
 
   /**
@@ -626,6 +734,9 @@ export class QueueConsumer<Tx extends SqlClient> {
    */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.unlisten?.();
+    this.unlisten = undefined;
+    this.observe();
     this.wakeProbe?.();
     const ch = this.channel?.current;
     if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => undefined);

@@ -1,7 +1,8 @@
 export { Broker, ManagedChannel, type BrokerOptions, type Returned } from './broker';
-export { defineTopology, assertTopology, type Topology, type TopologyDefinition, type QueueSpec, type RetryLevel } from './topology';
+export { defineTopology, assertTopology, queueDeclarations, declareQueue, QueueMismatchError, BROKER_DELIVERY_LIMIT, MIGRATE_QUEUES_COMMAND, type Topology, type TopologyDefinition, type QueueSpec, type RetryLevel, type QueueDeclaration } from './topology';
+export { migrateQueue, migrateQueues, holdingQueueOf, type QueueMigration, type MigrateOptions } from './migrate-queues';
 export { enqueueEvents, outboxInsert, eventFactory, OutboxRelay, type OutgoingEvent, type RelayOptions } from './outbox';
-export { QueueConsumer, type ConsumerOptions } from './consumer';
+export { QueueConsumer, type ConsumerOptions, type ConsumerState, type ConsumerStatus } from './consumer';
 export { BULK_LANE, on, onBatch, selectLanes, type Lane, type Lanes, type Handler, type BatchHandler, type HandlerContext, type MessageContext, type HandlerSpec, type Subscriptions, type QueueSubscription } from './handlers';
 export { listParked, replayParked, discardParked, parkedCount, type ParkedMessage, type ParkedFilter } from './dead-letters';
 export { pruneInbox, startInboxRetention, type InboxRetentionOptions } from './inbox';

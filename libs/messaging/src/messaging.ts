@@ -2,17 +2,18 @@ import type { Pool } from 'pg';
 import type { EventContract, PayloadOf, EnvelopeMeta } from '@orderflow/events';
 import type { Logger } from '@orderflow/logging';
 import { Broker } from './broker';
-import { QueueConsumer } from './consumer';
+import { QueueConsumer, type ConsumerStatus } from './consumer';
 import { discardParked, listParked, parkedCount, replayParked, type ParkedFilter, type ParkedMessage } from './dead-letters';
 import type { Subscriptions } from './handlers';
 import { startInboxRetention } from './inbox';
 import { enqueueEvents, eventFactory, OutboxRelay, type OutgoingEvent } from './outbox';
 import { pgStatements, type SqlClient, type TransactionRunner } from './sql';
-import { assertTopology, type Topology } from './topology';
+import { assertTopology, QueueMismatchError, type Topology } from './topology';
 
 export interface MessagingOptions<Tx extends SqlClient> {
   topology: Topology;
-  amqpUrl: string;
+  /** The broker's URL, or the URLs of a cluster's nodes (connects to any, moves to another when its node is lost). */
+  amqpUrl: string | readonly string[];
   /** Connection name in the management UI, e.g. `order-service@host-1234`. */
   connectionName: string;
   /**
@@ -48,8 +49,10 @@ export type Publish = <C extends EventContract>(
 ) => void;
 
 export interface MessagingStatus {
-  connected: boolean;
-  consumers: Record<string, boolean>;
+  /** Whether the broker connection is up, and since when it is (or is not). */
+  broker: { connected: boolean; since: Date };
+  /** Each consumer by queue name. */
+  consumers: Record<string, ConsumerStatus>;
 }
 
 /**
@@ -62,6 +65,12 @@ export class Messaging<Tx extends SqlClient> {
   private consumers: Array<QueueConsumer<Tx>> = [];
   private inboxRetention: { stop: () => Promise<void> } | undefined;
   private readonly newEvent;
+  private connection = { connected: false, since: new Date() };
+  private refuseTopology: (err: Error) => void = () => undefined;
+  /** Rejects when the broker refuses a queue as declared (see `QueueMismatchError`). */
+  private readonly topologyRefused = new Promise<never>((_, reject) => {
+    this.refuseTopology = reject;
+  });
 
   constructor(private readonly o: MessagingOptions<Tx>) {
     this.broker = new Broker({
@@ -72,11 +81,16 @@ export class Messaging<Tx extends SqlClient> {
         const ch = await model.createChannel();
         try {
           await assertTopology(ch, o.topology);
+        } catch (err) {
+          // A queue of an earlier version (a classic queue): retrying cannot help, start fails.
+          if (err instanceof QueueMismatchError) this.refuseTopology(err);
+          throw err;
         } finally {
           await ch.close().catch(() => undefined);
         }
       },
     });
+    this.topologyRefused.catch(() => undefined);
     this.relay = new OutboxRelay({
       pool: o.pool,
       broker: this.broker,
@@ -85,6 +99,13 @@ export class Messaging<Tx extends SqlClient> {
       pollIntervalMs: o.relayPollIntervalMs,
     });
     this.newEvent = eventFactory(o.topology);
+    this.broker.onStateChange(() => this.connectionNow());
+  }
+
+  private connectionNow(): MessagingStatus['broker'] {
+    const connected = this.broker.isConnected();
+    if (connected !== this.connection.connected) this.connection = { connected, since: new Date() };
+    return { ...this.connection };
   }
 
   get topology(): Topology {
@@ -94,9 +115,16 @@ export class Messaging<Tx extends SqlClient> {
   /**
    * Connects (declaring the topology), starts the relay and, for every queue in
    * `subscriptions`, a consumer. Resolves once connected; keeps reconnecting afterwards.
+   * Rejects, naming the migration command, when a queue exists with other arguments than
+   * declared (the classic queues of an earlier version).
    */
   async start(subscriptions: Subscriptions<Tx> = {}): Promise<void> {
-    await this.broker.connect();
+    try {
+      await Promise.race([this.broker.connect(), this.topologyRefused]);
+    } catch (err) {
+      await this.broker.close().catch(() => undefined);
+      throw err;
+    }
     await this.relay.start();
     if (this.o.inboxRetentionMs !== undefined && !this.inboxRetention) {
       this.inboxRetention = startInboxRetention({ pool: this.o.pool, logger: this.o.logger, retentionMs: this.o.inboxRetentionMs });
@@ -149,15 +177,27 @@ export class Messaging<Tx extends SqlClient> {
 
   status(): MessagingStatus {
     return {
-      connected: this.broker.isConnected(),
-      consumers: Object.fromEntries(this.consumers.map((c) => [c.queueName, c.active])),
+      broker: this.connectionNow(),
+      consumers: Object.fromEntries(this.consumers.map((c) => [c.queueName, c.status()])),
     };
   }
 
-  /** Ready when connected and every consumer is consuming. */
+  /** Connected, and every consumer consuming. */
   isReady(): boolean {
     const s = this.status();
-    return s.connected && Object.values(s.consumers).every(Boolean);
+    return s.broker.connected && Object.values(s.consumers).every((c) => c.active);
+  }
+
+  /**
+   * The queues whose consumer has been gone (not consuming although the broker is connected)
+   * for longer than `ms`: they did not come back on their own, and a fresh process may.
+   * Not while the broker or the database is away: a restart cannot bring those back.
+   */
+  consumersGoneLongerThan(ms: number, now: Date = new Date()): string[] {
+    return this.consumers
+      .map((c) => [c.queueName, c.status()] as const)
+      .filter(([, s]) => s.state === 'gone' && now.getTime() - s.since.getTime() > ms)
+      .map(([queue]) => queue);
   }
 
   readonly deadLetters = {

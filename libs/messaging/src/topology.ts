@@ -67,27 +67,114 @@ export function defineTopology(def: TopologyDefinition): Topology {
   };
 }
 
+/** The command that turns an installation's classic queues into the quorum queues declared here. */
+export const MIGRATE_QUEUES_COMMAND = 'npm run broker:migrate-queues';
+
+/**
+ * How many deliveries of one message a work queue allows before the broker dead-letters it
+ * itself (`x-delivery-limit`, reason `delivery_limit`, into the service's dead-letter queue).
+ * A backstop, far above the consumer's own limit (`maxDeliveries`, default 5): a quorum
+ * queue's count also includes every delivery this service gave back on purpose (database
+ * away, a move the broker refused, a graceful stop), and those must not park a healthy
+ * message. The consumer counts only deliveries that ended without an outcome, so its count
+ * decides; the broker's catches what it cannot see (a message that kills its process before
+ * it is counted). See docs/decisions.md, "A message's delivery count".
+ */
+export const BROKER_DELIVERY_LIMIT = 100;
+
+/** A queue as the broker declares it: name, x-arguments and bindings. */
+export interface QueueDeclaration {
+  name: string;
+  arguments: Record<string, string | number>;
+  bindings: Array<{ exchange: string; routingKey: string }>;
+}
+
+/**
+ * Where the broker dead-letters a quorum queue's messages, with publisher confirms (not
+ * dropped when the target is missing or refuses: retried until a queue takes them). RabbitMQ
+ * 3.10+ needs `x-overflow: reject-publish` for it (and the `stream_queue` feature flag);
+ * without a length limit reject-publish never refuses a publish.
+ */
+const AT_LEAST_ONCE = { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' } as const;
+
+/**
+ * Every queue of the topology as declared: all quorum queues (replicated; a message survives
+ * the loss of a broker node).
+ * - work queues: a broker-side delivery limit (a backstop, see `BROKER_DELIVERY_LIMIT`; with
+ *   one, a requeued message also keeps its place) that dead-letters into the dead-letter queue;
+ * - retry queues: the TTL of their step, then dead-lettered back (default exchange, the
+ *   message's routing key = the queue that failed);
+ * - the dead-letter queue: nothing else. No delivery limit: listing it takes every message
+ *   and gives it back, which counts as a delivery.
+ * Retry queues come first: an upgrade from classic queues moves them before the queues they
+ * dead-letter into (see `migrateQueues`).
+ */
+export function queueDeclarations(topology: Topology): QueueDeclaration[] {
+  const quorum = { 'x-queue-type': 'quorum' } as const;
+  return [
+    ...topology.retryLevels.map((level) => ({
+      name: level.queue,
+      arguments: { ...quorum, 'x-message-ttl': level.delayMs, 'x-dead-letter-exchange': '', ...AT_LEAST_ONCE },
+      bindings: [{ exchange: level.exchange, routingKey: '' }],
+    })),
+    { name: topology.deadLetterQueue, arguments: { ...quorum }, bindings: [] },
+    ...topology.queues.map((queue) => ({
+      name: queue.name,
+      arguments: {
+        ...quorum,
+        'x-delivery-limit': BROKER_DELIVERY_LIMIT,
+        'x-dead-letter-exchange': '',
+        'x-dead-letter-routing-key': topology.deadLetterQueue,
+        ...AT_LEAST_ONCE,
+      },
+      bindings: queue.bindings,
+    })),
+  ];
+}
+
+/** A queue exists with other arguments (or type) than the code declares: PRECONDITION_FAILED. */
+export class QueueMismatchError extends Error {
+  constructor(readonly queue: string, cause: unknown) {
+    super(
+      `queue ${queue} exists on the broker with other arguments than this version declares ` +
+        `(${cause instanceof Error ? cause.message : String(cause)}). ` +
+        `Classic queues of an earlier version become quorum queues with their messages by: ${MIGRATE_QUEUES_COMMAND} ` +
+        '(stop the services first; see README "Upgrading to quorum queues")',
+    );
+    this.name = 'QueueMismatchError';
+  }
+}
+
+/** True when the broker refused a declaration as inequivalent (the channel is closed then). */
+export const isPreconditionFailed = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 406;
+
+/** Declares one queue as `declaration` says; a queue that exists otherwise is a `QueueMismatchError`. */
+export async function declareQueue(channel: Channel, declaration: QueueDeclaration): Promise<void> {
+  try {
+    await channel.assertQueue(declaration.name, { durable: true, arguments: declaration.arguments });
+  } catch (err) {
+    if (isPreconditionFailed(err)) throw new QueueMismatchError(declaration.name, err);
+    throw err;
+  }
+}
+
 /**
  * Declares the topology; idempotent (re-run on every reconnect). A retry message is published
  * to a level's fanout exchange with the *target queue's name* as routing key; when its TTL
  * expires the broker dead-letters it to the default exchange, which routes by that key straight
  * back to the one queue that failed — other consumers of the event never see the retry.
+ * A queue left from an earlier version with other arguments (a classic queue) fails with a
+ * `QueueMismatchError` that names the migration command.
  */
 export async function assertTopology(channel: Channel, topology: Topology): Promise<void> {
   for (const exchange of topology.exchanges) {
     await channel.assertExchange(exchange, 'topic', { durable: true });
   }
-  for (const queue of topology.queues) {
-    await channel.assertQueue(queue.name, { durable: true });
-    for (const b of queue.bindings) await channel.bindQueue(queue.name, b.exchange, b.routingKey);
-  }
   for (const level of topology.retryLevels) {
     await channel.assertExchange(level.exchange, 'fanout', { durable: true });
-    await channel.assertQueue(level.queue, {
-      durable: true,
-      arguments: { 'x-message-ttl': level.delayMs, 'x-dead-letter-exchange': '' },
-    });
-    await channel.bindQueue(level.queue, level.exchange, '');
   }
-  await channel.assertQueue(topology.deadLetterQueue, { durable: true });
+  for (const declaration of queueDeclarations(topology)) {
+    await declareQueue(channel, declaration);
+    for (const b of declaration.bindings) await channel.bindQueue(declaration.name, b.exchange, b.routingKey);
+  }
 }

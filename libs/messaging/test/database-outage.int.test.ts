@@ -58,6 +58,9 @@ describe('a database outage (real RabbitMQ and PostgreSQL, the outage through a 
         await new Promise((r) => setTimeout(r, 200));
       }
       expect(consumer.isReady()).toBe(false);
+      // Waiting for its database is not gone: a restart would not bring the database back.
+      expect(Object.values(consumer.status().consumers).map((c) => c.state)).toEqual(['paused']);
+      expect(consumer.consumersGoneLongerThan(0)).toEqual([]);
       await proxy.start();
       await publish('after');
 

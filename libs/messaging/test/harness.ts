@@ -15,7 +15,7 @@ export interface Behaviour {
 }
 
 /** The Messaging options a test may set; the rest are the harness's. */
-type MessagingKnobs = Pick<MessagingOptions<Tx>, 'relayPollIntervalMs' | 'batchSize' | 'lingerMs' | 'inboxRetentionMs'>;
+type MessagingKnobs = Pick<MessagingOptions<Tx>, 'relayPollIntervalMs' | 'batchSize' | 'lingerMs' | 'inboxRetentionMs'> & Partial<Pick<MessagingOptions<Tx>, 'amqpUrl'>>;
 
 /**
  * One service-like setup per test file: its own database, its own prefixed topology, a

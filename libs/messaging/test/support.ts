@@ -87,22 +87,32 @@ export async function forceCloseConnection(connectionName: string): Promise<void
 
 /**
  * Makes the broker refuse (nack) every publish to `queue`, as a full queue with
- * `overflow: reject-publish` does, through a policy (declaring the queue with those arguments
- * would clash with the topology's own declaration); resolves once the policy is in effect.
+ * `overflow: reject-publish` does: while refusing, the (empty) queue is replaced by a classic
+ * queue of the same name with `x-max-length` 0. (A quorum queue over a policy's length limit
+ * refuses only once it holds more than the limit, and in RabbitMQ 3.10 keeps refusing the
+ * publishers it refused after the policy is gone.) `lift` deletes it and `restore`s the queue
+ * (as the topology declares it).
  */
-export async function refusePublishes(queue: string): Promise<{ lift: () => Promise<void> }> {
-  const name = `refuse-${queue}`;
-  const pattern = `^${queue.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
-  await run('rabbitmqctl', ['-q', 'set_policy', '--apply-to', 'queues', '--priority', '100', name, pattern, '{"max-length":0,"overflow":"reject-publish"}']);
-  const policyOf = async (): Promise<string | undefined> => {
-    const { stdout } = await run('rabbitmqctl', ['-q', 'list_queues', 'name', 'policy', '--no-table-headers']);
-    return stdout.split('\n').map((line) => line.split('\t')).find(([q]) => q === queue)?.[1]?.trim();
+export async function refusePublishes(queue: string, restore: (ch: amqplib.Channel) => Promise<unknown>): Promise<{ lift: () => Promise<void> }> {
+  const onChannel = async (fn: (ch: amqplib.Channel) => Promise<unknown>): Promise<void> => {
+    const conn = await amqplib.connect(AMQP_URL);
+    try {
+      await fn(await conn.createChannel());
+    } finally {
+      await conn.close().catch(() => undefined);
+    }
   };
-  await waitFor(async () => (await policyOf()) === name, `policy ${name} applied to ${queue}`);
+  await onChannel(async (ch) => {
+    if ((await ch.checkQueue(queue)).messageCount > 0) throw new Error(`refusePublishes: ${queue} is not empty`);
+    await ch.deleteQueue(queue);
+    await ch.assertQueue(queue, { durable: true, arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+  });
   return {
     lift: async () => {
-      await run('rabbitmqctl', ['-q', 'clear_policy', name]);
-      await waitFor(async () => (await policyOf()) !== name, `policy ${name} lifted from ${queue}`);
+      await onChannel(async (ch) => {
+        await ch.deleteQueue(queue);
+        await restore(ch);
+      });
     },
   };
 }

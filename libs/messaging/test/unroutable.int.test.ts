@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import { createEvent } from '@orderflow/events';
-import { MessageHeaders as H, enqueueEvents, type Returned } from '../src';
+import { MessageHeaders as H, assertTopology, enqueueEvents, type Returned } from '../src';
 import { Harness } from './harness';
 import { AMQP_URL, readyCount, refusePublishes, waitFor, workRequested } from './support';
 
@@ -107,7 +107,7 @@ describe('a move the broker refuses never lets a later ack settle the original (
     waitFor(async () => (await h.messaging.deadLetters.list()).find((m) => m.eventId === eventId), `${eventId} parked`);
 
   it('when the dead-letter queue refuses the message (nack), it stays on the broker, is redelivered after the good ones are acked, and is parked once it can be', async () => {
-    const refusal = await refusePublishes(h.topology.deadLetterQueue);
+    const refusal = await refusePublishes(h.topology.deadLetterQueue, (ch) => assertTopology(ch, h.topology));
     let doomed: string | undefined;
     try {
       h.behaviours.set('doomed', { permanent: true });
@@ -130,7 +130,8 @@ describe('a move the broker refuses never lets a later ack settle the original (
     await waitFor(async () => (await h.ledger()).length === 2, 'the good messages handled');
     await waitFor(() => (h.attempts.get('homeless') ?? []).length >= 2, 'the returned message redelivered');
 
-    await onChannel((ch) => ch.assertQueue(h.topology.deadLetterQueue, { durable: true }));
+    // Back as the topology declares it (a quorum queue).
+    await onChannel((ch) => assertTopology(ch, h.topology));
     expect(await parked(homeless!)).toMatchObject({ reason: 'permanent-failure', errorCode: 'TEST.BROKEN' });
   });
 });

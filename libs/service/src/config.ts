@@ -7,6 +7,11 @@ export function serviceConfigSchema(defaultPort: number) {
     PORT: vars.port(defaultPort),
     DATABASE_URL: vars.postgresUrl(),
     AMQP_URL: vars.amqpUrl(),
+    /**
+     * The nodes of a RabbitMQ cluster, comma-separated; when set it takes the place of AMQP_URL.
+     * The service connects to any of them and, when its node is lost, to another.
+     */
+    AMQP_URLS: vars.amqpUrls().optional(),
     JWT_SECRET: vars.secret(),
     LOG_LEVEL: vars.logLevel(),
     /**
@@ -74,6 +79,12 @@ export function serviceConfigSchema(defaultPort: number) {
     TOPOLOGY_PREFIX: z.string().regex(/^[a-z0-9_.-]*$/).default(''),
     /** Seconds given to in-flight work on SIGTERM before the process exits anyway. */
     SHUTDOWN_TIMEOUT_S: vars.positiveInt(20),
+    /**
+     * Seconds a consumer may stay gone — not consuming although the broker is connected, after
+     * its own attempts to consume again — before `/health` fails and the orchestrator restarts
+     * the process. Not while the broker or the database is away: a restart would not help.
+     */
+    CONSUMER_GONE_LIVENESS_S: vars.positiveInt(60),
     INSTANCE_ID: z.string().min(1).default(`${os.hostname()}-${process.pid}`),
   });
 }

@@ -106,7 +106,7 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
   });
   const messaging = new Messaging<Tx>({
     topology: def.topology(config.TOPOLOGY_PREFIX),
-    amqpUrl: config.AMQP_URL,
+    amqpUrl: config.AMQP_URLS ?? config.AMQP_URL,
     connectionName: `${def.name}@${config.INSTANCE_ID}`,
     pool: messagingPool,
     transaction: database.transaction,
@@ -142,6 +142,23 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
     registers: [metrics],
   });
   messaging.broker.onReturn((r) => unroutable.inc({ exchange: r.exchange, routing_key: r.routingKey }));
+  new Gauge({
+    name: 'messaging_broker_connected',
+    help: 'Whether the broker connection is up (1) or not (0)',
+    registers: [metrics],
+    collect() {
+      this.set(messaging.status().broker.connected ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'messaging_consumer_active',
+    help: 'Whether the consumer of a queue is consuming (1) or not (0: broker or database away, or gone)',
+    labelNames: ['queue'],
+    registers: [metrics],
+    collect() {
+      for (const [queue, c] of Object.entries(messaging.status().consumers)) this.set({ queue }, c.active ? 1 : 0);
+    },
+  });
   const deps: ServiceDeps<Client, Tx> = { config, logger, db: database.client, sql: pgStatements(pool), messaging, metrics, now: def.now ?? (() => new Date()) };
   const app = createApp({
     service: def.name,
@@ -150,9 +167,18 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
     metrics,
     bodyLimit: def.bodyLimit,
     rawBodyTypes: def.rawBodyTypes,
+    // Ready = can serve its HTTP API, which needs the database only: while the broker is away,
+    // reads work and writes wait in the outbox. A bulk-lane process has no API: its work is
+    // consuming, so it is ready only while it consumes.
     readiness: {
       database: async () => (await pool.query('SELECT 1')).rowCount === 1,
-      broker: () => messaging.isReady(),
+      ...(config.LANES === 'bulk' ? { consumers: () => messaging.isReady() } : {}),
+    },
+    readinessDetail: () => ({ ...messaging.status() }),
+    liveness: () => {
+      const limitS = config.CONSUMER_GONE_LIVENESS_S;
+      const gone = messaging.consumersGoneLongerThan(limitS * 1000);
+      return gone.length === 0 ? { alive: true } : { alive: false, reason: `consumer gone for over ${limitS} s while the broker is connected: ${gone.join(', ')}` };
     },
     routes: (router) => {
       deadLettersApi(messaging.topology.service, messaging as unknown as Messaging<SqlClient>)(router);
