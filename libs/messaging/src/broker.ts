@@ -44,15 +44,20 @@ function publishKey(properties: { messageId?: unknown; headers?: Record<string, 
   return typeof id === 'string' ? id : undefined;
 }
 
-/** Per channel, the returned publishes whose confirm has not come yet, by messageId. */
-const pendingReturns = new WeakMap<Channel, Map<string, Returned>>();
+/**
+ * Per channel, the returned publishes whose confirm has not come yet, by messageId (or
+ * x-publish-id). A list per id: the same event can be in flight twice on one channel (a sweep
+ * after a reconnect takes a row the direct path just published), and when both copies come
+ * back each confirm must find its own return, or the second would count as routed.
+ */
+const pendingReturns = new WeakMap<Channel, Map<string, Returned[]>>();
 
 /**
  * Records what the broker returns on this channel. RabbitMQ sends a mandatory message's
  * basic.return before its basic.ack, so the confirm callback finds it here (`takeReturn`).
  */
 function trackReturns(channel: Channel, broker: Broker): void {
-  const pending = new Map<string, Returned>();
+  const pending = new Map<string, Returned[]>();
   pendingReturns.set(channel, pending);
   channel.on('return', (msg: Message) => {
     const fields = msg.fields as Message['fields'] & { replyCode?: number; replyText?: string };
@@ -63,20 +68,27 @@ function trackReturns(channel: Channel, broker: Broker): void {
       replyText: `${fields.replyCode ?? ''} ${fields.replyText ?? ''}`.trim(),
     };
     const key = publishKey(msg.properties);
-    if (key !== undefined) pending.set(key, returned);
+    if (key !== undefined) {
+      const earlier = pending.get(key);
+      if (earlier) earlier.push(returned);
+      else pending.set(key, [returned]);
+    }
     broker.emitReturn(returned);
   });
 }
 
 /**
- * Whether the broker returned the mandatory publish with this messageId: call it from that
- * publish's confirm callback (the return, if any, came before). O(1); forgets the return.
+ * Whether the broker returned the mandatory publish with this messageId (or x-publish-id): call
+ * it from that publish's confirm callback (the return, if any, came before). O(1); forgets the
+ * return.
  */
 export function takeReturn(channel: Channel, messageId: string): Returned | undefined {
   const pending = pendingReturns.get(channel);
   if (!pending || pending.size === 0) return undefined;
-  const returned = pending.get(messageId);
-  if (returned) pending.delete(messageId);
+  const returns = pending.get(messageId);
+  if (!returns) return undefined;
+  const returned = returns.shift();
+  if (returns.length === 0) pending.delete(messageId);
   return returned;
 }
 

@@ -55,7 +55,10 @@ interface Decoded extends Delivery {
   attempt: number;
   /** Redelivered after a delivery whose outcome is unknown: may be what killed its process. */
   suspect?: boolean;
-  /** A suspect this process gave back unhandled (database away): not counted again. */
+  /**
+   * A suspect this process counted and then gave back unhandled (database away, stop, channel
+   * closed, a refused move): this delivery is not counted again.
+   */
   givenBack?: boolean;
   /** Has a delivery counter row (delivery_attempts), deleted with the outcome. */
   counted?: boolean;
@@ -337,8 +340,9 @@ export class QueueConsumer<Tx extends SqlClient> {
       if (unhandled.length > 0) {
         // The database is away: no message's fault. Back to the queue as they came, and no
         // more deliveries until the database answers.
-        this.giveBack([...unhandled, ...groups.slice(g + 1).flat()]);
+        // Cancel first: a message nacked while still subscribed can come straight back.
         this.pause();
+        this.giveBack([...unhandled, ...groups.slice(g + 1).flat()]);
         return;
       }
     }
@@ -525,11 +529,15 @@ export class QueueConsumer<Tx extends SqlClient> {
   private remember(d: Delivery | Decoded): void {
     const id = idOf(d);
     if (id === undefined) return;
-    // A suspect stays one (it runs alone, but this delivery is not counted). Of a message not
-    // yet decoded nothing was looked up: what was known of it stays, or a redelivery is suspect.
-    const suspect = 'event' in d ? d.suspect === true : (this.givenBack.get(id) ?? d.msg.fields.redelivered);
+    // true: a suspect whose delivery was counted already (it runs alone, not counted again);
+    // false: not a suspect. A suspect given back before it was counted is forgotten, so its
+    // next delivery is counted: the delivery that made it suspect ended without an outcome.
+    // Of a message not yet decoded nothing was looked up: what was known of it stays.
+    const known = 'event' in d
+      ? d.suspect ? (d.counted ? true : undefined) : false
+      : (this.givenBack.get(id) ?? (d.msg.fields.redelivered ? undefined : false));
     this.givenBack.delete(id);
-    this.givenBack.set(id, suspect);
+    if (known !== undefined) this.givenBack.set(id, known);
     // Bounded: the id of a message another replica took is never looked up here again.
     if (this.givenBack.size > 4 * this.o.prefetch) this.givenBack.delete(this.givenBack.keys().next().value!);
   }
