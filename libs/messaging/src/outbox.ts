@@ -250,8 +250,9 @@ export class OutboxRelay {
 
   /**
    * Deletes the row of a confirmed event. Coalesced: the rows confirmed within
-   * `deleteDelayMs` go in one statement — nothing waits for it (the event is out), and a
-   * row left a little longer is no risk: the sweep only takes rows older than its grace.
+   * `deleteDelayMs` go in one statement — nothing waits for it (the event is out). A row left
+   * a little longer may be published again by a sweep without grace (`wake`, `flush`): a
+   * duplicate the consumers' inbox drops, and its return, if any, is matched on its own.
    */
   private forget(eventId: string): void {
     this.confirmed.push(eventId);
