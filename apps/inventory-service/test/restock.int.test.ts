@@ -5,7 +5,7 @@ import { parseConfig } from '@orderflow/config';
 import { orderCreated, paymentFailed, type Envelope, type EventContract, type PayloadOf } from '@orderflow/events';
 import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
 import { bearer, publishEvent, serviceUnderTest, uniquePrefix, waitFor, type ServiceUnderTest } from '@orderflow/testkit';
-import { api } from '../src/api';
+import { api, type ProductView } from '../src/api';
 import { database, type Db, type Tx } from '../src/db';
 import { subscriptions } from '../src/handlers';
 import { topology } from '../src/topology';
@@ -13,14 +13,7 @@ import { topology } from '../src/topology';
 const admin = bearer('ops', 'admin');
 const customer = bearer('alice');
 
-interface ProductBody {
-  productId: string;
-  name: string;
-  price: number;
-  available: number;
-  reserved: number;
-  version: number;
-}
+type ProductBody = ProductView;
 
 /**
  * Stock changes by admins next to the saga's reservations: relative adjustments that lose no

@@ -76,7 +76,8 @@ function parseJson<T>(stdout: string): T {
   return JSON.parse(stdout.slice(start)) as T;
 }
 
-const portOpen = (port: number): Promise<boolean> =>
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+export const portOpen = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1', () => {
       s.destroy();

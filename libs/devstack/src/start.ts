@@ -3,23 +3,14 @@
  * already runs. Prints where everything listens; Ctrl-C stops it cleanly.
  */
 import { spawnSync } from 'node:child_process';
-import net from 'node:net';
 import { enableFeatureFlags, migrateClassicQueues } from './broker-queues';
+import { portOpen } from './cluster';
 import { MANAGEMENT_UI_PORT } from './services';
 import { startSystem, type RunningSystem } from './system';
 
 const say = (line: string): void => {
   process.stdout.write(`[orderflow] ${line}\n`);
 };
-
-const portOpen = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
 
 /** The management UI is how operators watch the broker: turn it on when it is off and we can. */
 async function managementUi(): Promise<string> {
