@@ -80,8 +80,12 @@ describe('payment service (real PostgreSQL and RabbitMQ)', () => {
    * processed and the outbox is empty (a row leaves it when the broker confirmed it), plus the
    * moment a confirmed message takes to reach the tap.
    */
-  const published = async (orderId: string, eventType: string) => {
+  /** How many `eventType` events of the order were received; `expectSome`: wait for the first. */
+  const published = async (orderId: string, eventType: string, expectSome = false) => {
     await waitFor(async () => (await service.deps.messaging.relay.unsentCount()) === 0, 'outbox drained');
+    // Drained is sent, not yet received: wait for the first copy (a loaded machine takes more
+    // than a fixed pause), then give a duplicate the time to show up too.
+    if (expectSome) await waitFor(() => receivedFor(orderId, eventType).length > 0, `${eventType} received`);
     await new Promise((r) => setTimeout(r, 250));
     return receivedFor(orderId, eventType).length;
   };
@@ -139,7 +143,7 @@ describe('payment service (real PostgreSQL and RabbitMQ)', () => {
     await waitFor(processed(first, second), 'both reservation events processed');
     await waitFor(async () => (await ch.checkQueue(`${prefix}payment.saga`)).messageCount === 0, 'queue drained');
     expect(await payments(orderId)).toEqual([expect.objectContaining({ type: 'CHARGE', status: 'SUCCEEDED', attempts: 1 })]);
-    expect(await published(orderId, 'payment.completed')).toBe(1);
+    expect(await published(orderId, 'payment.completed', true)).toBe(1);
     await waitFor(() => receivedFor(orderId, 'payment.completed').length === 1, 'payment.completed');
   });
 
@@ -154,7 +158,7 @@ describe('payment service (real PostgreSQL and RabbitMQ)', () => {
       const charges = await service.deps.db.payment.groupBy({ by: ['orderId'], where: { orderId: { in: orderIds } }, _count: { _all: true } });
       expect(charges).toHaveLength(orderIds.length);
       expect(charges.every((c) => c._count._all === 1)).toBe(true);
-      const completed = await Promise.all(orderIds.map((id) => published(id, 'payment.completed')));
+      const completed = await Promise.all(orderIds.map((id) => published(id, 'payment.completed', true)));
       expect(completed.every((n) => n === 1)).toBe(true);
     } finally {
       await replica.stop();
@@ -178,7 +182,7 @@ describe('payment service (real PostgreSQL and RabbitMQ)', () => {
     await send(again);
     await waitFor(processed(again), 'second cancellation processed');
     expect(await payments(orderId)).toHaveLength(2);
-    expect(await published(orderId, 'payment.refunded')).toBe(1);
+    expect(await published(orderId, 'payment.refunded', true)).toBe(1);
   });
 
   it('when the charge failed, a cancellation refunds nothing', async () => {
