@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { pgStatements, pgTransactions, type SqlClient, type SqlTx } from '@orderflow/messaging';
+import { pgStatements, pgTransactions, type SqlClient, type SqlTx } from '@orderflow/db';
 
 /**
  * The worker speaks plain SQL on pg, without the Prisma client: its every statement is on the

@@ -1,4 +1,4 @@
-import type { SqlClient } from '@orderflow/messaging';
+import type { SqlClient } from '@orderflow/db';
 import type { RejectedRow, RowCounts } from './csv/orders';
 
 // The import jobs and rejected rows of the worker's database, in plain SQL (see db.ts).

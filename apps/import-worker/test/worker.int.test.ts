@@ -6,7 +6,7 @@ import { Pool } from 'pg';
 import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
 import { newId, type Envelope, type PayloadOf, type importChunkV2 } from '@orderflow/events';
-import { pgStatements } from '@orderflow/messaging';
+import { pgStatements } from '@orderflow/db';
 import { buildService, type Service } from '@orderflow/service';
 import { AMQP_URL, TEST_JWT_SECRET, bearer, cloneDatabase, deleteTopologies, freePorts, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
 import { importsApi } from '../src/api';

@@ -1,5 +1,5 @@
-import type { SqlTx } from '@orderflow/messaging';
-import { prismaDatabase } from '@orderflow/service';
+import type { SqlTx } from '@orderflow/db';
+import { prismaDatabase } from '@orderflow/db';
 import { PrismaClient } from './generated/prisma/client';
 
 export type Db = PrismaClient;

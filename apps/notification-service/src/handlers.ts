@@ -10,7 +10,8 @@ import {
   type EventContract,
   type EventOf,
 } from '@orderflow/events';
-import { BULK_LANE, onBatch, type CopyValue, type HandlerContext, type Subscriptions } from '@orderflow/messaging';
+import { BULK_LANE, onBatch, type HandlerContext, type Subscriptions } from '@orderflow/messaging';
+import { type CopyValue } from '@orderflow/db';
 import type { Tx } from './db';
 import { render, type Outcome } from './templates';
 

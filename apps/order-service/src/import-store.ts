@@ -1,5 +1,5 @@
 import { transientOnDuplicateKey } from '@orderflow/errors';
-import type { SqlClient, SqlTx } from '@orderflow/messaging';
+import type { SqlClient, SqlTx } from '@orderflow/db';
 import type { OrderStatus } from './decide';
 import type { OrderState } from './store';
 

@@ -1,4 +1,5 @@
-import { outboxInsert, type OutgoingEvent, type SqlClient, type SqlTx } from '@orderflow/messaging';
+import { outboxInsert, type OutgoingEvent } from '@orderflow/messaging';
+import { type SqlClient, type SqlTx } from '@orderflow/db';
 import type { OrderStatus } from './decide';
 
 /** What the saga needs of an order, read under a row lock. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { AppError, categorize } from '@orderflow/errors';
-import { pgTransactions } from '@orderflow/messaging';
+import { pgTransactions } from '@orderflow/db';
 import { pooledDatabase } from '@orderflow/testkit';
 import { insertChunkOrders, type ImportedOrder } from '../src/import-store';
 

@@ -10,7 +10,8 @@ import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Messaging, pgTransactions, type SqlClient } from '../src';
+import { Messaging } from '../src';
+import { pgTransactions, type SqlClient } from '@orderflow/db';
 import { createTestDb, deleteTopology, logger, testTopology, uniqueName, workRequested, AMQP_URL } from '../test/support';
 
 const { values } = parseArgs({

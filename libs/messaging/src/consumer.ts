@@ -7,7 +7,7 @@ import { publishMandatory, type Broker, type ManagedChannel } from './broker';
 import type { HandlerSpec, MessageContext } from './handlers';
 import { H, attemptOf, type Headers } from './headers';
 import { enqueueEvents, eventFactory, type OutgoingEvent } from './outbox';
-import { isConnectionError, type SqlClient, type TransactionRunner } from './sql';
+import { isConnectionError, type SqlClient, type TransactionRunner } from '@orderflow/db';
 import { assertTopology, type Topology } from './topology';
 
 export interface ConsumerOptions<Tx extends SqlClient> {

@@ -1,6 +1,6 @@
 import type { EventContract, EventOf, PayloadOf, EnvelopeMeta } from '@orderflow/events';
 import type { Logger } from '@orderflow/logging';
-import type { SqlClient } from './sql';
+import type { SqlClient } from '@orderflow/db';
 
 /** What a handler may do besides reading its event: use the transaction, emit events. */
 export interface HandlerContext<Tx extends SqlClient> {

@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { errorMessage } from '@orderflow/errors';
 import type { Logger } from '@orderflow/logging';
-import { withClient } from './sql';
+import { withClient } from '@orderflow/db';
 
 /** The BRIN index on `processed_events.processed_at` (migrations `*_inbox_retention`). */
 const INDEX = 'processed_events_processed_at_idx';

@@ -7,5 +7,4 @@ export { BULK_LANE, on, onBatch, selectLanes, type Lane, type Lanes, type Handle
 export { listParked, replayParked, discardParked, parkedCount, type ParkedMessage, type ParkedFilter } from './dead-letters';
 export { pruneInbox, startInboxRetention, type InboxRetentionOptions } from './inbox';
 export { Messaging, type MessagingOptions, type MessagingStatus, type Publish } from './messaging';
-export { copyText, INSERT_UP_TO_ROWS, pgTransactions, pgStatements, type CopyValue, type SqlClient, type SqlTx, type TransactionRunner } from './sql';
 export { H as MessageHeaders } from './headers';

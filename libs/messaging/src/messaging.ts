@@ -7,7 +7,7 @@ import { discardParked, listParked, parkedCount, replayParked, type ParkedFilter
 import type { Subscriptions } from './handlers';
 import { startInboxRetention } from './inbox';
 import { enqueueEvents, eventFactory, OutboxRelay, type OutgoingEvent } from './outbox';
-import { pgStatements, type SqlClient, type TransactionRunner } from './sql';
+import { pgStatements, type SqlClient, type TransactionRunner } from '@orderflow/db';
 import { assertTopology, QueueMismatchError, type Topology } from './topology';
 
 export interface MessagingOptions<Tx extends SqlClient> {

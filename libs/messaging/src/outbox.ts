@@ -3,7 +3,7 @@ import type { Pool, PoolClient } from 'pg';
 import { createEvent, type EnvelopeMeta, type Envelope, type EventContract, type PayloadOf } from '@orderflow/events';
 import type { Logger } from '@orderflow/logging';
 import { takeReturn, type Broker, type ManagedChannel, type Returned } from './broker';
-import { withClient, type SqlClient } from './sql';
+import { withClient, type SqlClient } from '@orderflow/db';
 import type { Topology } from './topology';
 
 /** An event on its way to the broker: what one outbox row holds. */

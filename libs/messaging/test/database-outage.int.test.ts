@@ -1,7 +1,8 @@
 import amqplib from 'amqplib';
 import { Pool } from 'pg';
 import { tcpProxy } from '@orderflow/testkit';
-import { Messaging, on, pgTransactions, type SqlTx } from '../src';
+import { Messaging, on } from '../src';
+import { pgTransactions, type SqlTx } from '@orderflow/db';
 import { Harness } from './harness';
 import { AMQP_URL, logger, waitFor, workRequested } from './support';
 

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import amqplib from 'amqplib';
 import { Pool } from 'pg';
-import { withClient } from '../src/sql';
+import { withClient } from '@orderflow/db';
 import { Harness } from './harness';
 import { AMQP_URL, forceCloseConnection, waitFor } from './support';
 

@@ -2,7 +2,8 @@ import type { Router } from 'express';
 import { z } from 'zod';
 import { AppError } from '@orderflow/errors';
 import { requireRole, validate } from '@orderflow/http';
-import type { Messaging, ParkedMessage, SqlClient } from '@orderflow/messaging';
+import type { Messaging, ParkedMessage } from '@orderflow/messaging';
+import type { SqlClient } from '@orderflow/db';
 
 const filter = z
   .object({

@@ -1,4 +1,3 @@
 export { serviceConfigSchema, type ServiceConfig } from './config';
-export { prismaDatabase } from './database';
 export { groupCommit } from './group-commit';
-export { buildService, runService, sessionOptions, type Service, type ServiceDefinition, type ServiceDeps, type SessionTimeouts } from './service';
+export { buildService, runService, type Service, type ServiceDefinition, type ServiceDeps } from './service';

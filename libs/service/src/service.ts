@@ -1,10 +1,11 @@
 import type { Server } from 'node:http';
 import type { Express, Router } from 'express';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { createApp, createMetricsRegistry } from '@orderflow/http';
 import { createLogger, type Logger } from '@orderflow/logging';
-import { Messaging, pgStatements, selectLanes, type SqlClient, type Subscriptions, type Topology, type TransactionRunner } from '@orderflow/messaging';
+import { Messaging, selectLanes, type Subscriptions, type Topology } from '@orderflow/messaging';
+import { createPools, pgStatements, type SqlClient, type TransactionRunner } from '@orderflow/db';
 import type { ServiceConfig } from './config';
 import { deadLettersApi } from './dead-letters-api';
 
@@ -55,47 +56,23 @@ export interface Service<Client, Tx extends SqlClient> {
   stop(): Promise<void>;
 }
 
-/** Limits every session of a service sets (ms, 0 = none); see DB_*_TIMEOUT_MS in the config. */
-export interface SessionTimeouts {
-  statementTimeoutMs: number;
-  lockTimeoutMs: number;
-  idleInTransactionTimeoutMs: number;
-}
-
-/**
- * Settings of every session the services open. Planner (PostgreSQL's defaults assume data on
- * spinning disks): the saga's statements look rows up by key in batches of a thousand
- * (`UPDATE … FROM unnest($1) WHERE id = v.id`), and with random_page_cost 4 the planner
- * joined them by a sequential scan and a hash of the whole table while it had up to a few
- * hundred thousand rows. 1.1 (the usual value for SSDs and a working set in memory) makes
- * them index lookups; JIT compiling, meant for long analytical queries, only adds time to
- * such statements. Timeouts: a stuck statement, lock wait or forgotten transaction fails
- * instead of holding one of the pool's few connections (and its locks) for ever.
- * PGOPTIONS, when set, is appended (e.g. auto_explain while investigating).
- */
-export function sessionOptions(timeouts: SessionTimeouts, env: NodeJS.ProcessEnv = process.env): string {
-  const limits = [
-    `-c statement_timeout=${timeouts.statementTimeoutMs}`,
-    `-c lock_timeout=${timeouts.lockTimeoutMs}`,
-    `-c idle_in_transaction_session_timeout=${timeouts.idleInTransactionTimeoutMs}`,
-  ].join(' ');
-  return ['-c random_page_cost=1.1 -c jit=off', limits, env.PGOPTIONS].filter(Boolean).join(' ');
-}
-
 /** Wires one service: pool, Prisma, messaging, HTTP app with probes and metrics. Not listening yet. */
 export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinition<Client, Tx>): Service<Client, Tx> {
   const { config } = def;
   const logger = def.logger ?? createLogger({ service: def.name, level: config.LOG_LEVEL });
-  const options = sessionOptions({
-    statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
-    lockTimeoutMs: config.DB_LOCK_TIMEOUT_MS,
-    idleInTransactionTimeoutMs: config.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  const pools = createPools({
+    url: config.DATABASE_URL,
+    httpSize: config.DB_POOL_SIZE,
+    messagingSize: config.MESSAGING_POOL_SIZE,
+    timeouts: {
+      statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+      lockTimeoutMs: config.DB_LOCK_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: config.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    },
+    onIdleError: (err) => logger.warn('idle database client failed', { err: err.message }),
   });
-  const pool = new Pool({ connectionString: config.DATABASE_URL, max: config.DB_POOL_SIZE, options });
-  const messagingPool = new Pool({ connectionString: config.DATABASE_URL, max: config.MESSAGING_POOL_SIZE, options });
-  // An idle client losing its server (database restart) must not crash the process.
-  for (const p of [pool, messagingPool]) p.on('error', (err) => logger.warn('idle database client failed', { err: err.message }));
-  const database = def.database({ http: pool, messaging: messagingPool });
+  const { http: pool, messaging: messagingPool } = pools;
+  const database = def.database(pools);
   const metrics = createMetricsRegistry(def.name);
   const processing = new Histogram({
     name: 'messaging_handle_duration_seconds',

@@ -6,7 +6,8 @@ import { z } from 'zod';
 import { parseConfig } from '@orderflow/config';
 import { permanentError } from '@orderflow/errors';
 import { createEvent, defineEvent } from '@orderflow/events';
-import { defineTopology, on, pgTransactions, type SqlClient } from '@orderflow/messaging';
+import { defineTopology, on } from '@orderflow/messaging';
+import { pgTransactions, type SqlClient } from '@orderflow/db';
 import { AMQP_URL, PG_ADMIN_URL, bearer, deleteTopologies, serviceEnv, uniqueName, uniquePrefix, urlFor, waitFor } from '@orderflow/testkit';
 import { buildService, serviceConfigSchema, type Service } from '../src';
 

@@ -1,5 +1,6 @@
 import { parseConfig } from '@orderflow/config';
-import { defineTopology, pgTransactions, type SqlClient } from '@orderflow/messaging';
+import { defineTopology } from '@orderflow/messaging';
+import { pgTransactions, type SqlClient } from '@orderflow/db';
 import { PG_ADMIN_URL, deleteTopologies, serviceEnv, uniquePrefix } from '@orderflow/testkit';
 import { buildService, serviceConfigSchema } from '../src';
 

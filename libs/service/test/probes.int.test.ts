@@ -2,7 +2,8 @@ import amqplib from 'amqplib';
 import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
 import { orderCreated } from '@orderflow/events';
-import { defineTopology, on, pgTransactions, type SqlClient, type Subscriptions } from '@orderflow/messaging';
+import { defineTopology, on, type Subscriptions } from '@orderflow/messaging';
+import { pgTransactions, type SqlClient } from '@orderflow/db';
 import { AMQP_URL, PG_ADMIN_URL, deleteTopologies, serviceEnv, tcpProxy, uniquePrefix, waitFor, type TcpProxy } from '@orderflow/testkit';
 import { buildService, serviceConfigSchema, type Service } from '../src';
 

@@ -1,7 +1,9 @@
 import { parseConfig } from '@orderflow/config';
-import { defineTopology, pgTransactions, type SqlClient } from '@orderflow/messaging';
+import { defineTopology } from '@orderflow/messaging';
+import { pgTransactions, type SqlClient } from '@orderflow/db';
 import { PG_ADMIN_URL, serviceEnv, uniquePrefix } from '@orderflow/testkit';
-import { buildService, serviceConfigSchema, sessionOptions } from '../src';
+import { buildService, serviceConfigSchema } from '../src';
+import { sessionOptions } from '@orderflow/db';
 
 describe('the database sessions of a service', () => {
   it('plan for data in memory on both pools: random_page_cost 1.1 and no JIT', async () => {

@@ -1,19 +1,21 @@
 import { copyText, INSERT_UP_TO_ROWS, pgTransactions, type SqlTx } from '../src';
-import { createTestDb, type TestDb } from './support';
+import { pooledDatabase } from '@orderflow/testkit';
+import type { Pool } from 'pg';
 
 describe('COPY in a pg transaction ($copyFrom, real PostgreSQL)', () => {
-  let db: TestDb;
+  let db: { pool: Pool; close: () => Promise<void> };
   let transaction: <T>(fn: (tx: SqlTx) => Promise<T>) => Promise<T>;
   const rows = async () =>
     (await db.pool.query<{ id: number; label: string | null; n: number | null; flag: boolean | null; at: Date | null; note: string }>('SELECT * FROM copy_target ORDER BY id')).rows;
 
   beforeAll(async () => {
-    db = await createTestDb();
+    // Any database will do: the test makes a table of its own.
+    db = await pooledDatabase('order');
     transaction = pgTransactions(db.pool);
     await db.pool.query(`CREATE TABLE copy_target (
       id int PRIMARY KEY, label text, n numeric, flag boolean, at timestamptz, note text NOT NULL DEFAULT 'default')`);
   });
-  afterAll(() => db.drop());
+  afterAll(() => db.close());
   beforeEach(() => db.pool.query('TRUNCATE copy_target'));
 
   it('text format: tabs, newlines, backslashes and "\\N" are escaped; null and undefined are NULL', () => {

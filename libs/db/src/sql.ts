@@ -17,8 +17,8 @@ export type CopyValue = string | number | boolean | Date | null | undefined;
 export interface SqlTx extends SqlClient {
   /**
    * Appends `rows` to `table` with COPY ... FROM STDIN: the cheapest way PostgreSQL takes many
-   * rows (no executor per row, one WAL record per page; here ≈ 25 % less database CPU than
-   * INSERT ... SELECT FROM unnest). A few rows (`INSERT_UP_TO_ROWS`) go as one INSERT, a round
+   * rows (no executor per row, one WAL record per page; less database CPU than
+   * INSERT ... SELECT FROM unnest, docs/performance.md). A few rows (`INSERT_UP_TO_ROWS`) go as one INSERT, a round
    * trip less. All or nothing, like an INSERT: a duplicate key fails it with 23505. Columns
    * left out get their defaults. Returns the number of rows written.
    */
@@ -169,7 +169,7 @@ export async function withClient<T>(pool: Pool, fn: (client: PoolClient) => Prom
 
 /**
  * Transactions straight on a pg pool, for hot paths whose handlers speak SQL: a Prisma
- * interactive transaction costs ≈ 1.3 ms of CPU on its own, this ≈ 0.1 ms. Queries use
+ * interactive transaction costs an order of magnitude more CPU (docs/performance.md). Queries use
  * pg's types (numeric and bigint come back as strings; cast in SQL where a number is needed).
  */
 export function pgTransactions(pool: Pool): TransactionRunner<SqlTx> {
