@@ -13,7 +13,8 @@
  */
 import { parseArgs } from 'node:util';
 import { deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
-import { runChaos, type Fault } from './chaos';
+import { runChaos } from './chaos';
+import type { Fault } from './chaos-faults';
 import { LocalCluster } from './cluster';
 import { PROCESSES, SYSTEM_PORTS } from './services';
 

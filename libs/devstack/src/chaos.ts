@@ -1,32 +1,17 @@
-import { execFile } from 'node:child_process';
+/**
+ * The chaos run: a steady order load through the gateway while faults (chaos-faults.ts) hit the
+ * system, then the wait for quiet and the audit, as figures for `npm run chaos` to judge.
+ */
 import http from 'node:http';
-import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
 import amqplib from 'amqplib';
 import { Client } from 'pg';
 import { signToken } from '@orderflow/http';
 import { audit, formatReport, type AuditReport } from './audit';
+import { faultSchedule, injectFault, type Fault } from './chaos-faults';
 import type { LocalCluster } from './cluster';
-import { injectBrokerNodeFault, isBrokerNodeFault, type BrokerNodeFault } from './cluster-chaos';
+import { SAGA_QUEUES } from './cluster-chaos';
 import { startSystem, type RunningSystem } from './system';
-
-const run = promisify(execFile);
-
-export type Fault =
-  | { kind: 'kill'; app: string }
-  /** A graceful stop (SIGTERM, as on a rolling deploy) and a restart. */
-  | { kind: 'stop'; app: string }
-  | { kind: 'drop-broker-connections' }
-  | { kind: 'restart-broker' }
-  | { kind: 'restart-database' }
-  /** PostgreSQL stopped for this long, then started: consumers must pause, not retry or park. */
-  | { kind: 'database-outage'; seconds: number }
-  /**
-   * An operator deletes the bindings that route order.created and puts them back `seconds`
-   * later: the events published meanwhile are unroutable and must not be lost.
-   */
-  | { kind: 'unbind'; seconds: number }
-  /** Needs `cluster`: a broker node killed, stopped or wiped (see cluster-chaos.ts). */
-  | BrokerNodeFault;
 
 export interface ChaosOptions {
   seconds: number;
@@ -65,47 +50,6 @@ export interface ChaosResult {
 
 const JWT_SECRET = 'orderflow-dev-secret-change-me';
 const CARDS = ['pm_card_ok', 'pm_card_ok', 'pm_card_ok', 'pm_card_ok', 'pm_card_ok', 'pm_card_ok', 'pm_card_declined', 'pm_card_flaky', 'pm_visa_4242', 'pm_mc_5555'];
-
-/** Drops this system's broker connections (not other systems'), as a network fault would. */
-async function dropConnections(tag: string): Promise<number> {
-  const { stdout } = await run('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties', '--no-table-headers']);
-  const pids = stdout.split('\n').filter((l) => l.includes(tag)).map((l) => l.split('\t')[0]!);
-  for (const pid of pids) await run('rabbitmqctl', ['-q', 'close_connection', pid, 'chaos: connection dropped']);
-  return pids.length;
-}
-
-async function restartBroker(): Promise<void> {
-  await run('rabbitmqctl', ['-q', 'stop_app']);
-  await run('rabbitmqctl', ['-q', 'start_app']);
-  await run('rabbitmqctl', ['-q', 'await_startup', '--timeout', '60']);
-}
-
-async function pgCluster(action: 'restart' | 'stop' | 'start'): Promise<void> {
-  const { stdout } = await run('sh', ['-c', 'ls /etc/postgresql | head -n1']);
-  await run('pg_ctlcluster', ['--skip-systemctl-redirect', stdout.trim(), 'main', action]);
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Removes every binding of order.created (inventory's saga queue and notification's) for
- * `seconds`, then restores them. With no queue bound the broker returns the event to its
- * publisher, which must keep it. (A binding deleted while another still routes the event is
- * invisible to a publisher: RabbitMQ has no per-binding mandatory; the order deadline cancels
- * such an order, with its compensations.)
- */
-async function unbindFor(prefix: string, seconds: number): Promise<void> {
-  const conn = await amqplib.connect(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
-  try {
-    const ch = await conn.createChannel();
-    const bindings = ['inventory.saga', 'notification.events'].map((q) => [`${prefix}${q}`, `${prefix}order.events`, 'order.created'] as const);
-    for (const b of bindings) await ch.unbindQueue(...b);
-    await sleep(seconds * 1000);
-    for (const b of bindings) await ch.bindQueue(...b);
-  } finally {
-    await conn.close();
-  }
-}
 
 /**
  * A steady order load through the gateway while faults hit the system; then it waits for
@@ -159,61 +103,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   let lastFaultAt = Date.now();
   const started = Date.now();
   const until = started + o.seconds * 1000;
-  // Faults spread evenly over the load, each after the time the ones before it last (an
-  // outage of 60 s), so the load goes on through all of them.
-  const lasting = (f: Fault): number => ('seconds' in f ? f.seconds * 1000 : 0);
-  const gap = Math.max(0, o.seconds * 1000 - o.faults.reduce((sum, f) => sum + lasting(f), 0)) / (o.faults.length + 1);
-  const faultTimes = o.faults.map((_, i) => started + (i + 1) * gap + o.faults.slice(0, i).reduce((sum, f) => sum + lasting(f), 0));
+  const faultTimes = faultSchedule(o.faults, started, o.seconds);
   const tokens = new Map<string, string>();
   const tokenOf = (c: string): string => tokens.get(c) ?? (tokens.set(c, signToken({ sub: c, role: 'customer' }, JWT_SECRET, '1h')), tokens.get(c)!);
 
   const injector = (async () => {
     for (const [i, fault] of o.faults.entries()) {
       const wait = faultTimes[i]! - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const t = Date.now();
-      switch (fault.kind) {
-        case 'kill':
-          await system!.kill(fault.app, 'SIGKILL');
-          say(`kill -9 ${fault.app}`);
-          await new Promise((r) => setTimeout(r, 1000));
-          await system!.restart(fault.app);
-          faultsDone.push(`kill -9 ${fault.app} (back in ${((Date.now() - t) / 1000).toFixed(1)} s)`);
-          break;
-        case 'stop': {
-          const exit = await system!.kill(fault.app, 'SIGTERM');
-          await system!.restart(fault.app);
-          faultsDone.push(`SIGTERM ${fault.app} (exit ${exit.code ?? exit.signal} after ${((Date.now() - t) / 1000).toFixed(1)} s, back)`);
-          break;
-        }
-        case 'drop-broker-connections':
-          faultsDone.push(`dropped ${await dropConnections(system!.instanceTag)} broker connections`);
-          break;
-        case 'restart-broker':
-          await restartBroker();
-          faultsDone.push(`restarted RabbitMQ (${((Date.now() - t) / 1000).toFixed(1)} s)`);
-          break;
-        case 'restart-database':
-          await pgCluster('restart');
-          faultsDone.push(`restarted PostgreSQL (${((Date.now() - t) / 1000).toFixed(1)} s)`);
-          break;
-        case 'database-outage':
-          await pgCluster('stop');
-          say(`PostgreSQL stopped for ${fault.seconds} s`);
-          await sleep(fault.seconds * 1000);
-          await pgCluster('start');
-          faultsDone.push(`PostgreSQL down for ${((Date.now() - t) / 1000).toFixed(1)} s`);
-          break;
-        case 'unbind':
-          say(`order.created bindings deleted for ${fault.seconds} s`);
-          await unbindFor(o.topologyPrefix, fault.seconds);
-          faultsDone.push(`order.created unroutable for ${((Date.now() - t) / 1000).toFixed(1)} s`);
-          break;
-        default:
-          if (!isBrokerNodeFault(fault) || !o.cluster) throw new Error(`fault ${fault.kind} needs a cluster`);
-          faultsDone.push(await injectBrokerNodeFault(o.cluster, fault, o.topologyPrefix));
-          break;
-      }
+      if (wait > 0) await sleep(wait);
+      faultsDone.push(await injectFault(fault, { system: system!, topologyPrefix: o.topologyPrefix, cluster: o.cluster, say }));
       say(faultsDone.at(-1)!);
       lastFaultAt = Date.now();
     }
@@ -223,7 +121,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   for (let n = 0; Date.now() < until; n++) {
     const due = started + (n * 1000) / o.rate;
     const wait = due - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (wait > 0) await sleep(wait);
     const customer = `chaos-${n % 50}`;
     const p = (async () => {
       const res = await call('POST', '/api/orders', tokenOf(customer), {
@@ -239,7 +137,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       accepted.push({ id, customer });
       // Some customers change their mind: a cancel that races the saga.
       if (n % 17 === 0) {
-        await new Promise((r) => setTimeout(r, 50 + (n % 400)));
+        await sleep(50 + (n % 400));
         await call('POST', `/api/orders/${id}/cancel`, tokenOf(customer));
       }
     })().finally(() => inflight.delete(p));
@@ -273,7 +171,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     if (terminal === ids.length && recoverySeconds === null) recoverySeconds = (Date.now() - lastFaultAt) / 1000;
     if (terminal === ids.length && (await unsent()) === 0 && (await queuesEmpty(o.topologyPrefix, brokerUrl()))) break;
     if (Date.now() > quietUntil) break;
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
   const present = Number((await orderDb.query<{ n: string }>('SELECT count(*)::text AS n FROM orders WHERE id = ANY($1::uuid[])', [ids])).rows[0]!.n);
   await orderDb.end();
@@ -326,7 +224,7 @@ async function sumMetric(system: RunningSystem, name: string): Promise<number> {
 async function queuesEmpty(prefix: string, url: string): Promise<boolean> {
   const conn = await amqplib.connect(url);
   try {
-    for (const q of ['order.saga', 'inventory.saga', 'payment.saga', 'notification.events']) {
+    for (const q of SAGA_QUEUES) {
       const ch = await conn.createChannel();
       ch.on('error', () => undefined);
       try {

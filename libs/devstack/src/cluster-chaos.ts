@@ -2,7 +2,9 @@
  * The broker-node faults of `npm run chaos -- --cluster`: the system runs against the local
  * 3-node cluster (AMQP_URLS) and loses one node at a time, as a machine would.
  */
-import type { ClusterNode, LocalCluster } from './cluster';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LocalCluster } from './cluster';
+import type { ClusterNode } from './cluster-node';
 
 /** The saga queues of a system (one per service; `prefix` + name). */
 export const SAGA_QUEUES = ['order.saga', 'inventory.saga', 'payment.saga', 'notification.events'] as const;
@@ -28,8 +30,6 @@ export async function sagaLeader(cluster: LocalCluster, prefix: string): Promise
   if (!node) throw new Error('no cluster node is running');
   return { node, leads: leads ?? 0 };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Injects one broker-node fault and undoes it; returns what happened, for the report. */
 export async function injectBrokerNodeFault(cluster: LocalCluster, fault: BrokerNodeFault, prefix: string): Promise<string> {

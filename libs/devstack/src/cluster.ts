@@ -1,47 +1,24 @@
 /**
  * A local RabbitMQ cluster of three extra nodes beside the machine's own `rabbit@localhost`
- * (5672, never touched), for the failover tests and demos: `npm run cluster:start`.
- *
- * The machine's /etc/rabbitmq/rabbitmq.conf pins the listener to 5672 and its enabled-plugins
- * file turns on the management UI on 15672, so each node gets a config file and a plugins file
- * of its own; the server runs as the `rabbitmq` user, so every directory it writes (data, logs,
- * pid file) is created for that user. See /work/shared/notes/rabbitmq-cluster-local.md.
+ * (5672, never touched), for the failover tests and demos: `npm run cluster:start`. Each
+ * node's files and process: cluster-node.ts.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import amqplib from 'amqplib';
-
-export interface ClusterNode {
-  /** Erlang node name, e.g. `orderflow-1@localhost`. */
-  name: string;
-  /** `orderflow-1`: the node's folder under the cluster directory. */
-  short: string;
-  amqpPort: number;
-  distPort: number;
-  /** Only when the management UI is on (ORDERFLOW_CLUSTER_MANAGEMENT=1). */
-  managementPort: number | undefined;
-  dir: string;
-  configFile: string;
-  pluginsFile: string;
-  mnesiaBase: string;
-  logBase: string;
-  pidFile: string;
-  url: string;
-}
-
-export interface ClusterOptions {
-  /** Default `$ORDERFLOW_CLUSTER_DIR` or `<tmpdir>/orderflow-cluster`. */
-  dir?: string;
-  size?: number;
-  /** AMQP port of the first node; the others follow (default 5681). Dist ports are these + 20000. */
-  basePort?: number;
-  /** Management UI on 15681… (default: ORDERFLOW_CLUSTER_MANAGEMENT=1). */
-  management?: boolean;
-  say?: (line: string) => void;
-}
+import {
+  clusterLayout,
+  launchNode,
+  nodePid,
+  parseJson,
+  portOpen,
+  runCli,
+  serverOwner,
+  waitGone,
+  writeNodeFiles,
+  type ClusterNode,
+  type ClusterOptions,
+} from './cluster-node';
 
 export interface QueueInfo {
   name: string;
@@ -56,74 +33,6 @@ export interface QuorumMember {
   raftState: string;
   logIndex: number;
   commitIndex: number;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function runCli(tool: string, args: string[], timeoutMs = 90_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(tool, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${tool} ${args.join(' ')}: ${(stderr || stdout || err.message).trim().split('\n').slice(-6).join(' | ')}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-/** Parses a CLI's `--formatter json` output (it may be preceded by notices). */
-function parseJson<T>(stdout: string): T {
-  const start = stdout.search(/[[{]/);
-  if (start < 0) throw new Error(`no JSON in: ${stdout.slice(0, 200)}`);
-  return JSON.parse(stdout.slice(start)) as T;
-}
-
-/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
-export const portOpen = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
-
-/** The uid/gid of the `rabbitmq` user when we are root (the server switches to it), else undefined. */
-function serverOwner(): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  try {
-    const uid = Number(execFileSync('id', ['-u', 'rabbitmq'], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', 'rabbitmq'], { encoding: 'utf8' }).trim());
-    return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The node layout: names, ports and directories (nothing started). */
-export function clusterLayout(o: ClusterOptions = {}): { dir: string; nodes: ClusterNode[] } {
-  const dir = o.dir ?? process.env.ORDERFLOW_CLUSTER_DIR ?? path.join(os.tmpdir(), 'orderflow-cluster');
-  const size = o.size ?? 3;
-  const basePort = o.basePort ?? 5681;
-  const management = o.management ?? process.env.ORDERFLOW_CLUSTER_MANAGEMENT === '1';
-  const nodes = Array.from({ length: size }, (_, i): ClusterNode => {
-    const short = `orderflow-${i + 1}`;
-    const nodeDir = path.join(dir, short);
-    const amqpPort = basePort + i;
-    return {
-      name: `${short}@localhost`,
-      short,
-      amqpPort,
-      distPort: amqpPort + 20_000,
-      managementPort: management ? 15_681 + i : undefined,
-      dir: nodeDir,
-      configFile: path.join(nodeDir, 'rabbitmq.conf'),
-      pluginsFile: path.join(nodeDir, 'enabled_plugins'),
-      mnesiaBase: path.join(nodeDir, 'mnesia'),
-      logBase: path.join(nodeDir, 'log'),
-      pidFile: path.join(nodeDir, `${short}.pid`),
-      url: `amqp://guest:guest@127.0.0.1:${amqpPort}`,
-    };
-  });
-  return { dir, nodes };
 }
 
 /**
@@ -156,26 +65,7 @@ export class LocalCluster {
 
   /** The OS pid of a node's VM, if its pid file names a live process. */
   pidOf(node: ClusterNode): number | undefined {
-    let pid: number;
-    try {
-      pid = Number(fs.readFileSync(node.pidFile, 'utf8').trim());
-    } catch {
-      return undefined;
-    }
-    if (!Number.isInteger(pid) || pid <= 0) return undefined;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return undefined;
-    }
-    // A stale pid file whose pid now belongs to another process (Linux: the VM's environment
-    // names the node; the command line does not).
-    try {
-      if (!fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`RABBITMQ_NODENAME=${node.name}`)) return undefined;
-    } catch {
-      // No /proc here, or not ours to read: trust the pid.
-    }
-    return pid;
+    return nodePid(node);
   }
 
   isRunning(node: ClusterNode): boolean {
@@ -214,59 +104,11 @@ export class LocalCluster {
     for (const node of [...this.nodes].reverse()) if (this.isRunning(node)) await this.stopNode(node);
   }
 
-  /**
-   * Writes a node's config and plugins files and creates its directories for the server's user.
-   * Without `listen`, the node takes no AMQP connections (a wiped node, until it has rejoined).
-   */
-  private prepare(node: ClusterNode, listen: boolean, peers: readonly ClusterNode[] = []): void {
-    for (const d of [this.dir, node.dir, node.mnesiaBase, node.logBase]) {
-      fs.mkdirSync(d, { recursive: true });
-      if (this.owner) fs.chownSync(d, this.owner.uid, this.owner.gid);
-    }
-    const config = [
-      listen ? `listeners.tcp.local = 127.0.0.1:${node.amqpPort}` : 'listeners.tcp = none',
-      'loopback_users = none',
-      // A blank node joins these while it boots, before its listener opens (ignored once it has data).
-      ...(peers.length > 0 ? ['cluster_formation.peer_discovery_backend = classic_config', ...peers.map((p, i) => `cluster_formation.classic_config.nodes.${i + 1} = ${p.name}`)] : []),
-      ...(node.managementPort ? [`management.tcp.ip = 127.0.0.1`, `management.tcp.port = ${node.managementPort}`] : []),
-      '',
-    ].join('\n');
-    fs.writeFileSync(node.configFile, config);
-    fs.writeFileSync(node.pluginsFile, node.managementPort ? '[rabbitmq_management].\n' : '[].\n');
-    for (const f of [node.configFile, node.pluginsFile]) if (this.owner) fs.chownSync(f, this.owner.uid, this.owner.gid);
-  }
-
   /** Starts one node (as it is: a member keeps its cluster) and waits until it runs. */
   async startNode(node: ClusterNode, { listen = true, peers = [] }: { listen?: boolean; peers?: readonly ClusterNode[] } = {}): Promise<void> {
     if (this.isRunning(node)) return;
-    this.prepare(node, listen, peers);
-    const out = fs.openSync(path.join(node.dir, 'server-launch.log'), 'a');
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const child = spawn('rabbitmq-server', ['-detached'], {
-          cwd: node.dir,
-          env: {
-            ...process.env,
-            RABBITMQ_NODENAME: node.name,
-            RABBITMQ_NODE_PORT: String(node.amqpPort),
-            RABBITMQ_DIST_PORT: String(node.distPort),
-            RABBITMQ_CONFIG_FILE: node.configFile,
-            RABBITMQ_ENABLED_PLUGINS_FILE: node.pluginsFile,
-            RABBITMQ_MNESIA_BASE: node.mnesiaBase,
-            RABBITMQ_LOG_BASE: node.logBase,
-            RABBITMQ_PID_FILE: node.pidFile,
-            // Three more nodes on a small machine: no scheduler spinning while idle.
-            RABBITMQ_SCHEDULER_BUSY_WAIT_THRESHOLD: 'none',
-          },
-          // The detached VM may keep inherited pipes open: give it a file, wait for the launcher's exit.
-          stdio: ['ignore', out, out],
-        });
-        child.on('error', reject);
-        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`rabbitmq-server -detached for ${node.name} exited ${code}; see ${node.logBase}`))));
-      });
-    } finally {
-      fs.closeSync(out);
-    }
+    writeNodeFiles(this.dir, node, this.owner, listen, peers);
+    await launchNode(node);
     await this.awaitStartup(node, listen);
   }
 
@@ -310,7 +152,7 @@ export class LocalCluster {
     const pid = this.pidOf(node);
     if (pid === undefined) return;
     await this.ctl(node, 'stop').catch((err: Error) => this.say(`stop ${node.name}: ${err.message}`));
-    await this.waitGone(node, pid);
+    await waitGone(node, pid);
     this.say(`${node.name} stopped`);
   }
 
@@ -319,7 +161,7 @@ export class LocalCluster {
     const pid = this.pidOf(node);
     if (pid === undefined) return;
     process.kill(pid, 'SIGKILL');
-    await this.waitGone(node, pid);
+    await waitGone(node, pid);
     this.say(`${node.name} killed (SIGKILL, pid ${pid})`);
   }
 
@@ -327,21 +169,6 @@ export class LocalCluster {
   async restart(node: ClusterNode): Promise<void> {
     await this.startNode(node);
     this.say(`${node.name} restarted`);
-  }
-
-  private async waitGone(node: ClusterNode, pid: number, timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      let alive = true;
-      try {
-        process.kill(pid, 0);
-      } catch {
-        alive = false;
-      }
-      if (!alive && !(await portOpen(node.amqpPort))) return;
-      if (Date.now() > deadline) throw new Error(`${node.name} (pid ${pid}) still alive after ${timeoutMs} ms`);
-      await sleep(100);
-    }
   }
 
   /**

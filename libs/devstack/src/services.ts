@@ -32,19 +32,16 @@ export interface ProcessSpec {
 
 /**
  * Niceness of the bulk processes: checkout and the upload being received get the CPU first.
- * Measured on 2 cores, a 2M-row import with checkout at 20/s (bench:import; one run each):
- *   nice 5   upload accepted 21.9 s, every order terminal 146.7 s, checkout p99 185 ms
- *   nice 10  17.9 s, 150.9 s, 196 ms
- *   nice 19  18.9 s, 146.5 s, 138 ms (the bulk lane all but stops while checkout is busy)
- * (One process per service, before the split: 37.7 s, 171.7 s, 786 ms.) 10 leaves the bulk
- * lane a tenth of a core's weight against checkout under full load rather than nothing.
+ * 10 leaves the bulk lane a tenth of a core's weight against checkout under full load rather
+ * than nothing (at 19 it all but stops while checkout is busy); the runs that chose it
+ * (bench:import) are in docs/performance.md.
  */
 export const BULK_NICE = 10;
 
 /**
  * The import worker's V8 heap: a small young generation and a capped old one. A streaming
- * upload allocates fast and keeps little (a confirm window of chunks, a few MB), and V8 let
- * the heap grow with the garbage: peak RSS over a 2M-row upload 179 MB with the defaults.
+ * upload allocates fast and keeps little (a confirm window of chunks), and with the defaults
+ * V8 let the heap grow with the garbage.
  */
 export const IMPORT_WORKER_NODE_OPTIONS = '--max-semi-space-size=8 --max-old-space-size=96';
 

@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { enableFeatureFlags, migrateClassicQueues } from './broker-queues';
-import { portOpen } from './cluster';
+import { portOpen } from './cluster-node';
 import { MANAGEMENT_UI_PORT } from './services';
 import { startSystem, type RunningSystem } from './system';
 
