@@ -43,7 +43,7 @@ export interface AuditReport {
   };
 }
 
-const DEAD_LETTER_SERVICES = ['order', 'inventory', 'payment', 'notification', 'import'];
+const DEAD_LETTER_SERVICES = ['order', 'inventory', 'payment', 'notification', 'import-worker'];
 
 async function withClient<T>(url: string | undefined, fn: (c: Client) => Promise<T>): Promise<T | undefined> {
   if (!url) return undefined;

@@ -69,6 +69,12 @@ describe('the Nginx gateway config (real nginx)', () => {
     expect(streamed.status).toBe(200);
   });
 
+  it('the import worker\'s dead letters reach it under the name its topology gives them (import-worker)', async () => {
+    const res = await fetch(`${base}/api/dead-letters/import-worker?limit=1`);
+    expect(res.status).toBe(200);
+    expect(seen.at(-1)).toMatchObject({ url: '/api/dead-letters/import-worker?limit=1' });
+  });
+
   it('unknown paths get a JSON 404', async () => {
     const res = await fetch(`${base}/admin.php`);
     expect(res.status).toBe(404);
