@@ -5,10 +5,10 @@ import { PROBE_PATHS } from './probes';
 const DURATION_METRIC = 'http_request_duration_seconds';
 
 /**
- * How often the event-loop-lag monitor samples (prom-client's default is 10 ms). Each sample is
- * a timer that wakes an idle process; at 10 ms a Node process doing nothing else was charged
- * 0.8–2.5 % of a core on this VM (depending on the period), up to a quarter of a core for the
- * system's ten processes. 100 ms still shows a stalled loop within any scrape.
+ * How often the event-loop-lag monitor samples, less often than prom-client's default. Each
+ * sample is a timer that wakes an idle process, and at the default rate those wake-ups were a
+ * noticeable share of a core across the system's processes (see docs/performance.md); this
+ * period still shows a stalled loop within any scrape.
  */
 export const EVENT_LOOP_SAMPLE_MS = 100;
 type DurationLabels = 'method' | 'route' | 'status';

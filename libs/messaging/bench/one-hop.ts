@@ -27,7 +27,7 @@ const { values } = parseArgs({
   },
 });
 
-// The services' way: plain pg transactions and SQL in handlers (see libs/messaging/src/sql.ts).
+// The services' way: plain pg transactions and SQL in handlers (see @orderflow/db).
 type Tx = SqlClient;
 
 function messagingFor(db: Awaited<ReturnType<typeof createTestDb>>, prefix: string, name: string): Messaging<Tx> {

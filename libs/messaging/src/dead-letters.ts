@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { ConfirmChannel, GetMessage } from 'amqplib';
 import { AppError, errorMessage } from '@orderflow/errors';
-import { publishMandatory, type Broker } from './broker';
+import type { Broker } from './broker/connection';
+import { publishMandatory } from './broker/returns';
 import { H } from './headers';
 import type { Topology } from './topology';
 

@@ -69,19 +69,19 @@ export interface QueueSubscription<Tx extends SqlClient> {
 }
 
 /**
- * Consumer settings of a bulk lane, whose messages each carry an import chunk (≈ 1,000
- * orders): a few messages in flight and ONE per transaction. Its transactions then stay short —
- * the row locks they share with checkout (orders, import counters) are held briefly — and no
+ * Consumer settings of a bulk lane, whose messages each carry an import chunk (many orders):
+ * a few messages in flight and ONE per transaction. Its transactions then stay short — the
+ * row locks they share with checkout (orders, import counters) are held briefly — and no
  * batch keeps the event loop from checkout traffic for long (decoding and validating a chunk
- * is a few ms of synchronous work). Measured: 2,000-row chunks two per transaction doubled the
- * p99 of checkout during an import; one per transaction kept it.
+ * is synchronous work). Two chunks per transaction slowed checkout down during an import; one
+ * per transaction did not (see docs/performance.md).
  */
 export const BULK_LANE = { lane: 'bulk', prefetch: 4, batchSize: 1, concurrency: 1 } as const;
 
 /**
  * `interactive`: the queues of checkout traffic (and small control events); `bulk`: the
  * queues of imports. A process consumes one of them or both (`Lanes`): run apart, a chunk's
- * tens of ms of synchronous work never stand in a checkout's event loop, and the operating
+ * synchronous work never stands in a checkout's event loop, and the operating
  * system (or Kubernetes' CPU shares) can give the bulk processes a lower priority.
  */
 export type Lane = 'interactive' | 'bulk';

@@ -1,10 +1,15 @@
-export { Broker, ManagedChannel, type BrokerOptions, type Returned } from './broker';
+export { Broker, type BrokerOptions } from './broker/connection';
+export { ManagedChannel } from './broker/channels';
+export type { Returned } from './broker/returns';
 export { defineTopology, assertTopology, queueDeclarations, declareQueue, QueueMismatchError, BROKER_DELIVERY_LIMIT, MIGRATE_QUEUES_COMMAND, type Topology, type TopologyDefinition, type QueueSpec, type RetryLevel, type QueueDeclaration } from './topology';
 export { migrateQueue, migrateQueues, holdingQueueOf, type QueueMigration, type MigrateOptions } from './migrate-queues';
-export { enqueueEvents, outboxInsert, eventFactory, OutboxRelay, type OutgoingEvent, type RelayOptions } from './outbox';
-export { QueueConsumer, type ConsumerOptions, type ConsumerState, type ConsumerStatus } from './consumer';
+export { enqueueEvents, outboxInsert, eventFactory, type OutgoingEvent, type OutboxInsertOptions } from './outbox/write';
+export { OutboxRelay, type RelayOptions } from './outbox/relay';
+export { QueueConsumer } from './consumer/queue-consumer';
+export type { ConsumerOptions, ConsumerState, ConsumerStatus } from './consumer/options';
 export { BULK_LANE, on, onBatch, selectLanes, type Lane, type Lanes, type Handler, type BatchHandler, type HandlerContext, type MessageContext, type HandlerSpec, type Subscriptions, type QueueSubscription } from './handlers';
 export { listParked, replayParked, discardParked, parkedCount, type ParkedMessage, type ParkedFilter } from './dead-letters';
 export { pruneInbox, startInboxRetention, type InboxRetentionOptions } from './inbox';
+export { subscriptionMismatches, assertSubscriptions } from './subscriptions';
 export { Messaging, type MessagingOptions, type MessagingStatus, type Publish } from './messaging';
 export { H as MessageHeaders } from './headers';

@@ -1,12 +1,15 @@
 import type { Pool } from 'pg';
 import type { EventContract, PayloadOf, EnvelopeMeta } from '@orderflow/events';
 import type { Logger } from '@orderflow/logging';
-import { Broker } from './broker';
-import { QueueConsumer, type ConsumerStatus } from './consumer';
+import { Broker } from './broker/connection';
+import { QueueConsumer } from './consumer/queue-consumer';
+import type { ConsumerStatus } from './consumer/options';
 import { discardParked, listParked, parkedCount, replayParked, type ParkedFilter, type ParkedMessage } from './dead-letters';
-import type { Subscriptions } from './handlers';
+import { selectLanes, type Lanes, type Subscriptions } from './handlers';
+import { assertSubscriptions, partsOf } from './subscriptions';
 import { startInboxRetention } from './inbox';
-import { enqueueEvents, eventFactory, OutboxRelay, type OutgoingEvent } from './outbox';
+import { enqueueEvents, eventFactory, type OutgoingEvent } from './outbox/write';
+import { OutboxRelay } from './outbox/relay';
 import { pgStatements, type SqlClient, type TransactionRunner } from '@orderflow/db';
 import { assertTopology, QueueMismatchError, type Topology } from './topology';
 
@@ -114,11 +117,16 @@ export class Messaging<Tx extends SqlClient> {
 
   /**
    * Connects (declaring the topology), starts the relay and, for every queue in
-   * `subscriptions`, a consumer. Resolves once connected; keeps reconnecting afterwards.
-   * Rejects, naming the migration command, when a queue exists with other arguments than
-   * declared (the classic queues of an earlier version).
+   * `subscriptions` of the `lanes` this process runs (default all), a consumer. Resolves once
+   * connected; keeps reconnecting afterwards.
+   *
+   * Pass all of the service's subscriptions (or none, for a process that only publishes):
+   * before anything else it throws `MESSAGING.SUBSCRIPTION_MISMATCH` when they and the topology
+   * disagree (see `subscriptionMismatches`). Rejects, naming the migration command, when a
+   * queue exists with other arguments than declared (the classic queues of an earlier version).
    */
-  async start(subscriptions: Subscriptions<Tx> = {}): Promise<void> {
+  async start(subscriptions: Subscriptions<Tx> = {}, options: { lanes?: Lanes } = {}): Promise<void> {
+    if (Object.keys(subscriptions).length > 0) assertSubscriptions(this.o.topology, subscriptions);
     try {
       await Promise.race([this.broker.connect(), this.topologyRefused]);
     } catch (err) {
@@ -129,10 +137,10 @@ export class Messaging<Tx extends SqlClient> {
     if (this.o.inboxRetentionMs !== undefined && !this.inboxRetention) {
       this.inboxRetention = startInboxRetention({ pool: this.o.pool, logger: this.o.logger, retentionMs: this.o.inboxRetentionMs });
     }
-    for (const [purpose, subscription] of Object.entries(subscriptions)) {
-      const { handlers, ...own } = 'handlers' in subscription ? subscription : { handlers: subscription };
-      const queue = this.o.topology.queues.find((q) => q.name.endsWith(`${this.o.topology.service}.${purpose}`));
-      if (!queue) throw new Error(`subscription "${purpose}" has no queue in the ${this.o.topology.service} topology`);
+    for (const [purpose, subscription] of Object.entries(selectLanes(subscriptions, options.lanes ?? 'all'))) {
+      const { handlers, ...own } = partsOf(subscription);
+      // Present: `assertSubscriptions` checked every subscription's queue.
+      const queue = this.o.topology.queues.find((q) => q.purpose === purpose)!;
       const consumer = new QueueConsumer<Tx>({
         broker: this.broker,
         topology: this.o.topology,

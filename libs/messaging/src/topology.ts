@@ -4,6 +4,10 @@ import type { EventContract } from '@orderflow/events';
 /** A consumer queue and the events bound to it. */
 export interface QueueSpec {
   name: string;
+  /** The part of the name after `<service>.`: the key of `consumes` and of the subscriptions. */
+  purpose: string;
+  /** The contracts routed into the queue, each version apart: the handlers must take exactly these. */
+  contracts: readonly EventContract[];
   bindings: Array<{ exchange: string; routingKey: string }>;
 }
 
@@ -49,6 +53,8 @@ export function defineTopology(def: TopologyDefinition): Topology {
   const exchanges = [...new Set([...def.publishes, ...consumed].map(exchangeFor))].sort();
   const queues = Object.entries(def.consumes).map(([purpose, contracts]) => ({
     name: `${prefix}${def.service}.${purpose}`,
+    purpose,
+    contracts,
     // One binding per event type: the versions of an event share their routing key.
     bindings: [...new Map(contracts.map((c) => [`${exchangeFor(c)} ${c.type}`, { exchange: exchangeFor(c), routingKey: c.type }])).values()],
   }));
@@ -139,7 +145,7 @@ export class QueueMismatchError extends Error {
       `queue ${queue} exists on the broker with other arguments than this version declares ` +
         `(${cause instanceof Error ? cause.message : String(cause)}). ` +
         `Classic queues of an earlier version become quorum queues with their messages by: ${MIGRATE_QUEUES_COMMAND} ` +
-        '(stop the services first; see README "Upgrading to quorum queues")',
+        '(stop the services first; see docs/operations.md, "Upgrading to quorum queues")',
     );
     this.name = 'QueueMismatchError';
   }

@@ -1,4 +1,4 @@
-import { backoffDelay, NodeRotation, nodeAddress } from '../src/broker';
+import { backoffDelay, NodeRotation, nodeAddress } from '../src/broker/nodes';
 
 describe('choosing a broker node', () => {
   it('tries every node once before coming back to the first, in an order shuffled per process', () => {

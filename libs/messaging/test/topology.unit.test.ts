@@ -11,6 +11,8 @@ describe('topology: queues and their bindings from the contracts', () => {
     expect(topology.queues).toEqual([
       {
         name: 't.svc.work',
+        purpose: 'work',
+        contracts: [v1, v2, other],
         bindings: [
           { exchange: 't.work.events', routingKey: 'work.done' },
           { exchange: 't.work.events', routingKey: 'work.failed' },

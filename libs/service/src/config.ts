@@ -17,21 +17,21 @@ export function serviceConfigSchema(defaultPort: number) {
     /**
      * Unacknowledged messages per consumer; batches are half of it. A large window costs
      * nothing at moderate load (a batch is what has arrived) and under a burst lets a consumer
-     * catch up in a few big transactions: at 200 the order service's saga queue fell behind
-     * its HTTP intake at ≈ 780 orders/s, at 1000 the whole saga sustains ≈ 1,000/s.
+     * catch up in a few big transactions; a small window let the order service's saga queue
+     * fall behind its HTTP intake under load (see docs/performance.md).
      */
     PREFETCH: vars.positiveInt(1000),
     /**
      * Batches each consumer handles at once (lanes by correlation id: the events of one order
-     * share a lane). One lane is the fastest on 2 cores — bigger batches, fewer transactions —
-     * more help where a handler waits on something slow.
+     * share a lane). One lane is the fastest on a small machine — bigger batches, fewer
+     * transactions — more help where a handler waits on something slow (see docs/performance.md).
      */
     CONSUMER_CONCURRENCY: vars.positiveInt(1),
     /**
      * Milliseconds a busy consumer waits for more messages before handling a partial batch
      * (busy: its last batch ended less than this long ago; after a quiet spell a message is
      * handled at once). Under moderate load this turns many small transactions into fewer
-     * larger ones: at 300 orders/s, 15 ms cut the machine's CPU by a tenth against 5 ms.
+     * larger ones, which costs less CPU than a shorter wait (see docs/performance.md).
      */
     CONSUMER_LINGER_MS: vars.nonNegativeInt(15),
     /**

@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { createApp, createMetricsRegistry } from '@orderflow/http';
 import { createLogger, type Logger } from '@orderflow/logging';
-import { Messaging, selectLanes, type Subscriptions, type Topology } from '@orderflow/messaging';
+import { Messaging, type Subscriptions, type Topology } from '@orderflow/messaging';
 import { createPools, pgStatements, type SqlClient, type TransactionRunner } from '@orderflow/db';
 import type { ServiceConfig } from './config';
 import { deadLettersApi } from './dead-letters-api';
@@ -169,7 +169,8 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
     deps,
     async start() {
       await def.onStart?.(deps);
-      await messaging.start(def.subscriptions ? selectLanes(def.subscriptions(deps), config.LANES) : {});
+      // All of the service's subscriptions: `start` checks them against the topology, then runs the lanes of this process.
+      await messaging.start(def.subscriptions ? def.subscriptions(deps) : {}, { lanes: config.LANES });
       // Background work (a sweeper) runs beside the interactive lane: a bulk-only process is the
       // second process of a service that runs it already.
       if (config.LANES !== 'bulk') background = def.background?.(deps);

@@ -1,7 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
-import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Message, type Options } from 'amqplib';
+import amqplib, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import type { Logger } from '@orderflow/logging';
+import { ManagedChannel, type AnyChannel, type ChannelHost } from './channels';
+import { backoffDelay, nodeAddress, NodeRotation } from './nodes';
+import { trackReturns, type Returned } from './returns';
 
 export interface BrokerOptions {
   /**
@@ -19,103 +21,6 @@ export interface BrokerOptions {
   connectTimeoutMs?: number;
   /** Runs on every (re)connection before any channel opens: declare topology here. */
   onConnect?: (model: ChannelModel) => Promise<void>;
-}
-
-type AnyChannel = Channel | ConfirmChannel;
-
-/** A mandatory publish the broker returned: no queue was bound for it. */
-export interface Returned {
-  exchange: string;
-  routingKey: string;
-  messageId: string | undefined;
-  /** The broker's reason, e.g. `312 NO_ROUTE`. */
-  replyText: string;
-}
-
-/**
- * Identifies a mandatory publish that has no messageId (a message parked for being invalid
- * may have none), so that its return can still be matched with its confirm.
- */
-const PUBLISH_ID = 'x-publish-id';
-
-function publishKey(properties: { messageId?: unknown; headers?: Record<string, unknown> | undefined }): string | undefined {
-  if (typeof properties.messageId === 'string' && properties.messageId !== '') return properties.messageId;
-  const id = properties.headers?.[PUBLISH_ID];
-  return typeof id === 'string' ? id : undefined;
-}
-
-/**
- * Per channel, the returned publishes whose confirm has not come yet, by messageId (or
- * x-publish-id). A list per id: the same event can be in flight twice on one channel (a sweep
- * after a reconnect takes a row the direct path just published), and when both copies come
- * back each confirm must find its own return, or the second would count as routed.
- */
-const pendingReturns = new WeakMap<Channel, Map<string, Returned[]>>();
-
-/**
- * Records what the broker returns on this channel. RabbitMQ sends a mandatory message's
- * basic.return before its basic.ack, so the confirm callback finds it here (`takeReturn`).
- */
-function trackReturns(channel: Channel, broker: Broker): void {
-  const pending = new Map<string, Returned[]>();
-  pendingReturns.set(channel, pending);
-  channel.on('return', (msg: Message) => {
-    const fields = msg.fields as Message['fields'] & { replyCode?: number; replyText?: string };
-    const returned: Returned = {
-      exchange: fields.exchange,
-      routingKey: fields.routingKey,
-      messageId: typeof msg.properties.messageId === 'string' ? msg.properties.messageId : undefined,
-      replyText: `${fields.replyCode ?? ''} ${fields.replyText ?? ''}`.trim(),
-    };
-    const key = publishKey(msg.properties);
-    if (key !== undefined) {
-      const earlier = pending.get(key);
-      if (earlier) earlier.push(returned);
-      else pending.set(key, [returned]);
-    }
-    broker.emitReturn(returned);
-  });
-}
-
-/**
- * Whether the broker returned the mandatory publish with this messageId (or x-publish-id): call
- * it from that publish's confirm callback (the return, if any, came before). O(1); forgets the
- * return.
- */
-export function takeReturn(channel: Channel, messageId: string): Returned | undefined {
-  const pending = pendingReturns.get(channel);
-  if (!pending || pending.size === 0) return undefined;
-  const returns = pending.get(messageId);
-  if (!returns) return undefined;
-  const returned = returns.shift();
-  if (returns.length === 0) pending.delete(messageId);
-  return returned;
-}
-
-/**
- * Publishes one message `mandatory` on a confirm channel of this broker and waits for its own
- * confirm, not the channel's others: resolves `undefined` once a queue took it, the return when
- * none did (no queue bound, queue deleted); rejects when the broker nacks it or the channel closes.
- */
-export function publishMandatory(
-  channel: ConfirmChannel,
-  exchange: string,
-  routingKey: string,
-  content: Buffer,
-  options: Options.Publish,
-): Promise<Returned | undefined> {
-  const headers = publishKey(options) === undefined ? { ...options.headers, [PUBLISH_ID]: randomUUID() } : options.headers;
-  const key = publishKey({ messageId: options.messageId, headers })!;
-  return new Promise((resolve, reject) => {
-    try {
-      channel.publish(exchange, routingKey, content, { ...options, headers, mandatory: true }, (err: unknown) =>
-        err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(takeReturn(channel, key)),
-      );
-    } catch (err) {
-      // The channel closed under us.
-      reject(err);
-    }
-  });
 }
 
 /**
@@ -141,121 +46,13 @@ export function coalesceWrites(socket: Socket): void {
 }
 
 /**
- * A channel that outlives connections: re-opened (and its `setup` re-run) after a reconnect,
- * or after the broker closed just this channel (e.g. a channel-level error).
- */
-export class ManagedChannel<C extends AnyChannel = AnyChannel> {
-  private channel: C | undefined;
-  private model: ChannelModel | undefined;
-  private reopenTimer: NodeJS.Timeout | undefined;
-  closed = false;
-
-  constructor(
-    readonly name: string,
-    private readonly confirm: boolean,
-    private readonly setup: (channel: C) => Promise<void>,
-    private readonly broker: Broker,
-  ) {}
-
-  /** The live channel, or undefined while the broker is unreachable. */
-  get current(): C | undefined {
-    return this.channel;
-  }
-
-  /** @internal */
-  async open(model: ChannelModel): Promise<void> {
-    if (this.closed || (this.model === model && this.channel)) return;
-    const channel = (this.confirm ? await model.createConfirmChannel() : await model.createChannel()) as C;
-    trackReturns(channel, this.broker);
-    channel.on('error', (err: Error) => this.broker.logger.warn('channel error', { channel: this.name, err: err.message }));
-    channel.on('close', () => {
-      if (this.channel !== channel) return;
-      this.channel = undefined;
-      this.broker.emitChannelState();
-      // The connection may still be up (a channel-level error): re-open on it.
-      if (!this.closed && this.broker.currentModel === model) this.scheduleReopen(model);
-    });
-    await this.setup(channel);
-    this.model = model;
-    this.channel = channel;
-    this.broker.emitChannelState();
-  }
-
-  private scheduleReopen(model: ChannelModel): void {
-    clearTimeout(this.reopenTimer);
-    this.reopenTimer = setTimeout(() => {
-      if (this.broker.currentModel !== model) return;
-      this.open(model).catch((err: Error) => {
-        this.broker.logger.warn('channel reopen failed', { channel: this.name, err: err.message });
-        this.scheduleReopen(model);
-      });
-    }, 250);
-    this.reopenTimer.unref();
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.reopenTimer);
-    const channel = this.channel;
-    this.channel = undefined;
-    await channel?.close().catch(() => undefined);
-  }
-}
-
-/** `host:port` of a broker URL: what logs show of a node (never its credentials). */
-export function nodeAddress(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || (u.protocol === 'amqps:' ? '5671' : '5672')}`;
-  } catch {
-    return '(invalid URL)';
-  }
-}
-
-/**
- * The order in which nodes are tried: shuffled once, so that the processes of a fleet spread
- * over the nodes, then round-robin, so that after losing its node a process tries the others
- * before coming back to it.
- */
-export class NodeRotation {
-  private readonly order: string[];
-  private next = 0;
-
-  constructor(urls: readonly string[], random: () => number = Math.random) {
-    if (urls.length === 0) throw new Error('no broker URL given');
-    this.order = [...urls];
-    for (let i = this.order.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [this.order[i], this.order[j]] = [this.order[j]!, this.order[i]!];
-    }
-  }
-
-  get size(): number {
-    return this.order.length;
-  }
-
-  /** The next node to try. */
-  take(): string {
-    const url = this.order[this.next % this.order.length]!;
-    this.next = (this.next + 1) % this.order.length;
-    return url;
-  }
-}
-
-/** Exponential backoff with ±20 % jitter, capped: the delay after the `round`-th round of refusals (1-based). */
-export function backoffDelay(round: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
-  const base = Math.min(maxMs / 1.2, initialMs * 2 ** Math.max(0, round - 1));
-  return Math.round(base * (0.8 + 0.4 * random()));
-}
-
-/**
  * One AMQP connection per process, to any node of the broker (or cluster) that answers.
  * When it is lost the broker reconnects at once to the next node, and backs off (exponential,
  * with jitter) only after every node refused; each reconnection re-runs `onConnect` (the
  * topology) and restores every channel opened through it. amqplib's own recovery retries a
  * single URL, so the loop is ours.
  */
-export class Broker {
+export class Broker implements ChannelHost {
   private readonly channels: ManagedChannel[] = [];
   private readonly listeners = new Set<() => void>();
   private readonly returnListeners = new Set<(returned: Returned) => void>();
@@ -388,7 +185,7 @@ export class Broker {
     const model = this.currentModel;
     if (!model) throw Object.assign(new Error('broker is not connected'), { code: 'ECONNREFUSED' });
     const channel = confirm ? await model.createConfirmChannel() : ((await model.createChannel()) as ConfirmChannel);
-    trackReturns(channel, this);
+    trackReturns(channel, (returned) => this.emitReturn(returned));
     channel.on('error', () => undefined);
     try {
       return await fn(channel);

@@ -1,0 +1,245 @@
+import type { ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { errorMessage } from '@orderflow/errors';
+import type { SqlClient } from '@orderflow/db';
+import type { ManagedChannel } from '../broker/channels';
+import { assertTopology } from '../topology';
+import { BatchProcessor } from './batches';
+import { untilDatabaseAnswers } from './database-outage';
+import { DeliveryLedger, handlerTable, laneOf, type Delivery } from './delivery';
+import { ConsumerLiveness } from './liveness';
+import type { ConsumerOptions, ConsumerState, ConsumerStatus } from './options';
+import { PoisonGuard } from './poison';
+import { Settlement } from './settlement';
+import { HandlerTransaction } from './transaction';
+
+interface Lane {
+  buffer: Delivery[];
+  processing: Promise<void> | undefined;
+  lastBatchAt: number;
+}
+
+/**
+ * The one subscribe loop: takes what the prefetch window delivered, validates each envelope,
+ * runs the handlers of a batch in one transaction together with the inbox records (so a
+ * redelivered event changes nothing), commits, then acks (`BatchProcessor`). A failed batch
+ * is re-run message by message so only the failing one is retried (transient, with growing
+ * delay) or parked. A redelivery whose earlier delivery ended without an outcome runs alone
+ * and counted, and is parked after `maxDeliveries` (`PoisonGuard`). While the database is
+ * unreachable the consumer takes nothing: what it held goes back to the queue untouched.
+ */
+export class QueueConsumer<Tx extends SqlClient> {
+  private channel: ManagedChannel<ConfirmChannel> | undefined;
+  private consumerTag: string | undefined;
+  /**
+   * Lanes process batches concurrently; a message's lane is chosen by its correlation id, so
+   * the events of one order (or import) are still handled one after another, in order.
+   */
+  private readonly lanes: Lane[];
+  private stopping = false;
+  private readonly ledger: DeliveryLedger;
+  private readonly batches: BatchProcessor<Tx>;
+  private readonly liveness: ConsumerLiveness;
+  /** The channel set up last; the subscription lives on it. Undefined once it closed. */
+  private live: ConfirmChannel | undefined;
+  private subscribing = false;
+  /** While the database is away nothing is consumed: a message taken then could only fail. */
+  private paused = false;
+  /** Ends the wait before the next database probe (on stop). */
+  private wakeProbe: (() => void) | undefined;
+  private unlisten: (() => void) | undefined;
+
+  constructor(private readonly o: ConsumerOptions<Tx>) {
+    this.lanes = Array.from({ length: Math.max(1, o.concurrency ?? 1) }, () => ({ buffer: [], processing: undefined, lastBatchAt: 0 }));
+    this.ledger = new DeliveryLedger(4 * o.prefetch);
+    const settlement = new Settlement({ topology: o.topology, queue: o.queue, logger: o.logger, ledger: this.ledger, lanes: this.lanes.length, observe: o.observe });
+    this.batches = new BatchProcessor({
+      queue: o.queue,
+      sql: o.sql,
+      handlers: handlerTable(o.handlers),
+      transaction: new HandlerTransaction({ topology: o.topology, queue: o.queue, transaction: o.transaction, logger: o.logger, onEventsEnqueued: o.onEventsEnqueued }),
+      settlement,
+      poison: new PoisonGuard({ queue: o.queue, sql: o.sql, logger: o.logger, maxDeliveries: o.maxDeliveries ?? 5, ledger: this.ledger, settlement, observe: o.observe }),
+    });
+    this.liveness = new ConsumerLiveness({ queue: o.queue, logger: o.logger, state: () => this.stateNow(), reconsume: () => this.reconsume() });
+  }
+
+  get queueName(): string {
+    return this.o.queue;
+  }
+
+  /** True while a live channel has an active consumer on the queue. */
+  get active(): boolean {
+    return Boolean(this.consumerTag && this.channel?.current);
+  }
+
+  async start(): Promise<void> {
+    this.stopping = false;
+    this.paused = false;
+    // Whatever changes the consumer's state comes with a state change of the broker or a channel.
+    this.unlisten ??= this.o.broker.onStateChange(() => this.liveness.observe());
+    this.channel = await this.o.broker.openChannel<ConfirmChannel>(`consumer:${this.o.queue}`, true, async (ch) => {
+      this.consumerTag = undefined;
+      // Set-ups that keep failing (the queue declared otherwise, consuming refused) wait longer and longer.
+      if (this.liveness.retrying) await new Promise((r) => setTimeout(r, this.liveness.delay()).unref());
+      if (this.stopping) {
+        await ch.close().catch(() => undefined);
+        throw new Error('consumer stopped');
+      }
+      await assertTopology(ch, this.o.topology);
+      await ch.prefetch(this.o.prefetch);
+      ch.on('close', () => {
+        this.consumerTag = undefined;
+        if (this.live === ch) this.live = undefined;
+        // The broker requeues what this channel delivered; what no handler started yet has a
+        // known fate and must not count toward the delivery limit when it comes back.
+        this.ledger.channelClosed(ch, this.lanes.flatMap((lane) => lane.buffer));
+      });
+      this.live = ch;
+      // While paused (database away) the channel is ready, and the resume subscribes on it.
+      await this.subscribe();
+    });
+    this.liveness.observe();
+  }
+
+  /** What the consumer is doing, and since when. */
+  status(): ConsumerStatus {
+    return this.liveness.observe();
+  }
+
+  private stateNow(): ConsumerState {
+    if (this.stopping || !this.channel) return 'stopped';
+    if (this.active) return 'active';
+    if (this.paused) return 'paused';
+    return this.o.broker.isConnected() ? 'gone' : 'disconnected';
+  }
+
+  /**
+   * One attempt to bring back a gone consumer: consumes again on its live channel or, when
+   * that fails, closes it, so that a fresh one re-declares the topology and consumes.
+   */
+  private async reconsume(): Promise<void> {
+    const ch = this.live;
+    if (!ch) return;
+    await this.subscribe().catch((err: unknown) => {
+      this.o.logger.warn('could not consume again; re-opening the channel', { queue: this.o.queue, err: errorMessage(err) });
+      void ch.close().catch(() => undefined);
+    });
+  }
+
+  /** Consumes on the live channel, unless paused, stopping or consuming already. */
+  private async subscribe(): Promise<void> {
+    const ch = this.live;
+    if (!ch || this.paused || this.stopping || this.consumerTag || this.subscribing) return;
+    this.subscribing = true;
+    try {
+      const { consumerTag } = await ch.consume(this.o.queue, (msg) => this.onDelivery(ch, msg), { noAck: false });
+      this.consumerTag = consumerTag;
+    } finally {
+      this.subscribing = false;
+    }
+    if (this.paused) this.unsubscribe();
+    this.o.broker.emitChannelState();
+  }
+
+  private unsubscribe(): void {
+    const ch = this.live;
+    const tag = this.consumerTag;
+    this.consumerTag = undefined;
+    if (ch && tag) void ch.cancel(tag).catch(() => undefined);
+    this.o.broker.emitChannelState();
+  }
+
+  private onDelivery(channel: ConfirmChannel, msg: ConsumeMessage | null): void {
+    if (this.paused && msg !== null) {
+      // Sent before the broker saw the cancel: straight back.
+      this.ledger.giveBack([{ channel, msg }]);
+      return;
+    }
+    if (msg === null) {
+      // The broker cancelled us (queue deleted): a fresh channel re-declares and re-consumes.
+      this.o.logger.warn('consumer cancelled by broker', { queue: this.o.queue });
+      this.consumerTag = undefined;
+      void channel.close().catch(() => undefined);
+      return;
+    }
+    const lane = this.lanes[laneOf(msg.properties.correlationId, this.lanes.length)]!;
+    lane.buffer.push({ channel, msg });
+    this.kick(lane);
+  }
+
+  private kick(lane: Lane): void {
+    if (lane.processing) return;
+    lane.processing = this.run(lane).finally(() => {
+      lane.processing = undefined;
+      if (lane.buffer.length > 0 && !this.stopping) this.kick(lane);
+    });
+  }
+
+  private async run(lane: Lane): Promise<void> {
+    const linger = this.o.lingerMs ?? 0;
+    while (lane.buffer.length > 0 && !this.stopping && !this.paused) {
+      const busy = performance.now() - lane.lastBatchAt < linger;
+      if (busy && lane.buffer.length < this.o.batchSize) await new Promise((r) => setTimeout(r, linger));
+      // Deliveries of a channel that has since closed are redelivered by the broker anyway.
+      // (Never drop one of a live channel: a later multiple-ack would settle it unhandled.)
+      const batch = lane.buffer.splice(0, this.o.batchSize).filter((d) => !this.ledger.isClosed(d.channel));
+      if (batch.length > 0) {
+        const unhandled = await this.batches.process(batch);
+        if (unhandled.length > 0) {
+          // The database is away. Cancel first: a message nacked while still subscribed can
+          // come straight back.
+          this.pause();
+          this.ledger.giveBack(unhandled);
+        }
+      }
+      lane.lastBatchAt = performance.now();
+    }
+  }
+
+  /**
+   * Stops consuming while the database is away: cancels the subscription, gives back what the
+   * prefetch window holds, probes the database with growing delays and consumes again once it
+   * answers. Meanwhile the consumer is not active, so the service is not ready.
+   */
+  private pause(): void {
+    if (this.paused || this.stopping) return;
+    this.paused = true;
+    this.o.logger.warn('database unreachable: consumer paused until it answers', { queue: this.o.queue });
+    this.unsubscribe();
+    for (const lane of this.lanes) this.ledger.giveBack(lane.buffer.splice(0));
+    void this.resumeOnceDatabaseAnswers();
+  }
+
+  private async resumeOnceDatabaseAnswers(): Promise<void> {
+    const answered = await untilDatabaseAnswers(this.o.sql, () => this.stopping, (wake) => {
+      this.wakeProbe = wake;
+    });
+    if (!answered) return;
+    this.paused = false;
+    this.o.logger.info('database answers again: consumer resumed', { queue: this.o.queue });
+    // If this fails the channel is closing: its re-open subscribes.
+    await this.subscribe().catch((err: unknown) => this.o.logger.warn('could not resume consuming', { queue: this.o.queue, err: errorMessage(err) }));
+    // Not consuming now (and no channel event to say so): brought back by `reconsume`.
+    this.liveness.observe();
+  }
+
+  /**
+   * Stops taking deliveries, lets the batch in flight finish, hands the deliveries not yet
+   * started back to the broker (for another replica, or this one after restart), closes.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.unlisten?.();
+    this.unlisten = undefined;
+    this.liveness.observe();
+    this.wakeProbe?.();
+    const ch = this.channel?.current;
+    if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => undefined);
+    this.consumerTag = undefined;
+    await Promise.all(this.lanes.map(async (lane) => {
+      while (lane.processing) await lane.processing;
+    }));
+    for (const lane of this.lanes) this.ledger.giveBack(lane.buffer.splice(0));
+    await this.channel?.close();
+  }
+}
