@@ -7,10 +7,9 @@ import { groupCommit } from '@orderflow/service';
 import type { Messaging } from '@orderflow/messaging';
 import type { SqlClient } from '@orderflow/db';
 import type { Db, Tx } from './db';
-import { totalOf, type OrderStatus } from './decide';
-import { applyDecision } from './apply';
-import { applyTallies, talliesOf } from './import-store';
-import { insertOrders, lockOrders, recordChanges, type Placement, type StatusChange } from './store';
+import { totalOf } from './decide';
+import { insertOrders, type Placement } from './store';
+import { outcomeContract, transition } from './transition';
 
 const STATUSES = ['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'REJECTED', 'CANCELLED'] as const;
 
@@ -100,17 +99,21 @@ export interface OrdersApiDeps {
   newId?: () => string;
 }
 
-/** `/api/orders`: place, read, list and cancel orders (DESIGN.md, "HTTP API"). */
+/** `/api/orders`: place, read, list and cancel orders (docs/contract.md, "Orders (order service)"). */
 export function api(deps: OrdersApiDeps) {
   const { db, sql, messaging, now } = deps;
   const makeId = deps.newId ?? newId;
   /** Orders placed while others are being written go together: one statement, one commit. */
   const placeOrder = groupCommit((orders: Placement[]) => insertOrders(sql, orders), { maxInFlight: 1, lingerMs: 2 });
 
-  /** Customers act only for themselves; admins for anyone. Others' orders look absent. */
-  const visibleTo = (req: Request, customerId: string): boolean => {
+  /** Customers act only for themselves; admins for anyone (undefined). Others' orders look absent. */
+  const ownCustomer = (req: Request): string | undefined => {
     const me = principalOf(req);
-    return me.role === 'admin' || me.sub === customerId;
+    return me.role === 'admin' ? undefined : me.sub;
+  };
+  const visibleTo = (req: Request, customerId: string): boolean => {
+    const own = ownCustomer(req);
+    return own === undefined || own === customerId;
   };
 
   return (router: Router): void => {
@@ -174,17 +177,16 @@ export function api(deps: OrdersApiDeps) {
 
     router.post('/api/orders/:id/cancel', authenticate(), async (req, res) => {
       const { id } = validate(orderIdParam, req.params);
+      const customerId = ownCustomer(req);
+      const reason = customerId === undefined ? 'cancelled by an administrator' : 'cancelled by the customer';
       const status = await messaging.transaction(async (tx, publish) => {
-        const order = (await lockOrders(tx, [id])).get(id);
-        if (!order || !visibleTo(req, order.customerId)) throw notFound(id);
-        const before = order.status;
-        const changes: StatusChange[] = [];
-        const by = principalOf(req).role === 'admin' ? 'cancelled by an administrator' : 'cancelled by the customer';
-        const d = applyDecision(order, { type: 'cancel', reason: by }, { publish: (c, p, m) => publish(c, p, { correlationId: id, causationId: req.id ?? null, ...m }) }, changes, now());
-        if (d.kind === 'refuse') throw new AppError(d.code, d.message, { category: 'conflict' });
-        await recordChanges(tx, changes);
-        await applyTallies(tx, talliesOf(new Map([[id, before]]), [order]), now());
-        return order.status as OrderStatus;
+        const cancel = { orderId: id, inputs: [{ type: 'cancel', reason } as const] };
+        const [effect] = (await transition(tx, [[cancel]], { at: now(), customerId })).events;
+        const order = effect?.orders[0];
+        if (!order) throw notFound(id);
+        for (const d of order.decisions) if (d.kind === 'refuse') throw new AppError(d.code, d.message, { category: 'conflict' });
+        for (const { type, payload } of effect.outcomes) publish(outcomeContract[type], payload, { correlationId: id, causationId: req.id ?? null });
+        return order.state.status;
       });
       res.status(202).json({ orderId: id, status });
     });

@@ -1,93 +1,59 @@
-import {
-  inventoryBatchFailed,
-  inventoryBatchReleased,
-  inventoryBatchReserved,
-  orderBatchConcluded,
-  paymentBatchProcessed,
-  type EventContract,
-  type EventOf,
-  type PayloadOf,
-} from '@orderflow/events';
+import { orderBatchConcluded, type EventOf, type PayloadOf } from '@orderflow/events';
 import { onBatch, type HandlerSpec } from '@orderflow/messaging';
 import type { Tx } from './db';
-import type { SagaInput } from './decide';
-import { applyDecision, applyPricing, catalogPrices } from './apply';
-import { applyTallies, talliesOf } from './import-store';
-import { lockOrders, recordChanges, recordPrices, type Pricing, type StatusChange } from './store';
+import { catalogPrices, type OrderNews, type Outcome } from './evolve';
+import { BULK_ANSWERS, BULK_PRICES } from './queues';
+import { recordPrices } from './store';
+import { transition } from './transition';
 
-const BULK_EVENTS = [inventoryBatchFailed, paymentBatchProcessed, inventoryBatchReleased] as const;
-type BulkEvent = EventOf<(typeof BULK_EVENTS)[number]>;
-type Outcomes = Omit<PayloadOf<typeof orderBatchConcluded>, 'importId'>;
+type BulkAnswer = EventOf<(typeof BULK_ANSWERS)[number]>;
+type Concluded = Omit<PayloadOf<typeof orderBatchConcluded>, 'importId'>;
 
 /**
- * What a batch event says about each of its orders, as inputs to `decide` (the same as the
- * per-order events'). Payment answers only for orders inventory reserved, so its answer
- * carries the reservation too: an imported order goes PENDING → STOCK_RESERVED → CONFIRMED
- * (or CANCELLED) in one write instead of two, with the same timeline (the reservation is
- * recorded when payment answers). Of inventory.batch-reserved this step needs only the prices
- * (`recordBulkPrices`).
+ * What a batch event says about each of its orders: the same inputs as the per-order events'.
+ * Payment answers only for orders inventory reserved, so its answer carries the reservation
+ * too: an imported order goes PENDING → STOCK_RESERVED → CONFIRMED (or CANCELLED) in one write
+ * instead of two, with the same timeline (the reservation is recorded when payment answers).
+ * Of inventory.batch-reserved this step needs only the prices (`recordBulkPrices`).
  */
-function inputsOf(e: BulkEvent): Array<{ orderId: string; inputs: SagaInput[] }> {
+function newsOf(e: BulkAnswer): OrderNews[] {
   switch (e.eventType) {
-    case inventoryBatchFailed.type:
-      return (e as EventOf<typeof inventoryBatchFailed>).payload.orders.map((f) => ({ orderId: f.orderId, inputs: [{ type: 'stock-failed', reason: f.reason }] }));
-    case paymentBatchProcessed.type: {
-      const p = (e as EventOf<typeof paymentBatchProcessed>).payload;
-      const reserved: SagaInput = { type: 'stock-reserved' };
+    case 'inventory.batch-failed':
+      return e.payload.orders.map((f) => ({ orderId: f.orderId, inputs: [{ type: 'stock-failed', reason: f.reason }] }));
+    case 'payment.batch-processed':
       return [
-        ...p.completed.map((c) => ({ orderId: c.orderId, inputs: [reserved, { type: 'payment-completed', amount: c.amount } as const] })),
-        ...p.failed.map((f) => ({ orderId: f.orderId, inputs: [reserved, { type: 'payment-failed', reason: f.reason } as const] })),
+        ...e.payload.completed.map((c) => ({ orderId: c.orderId, inputs: [{ type: 'stock-reserved' }, { type: 'payment-completed', amount: c.amount }] as const })),
+        ...e.payload.failed.map((f) => ({ orderId: f.orderId, inputs: [{ type: 'stock-reserved' }, { type: 'payment-failed', reason: f.reason }] as const })),
       ];
-    }
-    default:
-      return (e as EventOf<typeof inventoryBatchReleased>).payload.released.map((r) => ({ orderId: r.orderId, inputs: [{ type: 'stock-released', reason: r.reason }] }));
+    case 'inventory.batch-released':
+      return e.payload.released.map((r) => ({ orderId: r.orderId, inputs: [{ type: 'stock-released', reason: r.reason }] }));
   }
 }
 
+/** An event's outcomes by kind, as order.batch-concluded lists them. */
+function concluded(outcomes: readonly Outcome[]): Concluded {
+  const byKind: Concluded = { confirmed: [], rejected: [], cancelled: [] };
+  const kind = { 'order.confirmed': 'confirmed', 'order.rejected': 'rejected', 'order.cancelled': 'cancelled' } as const;
+  for (const o of outcomes) byKind[kind[o.type]].push(o.payload);
+  return byKind;
+}
+
 /**
- * The bulk lane's saga step: the same `decide` per order as the interactive step, over the
- * batch answers of inventory and payment (a chunk's orders each). Locks all their orders once,
- * writes the changes in two statements and answers each batch event with ONE
+ * The bulk lane's saga step: the same transition as the interactive step, over the batch
+ * answers of inventory and payment (a chunk's orders each), answering each batch event with ONE
  * order.batch-concluded naming the orders it made terminal.
  */
-export function applyBulkResults(deps: { now: () => Date }): HandlerSpec<Tx> {
-  return onBatch<(typeof BULK_EVENTS)[number], Tx>(BULK_EVENTS, async (events, ctx) => {
-    const perEvent = events.map((event) => ({ event, inputs: inputsOf(event as BulkEvent) }));
-    const orders = await lockOrders(ctx.tx, [...new Set(perEvent.flatMap((x) => x.inputs.map((i) => i.orderId.toLowerCase())))]);
-    const before = new Map([...orders.values()].map((o) => [o.id, o.status]));
-    const changes: StatusChange[] = [];
-    const prices: Pricing[] = [];
-    const at = deps.now();
-    let unknown = 0;
-    for (const { event, inputs } of perEvent) {
-      const outcomes: Outcomes = { confirmed: [], rejected: [], cancelled: [] };
-      const collect = {
-        publish: <C extends EventContract>(contract: C, payload: PayloadOf<C>) => {
-          const bucket = ({ 'order.confirmed': 'confirmed', 'order.rejected': 'rejected', 'order.cancelled': 'cancelled' } as const)[contract.type as 'order.confirmed'];
-          outcomes[bucket].push(payload as Outcomes['confirmed'][number]);
-        },
-      };
-      for (const { orderId, inputs: steps } of inputs) {
-        const order = orders.get(orderId.toLowerCase());
-        if (!order) {
-          unknown++;
-          continue;
-        }
-        for (const input of steps) {
-          // The amount charged is the order's total: it sets it if the prices have not come yet.
-          const priced = input.type === 'payment-completed' ? applyPricing(order, { total: input.amount, unitPrices: null }) : null;
-          if (priced) prices.push(priced);
-          applyDecision(order, input, collect, changes, at);
-        }
+export function applyBulkAnswers(deps: { now: () => Date }): HandlerSpec<Tx> {
+  return onBatch<(typeof BULK_ANSWERS)[number], Tx>(BULK_ANSWERS, async (events, ctx) => {
+    const { events: effects } = await transition(ctx.tx, events.map(newsOf), { at: deps.now() });
+    effects.forEach(({ outcomes }, i) => {
+      const event = events[i]!;
+      if (outcomes.length > 0) {
+        ctx.publish(orderBatchConcluded, { importId: event.payload.importId, ...concluded(outcomes) }, { correlationId: event.correlationId, causationId: event.eventId });
       }
-      if (outcomes.confirmed.length + outcomes.rejected.length + outcomes.cancelled.length > 0) {
-        ctx.publish(orderBatchConcluded, { importId: event.payload.importId, ...outcomes }, { correlationId: event.correlationId, causationId: event.eventId });
-      }
-    }
+    });
+    const unknown = effects.reduce((n, e) => n + e.unknown.length, 0);
     if (unknown > 0) ctx.logger.warn('batch events named unknown orders; ignored', { unknown });
-    await recordChanges(ctx.tx, changes);
-    await recordPrices(ctx.tx, prices);
-    await applyTallies(ctx.tx, talliesOf(before, orders.values()), at);
   });
 }
 
@@ -96,10 +62,10 @@ export function applyBulkResults(deps: { now: () => Date }): HandlerSpec<Tx> {
  * its orders in ONE statement (`recordPrices`), without locking them first. Only the lines
  * whose row had no price and their orders' totals are written: a chunk whose rows all carried
  * the catalog's prices costs a look-up of its lines' keys and no write. The statuses follow
- * payment's answer (`applyBulkResults`).
+ * payment's answer (`applyBulkAnswers`).
  */
 export function recordBulkPrices(): HandlerSpec<Tx> {
-  return onBatch<typeof inventoryBatchReserved, Tx>(inventoryBatchReserved, async (events, ctx) => {
+  return onBatch<(typeof BULK_PRICES)[number], Tx>(BULK_PRICES, async (events, ctx) => {
     const prices = events.flatMap((e) => {
       // Only the orders the catalog priced: the others' prices are the file's already.
       const news = e.payload.catalogPriced && new Set(e.payload.catalogPriced.map((id) => id.toLowerCase()));

@@ -1,6 +1,6 @@
 /**
  * The order lifecycle as a pure function: current status + what happened → the next status,
- * the reason recorded in the timeline and the event to emit (DESIGN.md, "Order lifecycle").
+ * the reason recorded in the timeline and the event to emit (docs/contract.md, "Order statuses").
  */
 export type OrderStatus = 'PENDING' | 'STOCK_RESERVED' | 'CONFIRMED' | 'REJECTED' | 'CANCELLED';
 

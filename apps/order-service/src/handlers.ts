@@ -1,96 +1,55 @@
-import {
-  inventoryFailed,
-  inventoryReleased,
-  inventoryReserved,
-  paymentCompleted,
-  paymentFailed,
-  paymentRefunded,
-  type EventOf,
-} from '@orderflow/events';
+import type { EventOf } from '@orderflow/events';
 import { BULK_LANE, onBatch, type Subscriptions } from '@orderflow/messaging';
-import { applyDecision, applyPricing, catalogPrices } from './apply';
-import { applyBulkResults, recordBulkPrices } from './bulk';
+import { applyBulkAnswers, recordBulkPrices } from './bulk';
 import type { Tx } from './db';
-import type { SagaInput } from './decide';
-import { applyTallies, talliesOf } from './import-store';
+import { catalogPrices, type OrderNews } from './evolve';
 import { createImportedOrders, recordImportLifecycle } from './imports';
-import { lockOrders, recordChanges, recordPrices, type Pricing, type StatusChange } from './store';
+import { SAGA } from './queues';
+import { outcomeContract, transition } from './transition';
 
-export { applyDecision } from './apply';
+type SagaEvent = EventOf<(typeof SAGA)[number]>;
 
-const SAGA_EVENTS = [inventoryReserved, inventoryFailed, paymentCompleted, paymentFailed, inventoryReleased, paymentRefunded] as const;
-type SagaEvent = EventOf<(typeof SAGA_EVENTS)[number]>;
-
-/** What a saga event means for the order, as input to `decide`. */
-function inputOf(e: SagaEvent): SagaInput {
+/** What a saga event says about its order: the input to `decide`, and the catalog prices it fixes. */
+function newsOf(e: SagaEvent): OrderNews {
+  const { orderId } = e.payload;
   switch (e.eventType) {
-    case inventoryReserved.type:
-      return { type: 'stock-reserved' };
-    case inventoryFailed.type:
-      return { type: 'stock-failed', reason: (e as EventOf<typeof inventoryFailed>).payload.reason };
-    case paymentCompleted.type:
-      return { type: 'payment-completed', amount: (e as EventOf<typeof paymentCompleted>).payload.amount };
-    case paymentFailed.type:
-      return { type: 'payment-failed', reason: (e as EventOf<typeof paymentFailed>).payload.reason };
-    case inventoryReleased.type:
-      return { type: 'stock-released', reason: (e as EventOf<typeof inventoryReleased>).payload.reason };
-    default:
-      return { type: 'payment-refunded', amount: (e as EventOf<typeof paymentRefunded>).payload.amount };
-  }
-}
-
-/** The prices a saga event fixes: inventory's catalog prices, or the amount payment charged. */
-function pricesOf(e: SagaEvent): Omit<Pricing, 'orderId'> | null {
-  switch (e.eventType) {
-    case inventoryReserved.type: {
-      const reserved = (e as EventOf<typeof inventoryReserved>).payload;
-      // Every line claimed the catalog's price (or inventory would have refused): nothing new.
-      return reserved.catalogPriced === false ? null : catalogPrices(reserved);
-    }
-    case paymentCompleted.type:
-      return { total: (e as EventOf<typeof paymentCompleted>).payload.amount, unitPrices: null };
-    default:
-      return null;
+    case 'inventory.reserved':
+      // catalogPriced false: every line claimed the catalog's price already, nothing new to record.
+      return { orderId, inputs: [{ type: 'stock-reserved' }], prices: e.payload.catalogPriced === false ? null : catalogPrices(e.payload) };
+    case 'inventory.failed':
+      return { orderId, inputs: [{ type: 'stock-failed', reason: e.payload.reason }] };
+    case 'inventory.released':
+      return { orderId, inputs: [{ type: 'stock-released', reason: e.payload.reason }] };
+    case 'payment.completed':
+      return { orderId, inputs: [{ type: 'payment-completed', amount: e.payload.amount }] };
+    case 'payment.failed':
+      return { orderId, inputs: [{ type: 'payment-failed', reason: e.payload.reason }] };
+    case 'payment.refunded':
+      return { orderId, inputs: [{ type: 'payment-refunded', amount: e.payload.amount }] };
   }
 }
 
 /**
- * The saga step for a whole delivered batch, whatever mix of events it holds: lock its orders
- * once (id order), price and decide each event in delivery order, then the writes (statuses,
- * prices, import tallies).
+ * The saga step for a whole delivered batch, whatever mix of events it holds: one transition
+ * of all its orders (each event in delivery order), each outcome published as its own event.
  */
 export function subscriptions(deps: { now: () => Date }): Subscriptions<Tx> {
-  const { now } = deps;
-  const step = onBatch<(typeof SAGA_EVENTS)[number], Tx>(SAGA_EVENTS, async (events, ctx) => {
-    const orders = await lockOrders(ctx.tx, [...new Set(events.map((e) => e.payload.orderId))]);
-    const before = new Map([...orders.values()].map((o) => [o.id, o.status]));
-    const changes: StatusChange[] = [];
-    const prices: Pricing[] = [];
-    const at = now();
-    for (const event of events) {
-      const order = orders.get(event.payload.orderId);
-      if (!order) {
-        // Events are published only after the order committed, so this is someone else's order.
-        ctx.logger.warn('event for an unknown order ignored', { eventType: event.eventType, orderId: event.payload.orderId });
-        continue;
+  const step = onBatch<(typeof SAGA)[number], Tx>(SAGA, async (events, ctx) => {
+    const { events: effects } = await transition(ctx.tx, events.map((e) => [newsOf(e)]), { at: deps.now() });
+    effects.forEach((effect, i) => {
+      const event = events[i]!;
+      // Events are published only after the order committed, so this is someone else's order.
+      for (const orderId of effect.unknown) ctx.logger.warn('event for an unknown order ignored', { eventType: event.eventType, orderId });
+      for (const { orderId, decisions } of effect.orders) {
+        for (const d of decisions) if (d.kind === 'ignore') ctx.logger.debug('saga event ignored', { orderId, eventType: event.eventType, why: d.why });
       }
-      // Whatever the status: the prices are recorded even on a late reservation (the order was
-      // confirmed by a payment that overtook it, or cancelled meanwhile).
-      const p = pricesOf(event);
-      const priced = p && applyPricing(order, p);
-      if (priced) prices.push(priced);
-      const d = applyDecision(order, inputOf(event), ctx, changes, at);
-      if (d.kind === 'ignore') ctx.logger.debug('saga event ignored', { orderId: order.id, eventType: event.eventType, why: d.why });
-    }
-    await recordChanges(ctx.tx, changes);
-    await recordPrices(ctx.tx, prices);
-    // An imported order moved (e.g. a customer cancelled it): its import's counters follow.
-    await applyTallies(ctx.tx, talliesOf(before, orders.values()), at);
+      for (const { type, payload } of effect.outcomes) ctx.publish(outcomeContract[type], payload, { correlationId: payload.orderId, causationId: event.eventId });
+    });
   });
   return {
     saga: [step],
     import: { handlers: [createImportedOrders(deps)], ...BULK_LANE },
-    'import-status': recordImportLifecycle(),
-    bulk: { handlers: [applyBulkResults(deps), recordBulkPrices()], ...BULK_LANE },
+    'import-status': [recordImportLifecycle()],
+    bulk: { handlers: [applyBulkAnswers(deps), recordBulkPrices()], ...BULK_LANE },
   };
 }

@@ -24,7 +24,7 @@ export interface ImportedOrder {
  * nothing, and so does a second order with the same orderRef in the chunk. Returns whether the
  * chunk was new and the orders it created.
  *
- * The rows go in with COPY (four tables, ~5 rows per order), after one indexed look-up of the
+ * The rows go in with COPY (one per table), after one indexed look-up of the
  * chunk's orderRefs. If another transaction creates one of them meanwhile (the same file
  * uploaded twice at once), the COPY fails on order_ref's key: transient — the chunk is
  * retried and then finds those orders.

@@ -62,7 +62,7 @@ export function presentImport(i: ImportRow, now: Date) {
   };
 }
 
-/** `GET /api/imports/:id` (admin): the read side of imports (DESIGN.md: the order service owns it). */
+/** `GET /api/imports/:id` (admin): the read side of imports, which the order service owns (docs/contract.md, "Imports"). */
 export function importsApi(deps: { db: Db; now: () => Date }) {
   return (router: Router): void => {
     router.get('/api/imports/:id', requireRole('admin'), async (req, res) => {

@@ -1,37 +1,30 @@
-import { importChunk, importChunkV2, importFailed, importReceived, importStarted, newId, orderBatchCreated, type EventOf, type PayloadOf } from '@orderflow/events';
-import { on, onBatch, type HandlerSpec } from '@orderflow/messaging';
+import { newId, orderBatchCreated, type EventOf } from '@orderflow/events';
+import { onBatch, type HandlerSpec } from '@orderflow/messaging';
 import type { Tx } from './db';
 import { totalOf } from './decide';
 import { addChunkCounts, insertChunkOrders, recordFailed, recordReceived, recordStarted, settleImports, type ChunkCounts, type ImportedOrder } from './import-store';
+import { IMPORT, IMPORT_STATUS } from './queues';
 
-type ChunkOrder = Omit<ImportedOrder, 'id' | 'total'>;
+type Chunk = EventOf<(typeof IMPORT)[number]>;
 
-/** A chunk's orders, from either version of import.chunk (v2: each order a tuple). */
-function ordersOf(event: EventOf<typeof importChunk | typeof importChunkV2>): ChunkOrder[] {
-  if (event.version === importChunkV2.version) {
-    return (event.payload as PayloadOf<typeof importChunkV2>).orders.map(([orderRef, customerId, paymentMethod, items]) => ({
-      orderRef,
-      customerId,
-      paymentMethod,
-      items: items.map(([, productId, quantity, unitPrice]) => ({ productId, quantity, unitPrice: unitPrice ?? undefined })),
-    }));
-  }
-  return (event.payload as PayloadOf<typeof importChunk>).orders.map((o) => ({
-    orderRef: o.orderRef,
-    customerId: o.customerId,
-    paymentMethod: o.paymentMethod,
-    items: o.items.map(({ productId, quantity, unitPrice }) => ({ productId, quantity, unitPrice })),
+/** A chunk's orders: each a tuple `[orderRef, customerId, paymentMethod, [[line, productId, quantity, unitPrice], …]]`. */
+function ordersOf(chunk: Chunk): Array<Omit<ImportedOrder, 'id' | 'total'>> {
+  return chunk.payload.orders.map(([orderRef, customerId, paymentMethod, items]) => ({
+    orderRef,
+    customerId,
+    paymentMethod,
+    items: items.map(([, productId, quantity, unitPrice]) => ({ productId, quantity, unitPrice: unitPrice ?? undefined })),
   }));
 }
 
 /**
- * `import.chunk` (either version) → the chunk's orders, created PENDING in one statement, and
- * ONE order.batch-created for them: the bulk lane's first hop. The rest of the saga is the same
+ * `import.chunk` → the chunk's orders, created PENDING in one statement, and ONE
+ * order.batch-created for them: the bulk lane's first hop. The rest of the saga is the same
  * as for an order placed through the API (same statuses, timeline, decisions, compensations).
  */
 export function createImportedOrders(deps: { now: () => Date; newId?: () => string }): HandlerSpec<Tx> {
   const makeId = deps.newId ?? newId;
-  return onBatch<typeof importChunk | typeof importChunkV2, Tx>([importChunk, importChunkV2], async (events, ctx) => {
+  return onBatch<(typeof IMPORT)[number], Tx>(IMPORT, async (events, ctx) => {
     const at = deps.now();
     let created = 0;
     const counts = new Map<string, ChunkCounts>();
@@ -69,19 +62,27 @@ export function createImportedOrders(deps: { now: () => Date; newId?: () => stri
 }
 
 /** The import's lifecycle from the worker: started, received (accepted), failed. */
-export function recordImportLifecycle(): HandlerSpec<Tx>[] {
-  const at = (e: { occurredAt: string }): Date => new Date(e.occurredAt);
-  return [
-    on<typeof importStarted, Tx>(importStarted, async (e, ctx) => recordStarted(ctx.tx, e.payload.importId, at(e))),
-    on<typeof importReceived, Tx>(importReceived, async (e: EventOf<typeof importReceived>, ctx) => {
-      const { importId, rows, chunks, bytes } = e.payload;
-      await recordReceived(ctx.tx, { importId, rows, chunks, bytes, at: at(e) });
-      // Every chunk may have been applied and every order be terminal already.
-      await settleImports(ctx.tx, [importId], at(e));
-    }),
-    on<typeof importFailed, Tx>(importFailed, async (e, ctx) => {
-      const { importId, rows, chunks, reason } = e.payload;
-      await recordFailed(ctx.tx, { importId, rows, chunks, reason, at: at(e) });
-    }),
-  ];
+export function recordImportLifecycle(): HandlerSpec<Tx> {
+  return onBatch<(typeof IMPORT_STATUS)[number], Tx>(IMPORT_STATUS, async (events, ctx) => {
+    for (const e of events) {
+      const at = new Date(e.occurredAt);
+      switch (e.eventType) {
+        case 'import.started':
+          await recordStarted(ctx.tx, e.payload.importId, at);
+          break;
+        case 'import.received': {
+          const { importId, rows, chunks, bytes } = e.payload;
+          await recordReceived(ctx.tx, { importId, rows, chunks, bytes, at });
+          // Every chunk may have been applied and every order be terminal already.
+          await settleImports(ctx.tx, [importId], at);
+          break;
+        }
+        case 'import.failed': {
+          const { importId, rows, chunks, reason } = e.payload;
+          await recordFailed(ctx.tx, { importId, rows, chunks, reason, at });
+          break;
+        }
+      }
+    }
+  });
 }

@@ -20,14 +20,48 @@ export interface StatusChange {
   at: Date;
 }
 
+interface StateRow {
+  id: string;
+  status: OrderStatus;
+  customer_id: string;
+  total: number | null;
+  import_id: string | null;
+}
+const STATE_COLUMNS = `o.id::text, o.status::text AS status, o.customer_id, o.total::float8 AS total, o.import_id::text`;
+const stateOf = (r: StateRow): OrderState => ({ id: r.id, status: r.status, customerId: r.customer_id, total: r.total === null ? null : Number(r.total), importId: r.import_id });
+
 /** Locks the orders (in id order, so concurrent batches cannot deadlock) and returns their state. */
 export async function lockOrders(tx: SqlClient, ids: readonly string[]): Promise<Map<string, OrderState>> {
-  const rows = await tx.$queryRawUnsafe<Array<{ id: string; status: OrderStatus; customer_id: string; total: number | null; import_id: string | null }>>(
-    `SELECT id::text, status::text AS status, customer_id, total::float8 AS total, import_id::text
-       FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
-    [...ids],
+  const rows = await tx.$queryRawUnsafe<StateRow[]>(`SELECT ${STATE_COLUMNS} FROM orders AS o WHERE o.id = ANY($1::uuid[]) ORDER BY o.id FOR UPDATE`, [...ids]);
+  return new Map(rows.map((r) => [r.id, stateOf(r)]));
+}
+
+/**
+ * Claims open orders whose deadline passed: up to `limit` of the interactive ones (last change
+ * before `interactiveBefore`) and as many of the open orders of imports not completed (before
+ * `importedBefore`), oldest first — two precise ranges of order_deadlines (imported, since).
+ * The deadline row and the order row are both locked, SKIP LOCKED: concurrent sweepers claim
+ * disjoint orders, and a change that committed meanwhile is seen (a deadline row moves or goes
+ * in the same transaction as its order's status).
+ */
+export async function claimOverdue(tx: SqlClient, o: { interactiveBefore: Date; importedBefore: Date; limit: number }): Promise<OrderState[]> {
+  const overdue = `SELECT ${STATE_COLUMNS} FROM order_deadlines d JOIN orders o ON o.id = d.order_id`;
+  const interactive = await tx.$queryRawUnsafe<StateRow[]>(
+    `${overdue}
+      WHERE NOT d.imported AND d.since < $1::timestamptz AND o.status IN ('PENDING', 'STOCK_RESERVED')
+      ORDER BY d.since LIMIT $2 FOR UPDATE OF d, o SKIP LOCKED`,
+    o.interactiveBefore.toISOString(),
+    o.limit,
   );
-  return new Map(rows.map((r) => [r.id, { id: r.id, status: r.status, customerId: r.customer_id, total: r.total === null ? null : Number(r.total), importId: r.import_id }]));
+  const imported = await tx.$queryRawUnsafe<StateRow[]>(
+    `${overdue}
+      WHERE d.imported AND d.since < $1::timestamptz AND o.status IN ('PENDING', 'STOCK_RESERVED')
+        AND o.import_id IN (SELECT id FROM imports WHERE state <> 'COMPLETED')
+      ORDER BY d.since LIMIT $2 FOR UPDATE OF d, o SKIP LOCKED`,
+    o.importedBefore.toISOString(),
+    o.limit,
+  );
+  return [...interactive, ...imported].map(stateOf);
 }
 
 /**
@@ -138,9 +172,24 @@ export async function insertOrders(sql: SqlClient, orders: readonly Placement[])
   // Only the events of orders actually inserted (not of idempotent replays).
   const outbox = outboxInsert(
     orders.map((o) => o.created),
-    12,
-    `e.key IN (SELECT id FROM o)`,
-    orders.map((o) => o.order.id),
+    {
+      // $1 … $11 of the statement below; the outbox insert's placeholders follow them.
+      params: [
+        orders.map(({ order }) => order.id),
+        orders.map(({ order }) => order.customerId),
+        orders.map(({ order }) => order.paymentMethod),
+        orders.map(({ order }) => order.total),
+        orders.map(({ order }) => order.idempotencyKey),
+        orders.map(({ order }) => order.at.toISOString()),
+        lines.map((l) => l.orderId),
+        lines.map((l) => l.n),
+        lines.map((l) => l.productId),
+        lines.map((l) => l.quantity),
+        lines.map((l) => l.unitPrice ?? null),
+      ],
+      where: `e.key IN (SELECT id FROM o)`,
+      keys: orders.map((o) => o.order.id),
+    },
   );
   const inserted = await sql.$queryRawUnsafe<Array<{ id: string }>>(
     `WITH o AS (
@@ -162,17 +211,6 @@ export async function insertOrders(sql: SqlClient, orders: readonly Placement[])
        ${outbox.sql}
      )
      SELECT id::text FROM o`,
-    orders.map(({ order }) => order.id),
-    orders.map(({ order }) => order.customerId),
-    orders.map(({ order }) => order.paymentMethod),
-    orders.map(({ order }) => order.total),
-    orders.map(({ order }) => order.idempotencyKey),
-    orders.map(({ order }) => order.at.toISOString()),
-    lines.map((l) => l.orderId),
-    lines.map((l) => l.n),
-    lines.map((l) => l.productId),
-    lines.map((l) => l.quantity),
-    lines.map((l) => l.unitPrice ?? null),
     ...outbox.params,
   );
   const fresh = new Set(inserted.map((r) => r.id));

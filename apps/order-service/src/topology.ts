@@ -1,27 +1,6 @@
-import {
-  importChunk,
-  importChunkV2,
-  importFailed,
-  importReceived,
-  importStarted,
-  inventoryBatchFailed,
-  inventoryBatchReleased,
-  inventoryBatchReserved,
-  inventoryFailed,
-  inventoryReleased,
-  inventoryReserved,
-  orderBatchConcluded,
-  orderBatchCreated,
-  orderCancelled,
-  orderConfirmed,
-  orderCreated,
-  orderRejected,
-  paymentBatchProcessed,
-  paymentCompleted,
-  paymentFailed,
-  paymentRefunded,
-} from '@orderflow/events';
+import { orderBatchConcluded, orderBatchCreated, orderCancelled, orderConfirmed, orderCreated, orderRejected } from '@orderflow/events';
 import { defineTopology } from '@orderflow/messaging';
+import { CONSUMES } from './queues';
 
 /**
  * The order service drives the saga's state: one queue keeps the saga's events in order.
@@ -35,11 +14,6 @@ export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 
     service: 'order',
     prefix,
     publishes: [orderCreated, orderConfirmed, orderRejected, orderCancelled, orderBatchCreated, orderBatchConcluded],
-    consumes: {
-      saga: [inventoryReserved, inventoryFailed, inventoryReleased, paymentCompleted, paymentFailed, paymentRefunded],
-      import: [importChunk, importChunkV2],
-      'import-status': [importStarted, importReceived, importFailed],
-      bulk: [inventoryBatchReserved, inventoryBatchFailed, paymentBatchProcessed, inventoryBatchReleased],
-    },
+    consumes: CONSUMES,
     retryDelaysMs,
   });

@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { defineEvent } from './envelope';
 
-// The saga's events (DESIGN.md, "Events"). A breaking payload change is a new version,
+// The saga's events (docs/contract.md, "Events"). A breaking payload change is a new version,
 // defined next to the old one until every consumer has moved.
 
 const money = z.number().nonnegative().multipleOf(0.01);
 const orderId = z.uuid();
 
-// The catalog sets the price (DESIGN.md, "HTTP API"): inventory prices each line when it
+// The catalog sets the price (docs/contract.md, "HTTP API"): inventory prices each line when it
 // reserves. Before that, a line carries at most the price the client claimed, and inventory
 // refuses an order whose claim differs from the catalog (inventory.failed, PRICE_MISMATCH).
 // Making `unitPrice`/`total` optional (and an outcome's `total` nullable) kept the versions: a
@@ -85,11 +85,11 @@ export const orderRejected = defineEvent('order.rejected', 1, orderOutcome);
  */
 export const orderCancelled = defineEvent('order.cancelled', 1, orderOutcome);
 
-// ---- Bulk import (DESIGN.md, POST /api/imports). The worker turns an upload into chunks of
-// whole orders; the import lane of the saga then carries ONE event per chunk on every hop,
-// each with the chunk's orders, on queues of their own (`<service>.bulk`), so a chunk costs a
-// handful of messages and transactions per hop and checkout traffic is not queued behind it.
-// correlationId = importId throughout.
+// ---- Bulk import (docs/contract.md, "Import and bulk events"). The worker turns an upload
+// into chunks of whole orders; the import lane of the saga then carries ONE event per chunk on
+// every hop, each with the chunk's orders, on queues of their own (`<service>.bulk`), so a
+// chunk costs a handful of messages and transactions per hop and checkout traffic is not
+// queued behind it. correlationId = importId throughout.
 
 const importId = z.uuid();
 const count = z.number().int().nonnegative();
@@ -100,35 +100,13 @@ const rowCounts = z.object({ read: count, accepted: count, rejected: count });
 export const importStarted = defineEvent('import.started', 1, z.object({ importId }));
 
 /**
- * Whole orders from consecutive rows of the file. `chunkNo` counts from 0; a chunk may be
- * published twice (a retried publish), so consumers apply (importId, chunkNo) once. `rows`
- * counts the file's rows since the previous chunk (including rejected ones).
- */
-export const importChunk = defineEvent(
-  'import.chunk',
-  1,
-  z.object({
-    importId,
-    chunkNo: count,
-    orders: z.array(
-      z.object({
-        orderRef: z.string().min(1),
-        customerId: z.string().min(1),
-        paymentMethod: z.string().min(1),
-        items: z.array(line.extend({ line: z.number().int().positive() })).min(1),
-      }),
-    ),
-    rows: rowCounts,
-  }),
-);
-
-/**
- * import.chunk v2: the same chunk with each order as a tuple, `[orderRef, customerId,
- * paymentMethod, [[line, productId, quantity, unitPrice], …]]`, instead of an object; `unitPrice`
- * is null (or absent) for a row whose price cell was empty: the catalog prices it. The worker
- * writes a whole upload as these messages (the field names were 60 % of the bytes): its
- * JSON takes half the time to build and to parse, and the broker stores 40 % of the bytes.
- * The order service takes both versions.
+ * Whole orders from consecutive rows of the file, each order a tuple `[orderRef, customerId,
+ * paymentMethod, [[line, productId, quantity, unitPrice], …]]` (tuples, not objects: the field
+ * names would be most of the bytes of a chunk). `unitPrice` is null (or absent) for a row whose
+ * price cell was empty: the catalog prices it. `chunkNo` counts from 0; a chunk may be published
+ * twice (a retried publish), so consumers apply (importId, chunkNo) once. `rows` counts the
+ * file's rows since the previous chunk (including rejected ones). Version 2: version 1 (each
+ * order an object) is no longer produced nor consumed.
  */
 export const importChunkV2 = defineEvent(
   'import.chunk',
@@ -204,7 +182,6 @@ export const contracts = [
   orderRejected,
   orderCancelled,
   importStarted,
-  importChunk,
   importChunkV2,
   importReceived,
   importFailed,
