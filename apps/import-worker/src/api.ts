@@ -17,7 +17,7 @@ export interface ImportsApiDeps {
 }
 
 /**
- * `/api/imports` of the worker: the upload and the rejected rows (DESIGN.md). The import's
+ * `/api/imports` of the worker: the upload and the rejected rows (docs/contract.md). The import's
  * progress (`GET /api/imports/:id`) is the order service's read side; the gateway routes it there.
  */
 export function importsApi(deps: ImportsApiDeps) {
@@ -40,7 +40,7 @@ export function importsApi(deps: ImportsApiDeps) {
         res
           .status(202)
           .location(`/api/imports/${received.importId}`)
-          .json({ importId: received.importId, state: 'PROCESSING', rows: received.rows, chunks: received.chunks, bytes: received.bytes, uploadSeconds: received.seconds, waitedSeconds: { confirms: received.waited.confirmsMs / 1000, backlog: received.waited.backlogMs / 1000, brokerSocket: received.waited.socketMs / 1000 } });
+          .json({ importId: received.importId, state: 'PROCESSING', rows: received.rows, chunks: received.chunks, bytes: received.bytes, uploadSeconds: received.seconds });
       } catch (err) {
         const importId = (err as { importId?: string }).importId;
         if (err instanceof UploadInterrupted) return; // nobody is left to answer

@@ -6,11 +6,10 @@ export const importWorkerConfigSchema = (defaultPort: number) =>
   serviceConfigSchema(defaultPort).extend({
     /**
      * Accepted rows per chunk (a chunk always ends at an order boundary, so it may hold a few
-     * more). Every hop pays per chunk a message, a transaction and its statements' planning:
-     * 2,000 rows took a 2M-row import from ≈ 180 to ≈ 160 s against 1,000, and 5,000 rows
-     * 8–9 % less CPU per row again than 2,000 (two pairs of runs, the import alone). 10,000
-     * was not clearly better (103.0 and 115.6 s against 118.8 and 112.1 s), and a bulk
-     * transaction holds its products' rows locked for longer, which checkout waits on.
+     * more). Every hop pays per chunk a message, a transaction and its statements' planning,
+     * so larger chunks cost less per row, up to a point: past it they were not clearly faster,
+     * and a bulk transaction holds its products' rows locked for longer, which checkout waits
+     * on (see docs/performance.md for the runs behind the default).
      */
     IMPORT_CHUNK_ROWS: vars.positiveInt(5000),
     /** Chunks published but not yet confirmed by the broker; reading pauses when this many are in flight. */
@@ -18,7 +17,7 @@ export const importWorkerConfigSchema = (defaultPort: number) =>
     /**
      * Reading pauses while the import queue holds more chunks than this (the consumers fell
      * behind): the broker's disk is the buffer between upload and saga, and this bounds it
-     * (1,000 chunks ≈ 5 M rows).
+     * (to this many chunks of IMPORT_CHUNK_ROWS rows).
      */
     IMPORT_MAX_BACKLOG_CHUNKS: vars.positiveInt(1000),
     /** The queue whose depth is the backlog (the order service's chunk queue), without the topology prefix. */

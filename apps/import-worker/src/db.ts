@@ -3,8 +3,9 @@ import { pgStatements, pgTransactions, type SqlClient, type SqlTx } from '@order
 
 /**
  * The worker speaks plain SQL on pg, without the Prisma client: its every statement is on the
- * upload's hot path, and Prisma's query compiler alone would take ~100 MB of the worker's
- * memory budget (the schema and migrations are still Prisma's: prisma/import-worker).
+ * upload's hot path, and Prisma's query compiler alone would take a large share of the worker's
+ * memory budget (see docs/performance.md). The schema and migrations are still Prisma's
+ * (prisma/import-worker).
  */
 export type Db = SqlClient;
 export type Tx = SqlTx;

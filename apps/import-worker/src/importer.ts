@@ -3,6 +3,7 @@ import { AppError, errorMessage } from '@orderflow/errors';
 import { importChunkV2, importFailed, importReceived, importStarted, newId } from '@orderflow/events';
 import type { Logger } from '@orderflow/logging';
 import type { Messaging } from '@orderflow/messaging';
+import { Histogram, type Registry } from 'prom-client';
 import type { ImportWorkerConfig } from './config';
 import { chunkMessage } from './chunk-message';
 import type { Chunk, RowCounts } from './csv/orders';
@@ -16,6 +17,8 @@ export interface ImporterDeps {
   sql: Db;
   messaging: Messaging<Tx>;
   logger: Logger;
+  /** The worker's Prometheus registry (served on /metrics). */
+  metrics: Registry;
   now: () => Date;
 }
 
@@ -25,8 +28,26 @@ export interface Received {
   chunks: number;
   bytes: number;
   seconds: number;
-  /** Where the upload's time went besides reading: waiting for confirms and for the consumers. */
-  waited: { confirmsMs: number; backlogMs: number; socketMs: number };
+}
+
+const WAIT_METRIC = 'import_upload_wait_seconds';
+
+/**
+ * Where an upload's time went besides reading, per upload: waiting for the broker's confirms,
+ * for the consumers to work off the backlog, and for the socket to the broker to drain (the
+ * broker reading slower than the worker publishes, or its flow control).
+ */
+function uploadWaits(registry: Registry): Histogram<'cause'> {
+  return (
+    (registry.getSingleMetric(WAIT_METRIC) as Histogram<'cause'> | undefined) ??
+    new Histogram({
+      name: WAIT_METRIC,
+      help: 'Time an upload waited, by cause: broker confirms, consumer backlog, broker socket',
+      labelNames: ['cause'],
+      buckets: [0.01, 0.1, 1, 10, 60, 300],
+      registers: [registry],
+    })
+  );
 }
 
 /** The upload ended early: the client went away, or its connection broke. */
@@ -47,6 +68,7 @@ export class UploadInterrupted extends Error {
  */
 export function importer(deps: ImporterDeps) {
   const { config, sql, messaging, logger, now } = deps;
+  const waits = uploadWaits(deps.metrics);
   const exchange = messaging.topology.exchangeFor(importChunkV2);
   const backlogQueue = `${config.TOPOLOGY_PREFIX}${config.IMPORT_BACKLOG_QUEUE}`;
 
@@ -117,8 +139,8 @@ export function importer(deps: ImporterDeps) {
       });
       if (!accepted) throw new AppError('IMPORT.FAILED', `import ${importId} was failed while it was being received`, { category: 'conflict' });
       const seconds = (Date.now() - started) / 1000;
-      logger.info('import received', { importId, ...final.rows, chunks: final.chunks, bytes: final.bytes, seconds, waited: publisher?.waited });
-      return { importId, rows: final.rows, chunks: final.chunks, bytes: final.bytes, seconds, waited: publisher?.waited ?? { confirmsMs: 0, backlogMs: 0, socketMs: 0 } };
+      logger.info('import received', { importId, ...final.rows, chunks: final.chunks, bytes: final.bytes, seconds });
+      return { importId, rows: final.rows, chunks: final.chunks, bytes: final.bytes, seconds };
     } catch (err) {
       const failure = classify(err);
       const at = progress();
@@ -127,6 +149,13 @@ export function importer(deps: ImporterDeps) {
       throw Object.assign(failure, { importId });
     } finally {
       clearInterval(beat);
+      if (publisher) {
+        const { confirmsMs, backlogMs, socketMs } = publisher.waited;
+        waits.observe({ cause: 'confirms' }, confirmsMs / 1000);
+        waits.observe({ cause: 'backlog' }, backlogMs / 1000);
+        waits.observe({ cause: 'broker_socket' }, socketMs / 1000);
+        logger.debug('import upload waited', { importId, confirmsMs, backlogMs, socketMs });
+      }
     }
   }
 

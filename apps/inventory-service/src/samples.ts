@@ -1,6 +1,6 @@
 import type { Db } from './db';
 
-/** The catalogue a fresh install starts with (DESIGN.md, "HTTP API"). */
+/** The catalogue a fresh install starts with (docs/contract.md, "HTTP API"). */
 export const SAMPLE_PRODUCTS = [
   { id: 'PROD-001', name: 'Laptop', price: 999, available: 10 },
   { id: 'PROD-002', name: 'Mouse', price: 25, available: 50 },

@@ -149,13 +149,17 @@ export function decideCreated(status: OrderStatus, stock: Stock, lines: readonly
 
 /** Applies moves to a copy of the stock: `+1` reserves (available → reserved), `-1` releases. */
 export function applyMoves(stock: Stock, moves: readonly Move[], direction: 1 | -1): Map<string, StockLevel> {
-  const next = new Map(stock);
+  return moveInPlace(new Map(stock), moves, direction);
+}
+
+/** Applies moves to `working`, a copy the caller owns (never stock it was given). */
+function moveInPlace(working: Map<string, StockLevel>, moves: readonly Move[], direction: 1 | -1): Map<string, StockLevel> {
   for (const m of moves) {
-    const level = next.get(m.productId);
+    const level = working.get(m.productId);
     if (!level) throw new Error(`applyMoves: unknown product ${m.productId}`);
-    next.set(m.productId, { ...level, available: level.available - direction * m.quantity, reserved: level.reserved + direction * m.quantity });
+    working.set(m.productId, { ...level, available: level.available - direction * m.quantity, reserved: level.reserved + direction * m.quantity });
   }
-  return next;
+  return working;
 }
 
 export interface CreatedOrder {
@@ -170,17 +174,12 @@ export interface CreatedOrder {
  * after them.
  */
 export function decideCreatedBatch(stock: Stock, orders: readonly CreatedOrder[]): { decisions: CreatedDecision[]; stock: Stock } {
-  // One working copy for the whole batch (an import's chunk is hundreds of orders: a copy of
+  // One working copy for the whole batch (an import's chunk holds many orders: a copy of
   // the stock per reservation would cost orders × products).
   const current = new Map(stock);
   const decisions = orders.map((o) => {
     const d = decideCreated(o.status, current, o.lines);
-    if (d.kind === 'reserve') {
-      for (const m of d.moves) {
-        const level = current.get(m.productId)!;
-        current.set(m.productId, { ...level, available: level.available - m.quantity, reserved: level.reserved + m.quantity });
-      }
-    }
+    if (d.kind === 'reserve') moveInPlace(current, d.moves, 1);
     return d;
   });
   return { decisions, stock: current };

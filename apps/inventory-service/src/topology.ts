@@ -1,17 +1,6 @@
-import {
-  inventoryBatchFailed,
-  inventoryBatchReserved,
-  inventoryBatchReleased,
-  inventoryFailed,
-  inventoryReleased,
-  inventoryReserved,
-  orderBatchCreated,
-  orderCancelled,
-  orderCreated,
-  paymentBatchProcessed,
-  paymentFailed,
-} from '@orderflow/events';
+import { inventoryBatchFailed, inventoryBatchReserved, inventoryBatchReleased, inventoryFailed, inventoryReleased, inventoryReserved } from '@orderflow/events';
 import { defineTopology } from '@orderflow/messaging';
+import { BULK_EVENTS, SAGA_EVENTS } from './queues';
 
 /**
  * Inventory reserves on order.created and gives stock back on payment.failed and
@@ -26,6 +15,6 @@ export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 
     service: 'inventory',
     prefix,
     publishes: [inventoryReserved, inventoryFailed, inventoryReleased, inventoryBatchReserved, inventoryBatchFailed, inventoryBatchReleased],
-    consumes: { saga: [orderCreated, paymentFailed, orderCancelled], bulk: [orderBatchCreated, paymentBatchProcessed] },
+    consumes: { saga: SAGA_EVENTS, bulk: BULK_EVENTS },
     retryDelaysMs,
   });

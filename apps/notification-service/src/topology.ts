@@ -1,5 +1,5 @@
-import { orderBatchConcluded, orderBatchCreated, orderCancelled, orderConfirmed, orderCreated, orderRejected, paymentRefunded } from '@orderflow/events';
 import { defineTopology } from '@orderflow/messaging';
+import { BULK_EVENTS, OUTCOME_EVENTS } from './queues';
 
 /**
  * Notification listens to the outcomes customers hear about. (inventory.failed and
@@ -11,9 +11,6 @@ export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 
     service: 'notification',
     prefix,
     publishes: [],
-    consumes: {
-      events: [orderCreated, orderConfirmed, orderRejected, orderCancelled, paymentRefunded],
-      bulk: [orderBatchCreated, orderBatchConcluded],
-    },
+    consumes: { events: OUTCOME_EVENTS, bulk: BULK_EVENTS },
     retryDelaysMs,
   });

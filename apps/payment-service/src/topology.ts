@@ -1,13 +1,6 @@
-import {
-  inventoryBatchReserved,
-  inventoryReserved,
-  orderCancelled,
-  paymentBatchProcessed,
-  paymentCompleted,
-  paymentFailed,
-  paymentRefunded,
-} from '@orderflow/events';
+import { paymentBatchProcessed, paymentCompleted, paymentFailed, paymentRefunded } from '@orderflow/events';
 import { defineTopology } from '@orderflow/messaging';
+import { BULK_EVENTS, SAGA_EVENTS } from './queues';
 
 /**
  * Reservations and cancellations share one queue (`payment.saga`) so that, for an order,
@@ -19,6 +12,6 @@ export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 
     service: 'payment',
     prefix,
     publishes: [paymentCompleted, paymentFailed, paymentRefunded, paymentBatchProcessed],
-    consumes: { saga: [inventoryReserved, orderCancelled], bulk: [inventoryBatchReserved] },
+    consumes: { saga: SAGA_EVENTS, bulk: BULK_EVENTS },
     retryDelaysMs,
   });

@@ -178,13 +178,13 @@ export class ChunkBuilder {
 
 /**
  * The orderRefs of the last `size` orders, kept as two 32-bit hashes each in typed arrays
- * rather than as strings: a million orderRef strings that each live for 50,000 orders would
- * all die in V8's old generation and grow the heap by tens of MB. A hit needs both hashes to
- * match (a false alarm is a 2^-64 chance); two live refs sharing the first hash keep only the
- * newer one (the older one's repeat then goes unnoticed here, and the order service counts it
- * as already imported). A ring buffer says which ref to forget next; an open-addressing table
+ * rather than as strings: orderRef strings that each live for thousands of orders would all
+ * die in V8's old generation and grow the heap. A hit needs both hashes to match (a false
+ * alarm is a 2^-64 chance); two live refs sharing the first hash keep only the newer one
+ * (the older one's repeat then goes unnoticed here, and the order service counts it as
+ * already imported). A ring buffer says which ref to forget next; an open-addressing table
  * (linear probing, at most half full) finds a ref's slot by its first hash — a `Map` doing the
- * same was 6 % of the worker's CPU in an upload.
+ * same cost a noticeable share of the worker's CPU in an upload (see docs/performance.md).
  */
 export class RecentRefs {
   private readonly second: Int32Array;

@@ -1,6 +1,6 @@
 import { stringify } from 'csv-stringify/sync';
 
-/** DESIGN.md: the header of an import file, in this order. */
+/** docs/contract.md: the header of an import file, in this order. */
 export const HEADER = ['orderRef', 'customerId', 'productId', 'quantity', 'unitPrice', 'paymentMethod'] as const;
 
 /** One valid line of the file: one line of an order. */
@@ -44,9 +44,9 @@ function field(value: string): string {
 }
 
 /**
- * Validates one parsed record. Hand-written rather than a schema library: it runs two million
- * times per import and must cost well under a microsecond; a unit test holds it to the limits
- * of the order API and to the import.chunk contract.
+ * Validates one parsed record. Hand-written rather than a schema library: it runs once per row of
+ * every import, so it must cost next to nothing; a unit test holds it to the limits of the
+ * order API and to the import.chunk (v2) contract.
  */
 export function validateRow(record: readonly string[], line: number): RowResult {
   const problem = rowProblem(record);
