@@ -3,7 +3,7 @@
 # (/docker-entrypoint-initdb.d): one login role and one database per service, the role
 # owning its database, nobody else allowed to connect to it — no service reads another's
 # database. Passwords come from the environment (the Secret in Kubernetes, compose's
-# variables on a laptop). Changing them later needs ALTER ROLE (see README.md, "Deploy").
+# variables on a laptop). Changing them later needs ALTER ROLE (see docs/operations.md, "Kubernetes").
 set -euo pipefail
 
 create_database() {

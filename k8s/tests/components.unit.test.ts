@@ -64,7 +64,7 @@ const VARIANTS: Array<[string, () => K8sObject[]]> = [
   ['base + components/keda', () => renderWith([KEDA])],
   ['base + components/cloudnative-pg', () => renderWith([CNPG])],
   ['base + both components', () => renderWith([CNPG, KEDA])],
-  // As README.md tells a user to: real values replace the placeholders in the overlay, after the
+  // As docs/operations.md tells a user to: real values replace the placeholders in the overlay, after the
   // components; the references inside the operators' objects must follow the new hashed names.
   [
     'an overlay with both components replacing the Secrets',

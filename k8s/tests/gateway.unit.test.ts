@@ -1,6 +1,6 @@
 /**
  * The gateway: one template (nginx/templates/gateway.conf.template) for npm start, compose
- * and Kubernetes, and every public /api prefix of DESIGN.md reaching the service that owns
+ * and Kubernetes, and every public /api prefix of the contract (docs/contract.md) reaching the service that owns
  * it, through an upstream variable that both deployments set to a name that resolves.
  */
 import { readFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ import {
   type Workload,
 } from './support';
 
-/** DESIGN.md, "HTTP API": the public prefixes and the service answering each. */
+/** docs/contract.md, "HTTP API": the public prefixes and the service answering each. */
 const ROUTES: Record<string, string> = {
   '/api/orders': 'order-service',
   '/api/inventory': 'inventory-service',

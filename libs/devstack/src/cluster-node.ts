@@ -6,7 +6,7 @@
  * The machine's /etc/rabbitmq/rabbitmq.conf pins the listener to 5672 and its enabled-plugins
  * file turns on the management UI on 15672, so each node gets a config file and a plugins file
  * of its own; the server runs as the `rabbitmq` user, so every directory it writes (data, logs,
- * pid file) is created for that user. See /work/shared/notes/rabbitmq-cluster-local.md.
+ * pid file) is created for that user. See docs/operations.md, "A local broker cluster".
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * `npm run broker:migrate-queues [-- --prefix <p> --url amqp://…]`: turns the classic queues of
  * an installation of an earlier version into the quorum queues the services now declare, with
- * every message they hold (see README, "Upgrading to quorum queues"). Stop the services first:
+ * every message they hold (see docs/operations.md, "Upgrading to quorum queues"). Stop the services first:
  * a queue with consumers is refused. Safe to run again, after a crash midway too.
  */
 import { parseArgs } from 'node:util';

@@ -1,4 +1,4 @@
-/** The processes of the system, their ports (DESIGN.md, "Ports") and their databases. */
+/** The processes of the system, their ports (docs/operations.md, "Ports") and their databases. */
 export interface ServiceSpec {
   /** Folder under apps/. */
   app: string;

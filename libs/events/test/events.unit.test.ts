@@ -37,7 +37,7 @@ describe('event contracts', () => {
     expect(parseEvent({ ...event, version: 2 }, orderCreated)).toMatchObject({ ok: false });
   });
 
-  it('events travel on the exchanges of DESIGN.md', () => {
+  it('events travel on the exchanges of the contract (docs/contract.md)', () => {
     expect([...exchanges].sort()).toEqual(['import.events', 'inventory.events', 'order.events', 'payment.events']);
   });
 });
