@@ -12,7 +12,7 @@ const config = loadConfig(importWorkerConfigSchema(8085));
 void runService({
   name: 'import-worker',
   config,
-  topology: (prefix) => topology(prefix, config.RETRY_DELAYS_MS),
+  topology,
   database,
   rawBodyTypes: ['text/csv'],
   routes: (deps) => importsApi({ sql: deps.sql, imports: importer({ ...deps, config }) }),

@@ -11,7 +11,7 @@ const config = loadConfig(serviceConfigSchema(8082));
 void runService({
   name: 'inventory-service',
   config,
-  topology: (prefix) => topology(prefix, config.RETRY_DELAYS_MS),
+  topology,
   database,
   routes: api,
   subscriptions,

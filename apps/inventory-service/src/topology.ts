@@ -1,5 +1,5 @@
 import { inventoryBatchFailed, inventoryBatchReserved, inventoryBatchReleased, inventoryFailed, inventoryReleased, inventoryReserved } from '@orderflow/events';
-import { defineTopology } from '@orderflow/messaging';
+import { serviceTopology } from '@orderflow/messaging';
 import { BULK_EVENTS, SAGA_EVENTS } from './queues';
 
 /**
@@ -10,11 +10,8 @@ import { BULK_EVENTS, SAGA_EVENTS } from './queues';
  * Imported orders travel on `inventory.bulk` (a chunk per message), so checkout is never
  * queued behind an import.
  */
-export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 5000, 30000]) =>
-  defineTopology({
-    service: 'inventory',
-    prefix,
-    publishes: [inventoryReserved, inventoryFailed, inventoryReleased, inventoryBatchReserved, inventoryBatchFailed, inventoryBatchReleased],
-    consumes: { saga: SAGA_EVENTS, bulk: BULK_EVENTS },
-    retryDelaysMs,
-  });
+export const topology = serviceTopology({
+  service: 'inventory',
+  publishes: [inventoryReserved, inventoryFailed, inventoryReleased, inventoryBatchReserved, inventoryBatchFailed, inventoryBatchReleased],
+  consumes: { saga: SAGA_EVENTS, bulk: BULK_EVENTS },
+});

@@ -10,7 +10,7 @@ const config = loadConfig(serviceConfigSchema(8084));
 void runService({
   name: 'notification-service',
   config,
-  topology: (prefix) => topology(prefix, config.RETRY_DELAYS_MS),
+  topology,
   database,
   routes: api,
   subscriptions,

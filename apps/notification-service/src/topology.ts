@@ -1,4 +1,4 @@
-import { defineTopology } from '@orderflow/messaging';
+import { serviceTopology } from '@orderflow/messaging';
 import { BULK_EVENTS, OUTCOME_EVENTS } from './queues';
 
 /**
@@ -6,11 +6,8 @@ import { BULK_EVENTS, OUTCOME_EVENTS } from './queues';
  * payment.* are covered by the order outcome events they lead to, so nobody is told twice.)
  * An import's orders are told the same through the bulk events, on `notification.bulk`.
  */
-export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 5000, 30000]) =>
-  defineTopology({
-    service: 'notification',
-    prefix,
-    publishes: [],
-    consumes: { events: OUTCOME_EVENTS, bulk: BULK_EVENTS },
-    retryDelaysMs,
-  });
+export const topology = serviceTopology({
+  service: 'notification',
+  publishes: [],
+  consumes: { events: OUTCOME_EVENTS, bulk: BULK_EVENTS },
+});

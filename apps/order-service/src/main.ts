@@ -13,7 +13,7 @@ const config = loadConfig(orderConfigSchema(8081));
 void runService({
   name: 'order-service',
   config,
-  topology: (prefix) => topology(prefix, config.RETRY_DELAYS_MS),
+  topology,
   database,
   routes: (deps) => (router) => {
     api(deps)(router);

@@ -1,5 +1,5 @@
 import { orderBatchConcluded, orderBatchCreated, orderCancelled, orderConfirmed, orderCreated, orderRejected } from '@orderflow/events';
-import { defineTopology } from '@orderflow/messaging';
+import { serviceTopology } from '@orderflow/messaging';
 import { CONSUMES } from './queues';
 
 /**
@@ -9,11 +9,8 @@ import { CONSUMES } from './queues';
  * lifecycle, small, so the read side follows the upload at once) and `bulk` (inventory's and
  * payment's batch answers for imported orders, and the catalog prices of inventory's reservations).
  */
-export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 5000, 30000]) =>
-  defineTopology({
-    service: 'order',
-    prefix,
-    publishes: [orderCreated, orderConfirmed, orderRejected, orderCancelled, orderBatchCreated, orderBatchConcluded],
-    consumes: CONSUMES,
-    retryDelaysMs,
-  });
+export const topology = serviceTopology({
+  service: 'order',
+  publishes: [orderCreated, orderConfirmed, orderRejected, orderCancelled, orderBatchCreated, orderBatchConcluded],
+  consumes: CONSUMES,
+});

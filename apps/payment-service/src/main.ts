@@ -11,7 +11,7 @@ const config = loadConfig(paymentConfigSchema(8083));
 void runService({
   name: 'payment-service',
   config,
-  topology: (prefix) => topology(prefix, config.RETRY_DELAYS_MS),
+  topology,
   database,
   routes: api,
   subscriptions: (deps) => subscriptions({ ...deps, successRate: config.PAYMENT_SUCCESS_RATE }),

@@ -1,5 +1,5 @@
 import { paymentBatchProcessed, paymentCompleted, paymentFailed, paymentRefunded } from '@orderflow/events';
-import { defineTopology } from '@orderflow/messaging';
+import { serviceTopology } from '@orderflow/messaging';
 import { BULK_EVENTS, SAGA_EVENTS } from './queues';
 
 /**
@@ -7,11 +7,8 @@ import { BULK_EVENTS, SAGA_EVENTS } from './queues';
  * they are handled in the order they were published. Imported orders come on `payment.bulk`
  * (a chunk per message), so checkout is never queued behind an import.
  */
-export const topology = (prefix = '', retryDelaysMs: readonly number[] = [1000, 5000, 30000]) =>
-  defineTopology({
-    service: 'payment',
-    prefix,
-    publishes: [paymentCompleted, paymentFailed, paymentRefunded, paymentBatchProcessed],
-    consumes: { saga: SAGA_EVENTS, bulk: BULK_EVENTS },
-    retryDelaysMs,
-  });
+export const topology = serviceTopology({
+  service: 'payment',
+  publishes: [paymentCompleted, paymentFailed, paymentRefunded, paymentBatchProcessed],
+  consumes: { saga: SAGA_EVENTS, bulk: BULK_EVENTS },
+});

@@ -45,6 +45,20 @@ export interface TopologyDefinition {
   prefix?: string;
 }
 
+/** The retry ladder of every service unless configured otherwise (`RETRY_DELAYS_MS`). */
+export const DEFAULT_RETRY_DELAYS_MS: readonly number[] = [1000, 5000, 30000];
+
+/** A service's topology, given the prefix (tests) and retry ladder (configuration) of the process. */
+export type ServiceTopology = (prefix?: string, retryDelaysMs?: readonly number[]) => Topology;
+
+/**
+ * What a service declares once — its name, what it publishes, what each of its queues
+ * consumes — as the topology of any process of it.
+ */
+export function serviceTopology(def: Omit<TopologyDefinition, 'prefix' | 'retryDelaysMs'>): ServiceTopology {
+  return (prefix = '', retryDelaysMs = DEFAULT_RETRY_DELAYS_MS) => defineTopology({ ...def, prefix, retryDelaysMs });
+}
+
 /** Builds a service's topology from the contracts it publishes and consumes. */
 export function defineTopology(def: TopologyDefinition): Topology {
   const prefix = def.prefix ?? '';

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { vars, z } from '@orderflow/config';
+import { DEFAULT_RETRY_DELAYS_MS } from '@orderflow/messaging';
 
 /** What every service reads from its environment; a service extends it with its own. */
 export function serviceConfigSchema(defaultPort: number) {
@@ -40,7 +41,7 @@ export function serviceConfigSchema(defaultPort: number) {
      * CPU priority for the bulk one, and so do the Kubernetes manifests, as two Deployments.
      */
     LANES: z.enum(['all', 'interactive', 'bulk']).default('all'),
-    RETRY_DELAYS_MS: vars.delays('1000,5000,30000'),
+    RETRY_DELAYS_MS: vars.delays(DEFAULT_RETRY_DELAYS_MS.join(',')),
     /**
      * Hours an event id stays in the inbox (processed_events) after it was handled; older ones
      * are pruned hourly. A redelivery comes within minutes (a retry, a sweep after a crash).

@@ -26,7 +26,8 @@ export interface ServiceDefinition<Client, Tx extends SqlClient> {
   /** `order-service`, … (logs, metrics, connection names). */
   name: string;
   config: ServiceConfig;
-  topology: (prefix: string) => Topology;
+  /** The service's topology for a prefix (tests) and the configured retry ladder. */
+  topology: (prefix: string, retryDelaysMs: readonly number[]) => Topology;
   /**
    * Builds the Prisma client on the HTTP pool and the transaction runner of the handlers on
    * the messaging pool (separate pools: a burst of requests must not starve the saga).
@@ -82,7 +83,7 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
     registers: [metrics],
   });
   const messaging = new Messaging<Tx>({
-    topology: def.topology(config.TOPOLOGY_PREFIX),
+    topology: def.topology(config.TOPOLOGY_PREFIX, config.RETRY_DELAYS_MS),
     amqpUrl: config.AMQP_URLS ?? config.AMQP_URL,
     connectionName: `${def.name}@${config.INSTANCE_ID}`,
     pool: messagingPool,
