@@ -23,7 +23,8 @@ export function parseConfig<S extends z.ZodObject>(
   throw new ConfigError(
     result.error.issues.map((issue) => ({
       variable: issue.path.map(String).join('.') || '(environment)',
-      message: issue.code === 'invalid_type' && issue.input === undefined ? 'is required but not set' : issue.message,
+      // zod leaves `issue.input` out unless asked to: look at the variable itself.
+      message: issue.code === 'invalid_type' && env[String(issue.path[0])] === undefined ? 'is required but not set' : issue.message,
     })),
   );
 }

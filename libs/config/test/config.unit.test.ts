@@ -30,4 +30,15 @@ describe('config', () => {
     expect(names).toEqual(['AMQP_URL', 'DATABASE_URL', 'PORT', 'RETRY_DELAYS_MS']);
     expect((error as ConfigError).message).toMatch(/DATABASE_URL: is required but not set/);
   });
+
+  it('a variable that is set but of the wrong type is reported as invalid, not as missing', () => {
+    let error: unknown;
+    try {
+      parseConfig(schema, { DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/x', PORT: 'eighty' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([{ variable: 'PORT', message: expect.not.stringContaining('not set') }]);
+  });
 });

@@ -2,7 +2,7 @@ import express, { Router, type Express } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '@orderflow/logging';
 import { accessLog } from './access-log';
-import { setJwtSecret } from './auth';
+import { createTokenVerifier, setTokenVerifier, type JwtOptions } from './auth';
 import { jsonBody } from './body';
 import { createMetricsRegistry, measureRequests } from './metrics';
 import { probes, type LivenessCheck, type ReadinessCheck } from './probes';
@@ -13,8 +13,10 @@ export interface AppOptions {
   /** Service name, used as the `service` label of the default metrics registry. */
   service: string;
   logger: Logger;
-  /** HS256 secret that `authenticate()` / `requireRole()` verify bearer tokens with. */
-  jwtSecret: string;
+  /** Which bearer tokens `authenticate()` / `requireRole()` accept; keys are imported once, here. */
+  jwt?: JwtOptions;
+  /** Shorthand for `jwt: { secret }` (HS256, default issuer and audience). One of the two is required. */
+  jwtSecret?: string;
   /** Largest JSON body accepted (bytes-style string); larger → 413. Default `'1mb'`. */
   bodyLimit?: string;
   /** Content types other than JSON that routes read themselves (e.g. `['text/csv']`); others → 415. */
@@ -49,7 +51,9 @@ export function createApp(options: AppOptions): Express {
   // was a measurable share of a POST's CPU.
   app.set('etag', false);
   app.set('trust proxy', TRUSTED_PROXIES);
-  setJwtSecret(app, options.jwtSecret);
+  const jwt = options.jwt ?? (options.jwtSecret === undefined ? undefined : { secret: options.jwtSecret });
+  if (jwt === undefined) throw new Error('createApp: give jwt (or jwtSecret): how bearer tokens are verified');
+  setTokenVerifier(app, createTokenVerifier(jwt));
 
   app.use(requestId(), accessLog(logger), measureRequests(registry));
   app.use(probes({ readiness: options.readiness ?? {}, readinessDetail: options.readinessDetail, liveness: options.liveness, registry, logger }));

@@ -1,5 +1,13 @@
 import os from 'node:os';
 import { vars, z } from '@orderflow/config';
+import {
+  DEFAULT_JWT_AUDIENCE,
+  DEFAULT_JWT_CLOCK_TOLERANCE_S,
+  DEFAULT_JWT_ISSUER,
+  readPublicKey,
+  weakSecretReason,
+  type JwtOptions,
+} from '@orderflow/http';
 import { DEFAULT_RETRY_DELAYS_MS } from '@orderflow/messaging';
 
 /** What every service reads from its environment; a service extends it with its own. */
@@ -13,7 +21,37 @@ export function serviceConfigSchema(defaultPort: number) {
      * The service connects to any of them and, when its node is lost, to another.
      */
     AMQP_URLS: vars.amqpUrls().optional(),
-    JWT_SECRET: vars.secret(),
+    /**
+     * HS256 secret of the bearer tokens (`npm run token` signs with it). Required unless
+     * JWT_PUBLIC_KEY or JWT_JWKS_URL is set; where NODE_ENV=production, at least 32 bytes and
+     * neither the development secret nor a `change-me` placeholder.
+     */
+    JWT_SECRET: vars.secret().optional(),
+    /**
+     * A public key that verifies RS256 (RSA) or ES256 (P-256) tokens: PEM text, or the path of
+     * a PEM file. Read and checked here, once.
+     */
+    JWT_PUBLIC_KEY: z
+      .string()
+      .transform((value, ctx) => {
+        try {
+          return readPublicKey(value);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: `is not a usable public key: ${(err as Error).message}` });
+          return z.NEVER;
+        }
+      })
+      .optional(),
+    /** An identity provider's JWKS URL (RS256 / ES256 keys by `kid`), fetched when needed and cached. */
+    JWT_JWKS_URL: vars.url(/^https?:$/).optional(),
+    /** The `iss` every token must carry. */
+    JWT_ISSUER: z.string().min(1).default(DEFAULT_JWT_ISSUER),
+    /** The `aud` every token must carry (one of its audiences). */
+    JWT_AUDIENCE: z.string().min(1).default(DEFAULT_JWT_AUDIENCE),
+    /** Seconds of clock difference with the token issuer tolerated on `exp` and `nbf`. */
+    JWT_CLOCK_TOLERANCE_S: vars.nonNegativeInt(DEFAULT_JWT_CLOCK_TOLERANCE_S),
+    /** `production` (the image sets it) refuses weak JWT secrets. */
+    NODE_ENV: z.string().optional(),
     LOG_LEVEL: vars.logLevel(),
     /**
      * Unacknowledged messages per consumer; batches are half of it. A large window costs
@@ -87,7 +125,48 @@ export function serviceConfigSchema(defaultPort: number) {
      */
     CONSUMER_GONE_LIVENESS_S: vars.positiveInt(60),
     INSTANCE_ID: z.string().min(1).default(`${os.hostname()}-${process.pid}`),
-  });
+  }).superRefine(
+    (config, ctx) => {
+      for (const { variable, message } of jwtKeyProblems(config)) ctx.addIssue({ code: 'custom', path: [variable], message });
+    },
+    // Also when other variables are bad, so that start-up reports every problem at once.
+    { when: ({ issues }) => !issues.some((issue) => JWT_CHECKED.has(String(issue.path?.[0]))) },
+  );
 }
 
+const JWT_CHECKED = new Set(['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_JWKS_URL', 'NODE_ENV']);
+
 export type ServiceConfig = z.infer<ReturnType<typeof serviceConfigSchema>>;
+
+type JwtSettings = Pick<ServiceConfig, 'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWT_JWKS_URL' | 'NODE_ENV'>;
+
+/** What is wrong with the token keys of a configuration, each problem with its variable. */
+function jwtKeyProblems(config: JwtSettings): Array<{ variable: string; message: string }> {
+  const problems: Array<{ variable: string; message: string }> = [];
+  if (config.JWT_SECRET === undefined && config.JWT_PUBLIC_KEY === undefined && config.JWT_JWKS_URL === undefined) {
+    problems.push({ variable: 'JWT_SECRET', message: 'is required but not set (or set JWT_PUBLIC_KEY or JWT_JWKS_URL to verify tokens of an identity provider)' });
+  }
+  if (config.JWT_PUBLIC_KEY !== undefined && config.JWT_JWKS_URL !== undefined) {
+    problems.push({ variable: 'JWT_JWKS_URL', message: 'cannot be set together with JWT_PUBLIC_KEY: set one of them' });
+  }
+  const weakness = config.NODE_ENV === 'production' && config.JWT_SECRET !== undefined ? weakSecretReason(config.JWT_SECRET) : undefined;
+  if (weakness) {
+    problems.push({
+      variable: 'JWT_SECRET',
+      message: `${weakness}: refused where NODE_ENV=production; use a random secret of at least 32 bytes (e.g. openssl rand -hex 32)`,
+    });
+  }
+  return problems;
+}
+
+/** How the service's app verifies bearer tokens (createApp's `jwt`), from its configuration. */
+export function jwtOptionsOf(config: Pick<ServiceConfig, 'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWT_JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_CLOCK_TOLERANCE_S'>): JwtOptions {
+  return {
+    secret: config.JWT_SECRET,
+    publicKey: config.JWT_PUBLIC_KEY,
+    jwksUrl: config.JWT_JWKS_URL,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    clockToleranceS: config.JWT_CLOCK_TOLERANCE_S,
+  };
+}

@@ -6,7 +6,7 @@ import { createApp, createMetricsRegistry } from '@orderflow/http';
 import { createLogger, type Logger } from '@orderflow/logging';
 import { Messaging, type Subscriptions, type Topology } from '@orderflow/messaging';
 import { createPools, pgStatements, type SqlClient, type TransactionRunner } from '@orderflow/db';
-import type { ServiceConfig } from './config';
+import { jwtOptionsOf, type ServiceConfig } from './config';
 import { deadLettersApi } from './dead-letters-api';
 
 /** What a service's routes and handlers are built from. */
@@ -141,7 +141,7 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
   const app = createApp({
     service: def.name,
     logger,
-    jwtSecret: config.JWT_SECRET,
+    jwt: jwtOptionsOf(config),
     metrics,
     bodyLimit: def.bodyLimit,
     rawBodyTypes: def.rawBodyTypes,

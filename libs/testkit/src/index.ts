@@ -68,7 +68,7 @@ export async function deleteTopologies(...topologies: Topology[]): Promise<void>
   const ch = await conn.createChannel();
   for (const t of topologies) {
     for (const q of [...t.queues.map((x) => x.name), ...t.retryLevels.map((l) => l.queue), t.deadLetterQueue]) await ch.deleteQueue(q);
-    for (const e of [...t.exchanges, ...t.retryLevels.map((l) => l.exchange)]) await ch.deleteExchange(e);
+    for (const e of [...t.exchanges, ...t.retryLevels.map((l) => l.exchange), t.directExchange]) await ch.deleteExchange(e);
   }
   await conn.close();
 }
