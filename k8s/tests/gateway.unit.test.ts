@@ -4,6 +4,8 @@
  * it, through an upstream variable that both deployments set to a name that resolves.
  */
 import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { GATEWAY_LIMITS } from '../../libs/devstack/src/gateway';
 import { GATEWAY_TEMPLATE_COPY, GATEWAY_TEMPLATE_SOURCE } from '../tools/generate';
 import {
   SERVICES,
@@ -16,7 +18,9 @@ import {
   named,
   ofKind,
   portNumber,
+  readText,
   selects,
+  type ComposeFile,
   type Container,
   type ServiceObject,
   type Workload,
@@ -37,12 +41,24 @@ const template = readFileSync(GATEWAY_TEMPLATE_SOURCE, 'utf8');
 function routeVariables(conf: string): Record<string, string> {
   const upstreams = new Map([...conf.matchAll(/upstream\s+(\w+)\s*\{[^}]*?server\s+\$\{([A-Z_]+)\}/g)].map((m) => [m[1], m[2]]));
   const routes: Record<string, string> = {};
-  for (const [, prefix, body] of conf.matchAll(/location\s+(\/api\/[\w-]+)\s*\{([^}]*)\}/g)) {
+  for (const [, prefix, body] of conf.matchAll(/location\s+(\/api\/[\w-]+)\s*\{((?:[^{}]|\{[^{}]*\})*)\}/g)) {
     const upstream = /proxy_pass\s+http:\/\/(\w+)\s*;/.exec(body ?? '')?.[1];
     const variable = upstream ? upstreams.get(upstream) : undefined;
     if (prefix && variable) routes[prefix] = variable;
   }
   return routes;
+}
+
+/** The block depth (server = 1) of each add_header in an nginx config; quoted strings and comments skipped. */
+function addHeaderDepths(conf: string): number[] {
+  const depths: number[] = [];
+  let depth = 0;
+  for (const token of conf.matchAll(/#[^\n]*|'[^']*'|"[^"]*"|[{}]|\badd_header\b/g)) {
+    if (token[0] === '{') depth++;
+    else if (token[0] === '}') depth--;
+    else if (token[0] === 'add_header') depths.push(depth);
+  }
+  return depths;
 }
 
 const gatewayPod = () => named<Workload>('Deployment', 'gateway').spec.template.spec;
@@ -66,7 +82,7 @@ describe('gateway config: one source', () => {
 
   it('the variables the template uses are all set, in Kubernetes and in compose', () => {
     const used = [...new Set([...template.matchAll(/\$\{([A-Z_]+)\}/g)].map((m) => m[1] ?? ''))].sort();
-    expect(used).toEqual(['GATEWAY_PORT', 'IMPORT_UPSTREAM', 'INVENTORY_UPSTREAM', 'NOTIFICATION_UPSTREAM', 'ORDER_UPSTREAM', 'PAYMENT_UPSTREAM']);
+    expect(used).toEqual(['GATEWAY_PORT', 'IMPORT_UPSTREAM', 'INVENTORY_UPSTREAM', 'NOTIFICATION_UPSTREAM', 'ORDER_UPSTREAM', 'PAYMENT_UPSTREAM', ...Object.keys(GATEWAY_LIMITS)].sort());
     const k8s = containerEnv(gatewayContainer());
     const local = composeEnv(compose().services.gateway ?? {});
     for (const name of used) {
@@ -81,6 +97,19 @@ describe('gateway config: one source', () => {
     }
   });
 
+  it('Kubernetes and compose set the limits to the same defaults as npm start (GATEWAY_LIMITS)', () => {
+    const pick = (env: Record<string, string>) => Object.fromEntries(Object.keys(GATEWAY_LIMITS).map((k) => [k, env[k]]));
+    expect(pick(containerEnv(gatewayContainer()))).toEqual(GATEWAY_LIMITS);
+    expect(pick(composeEnv(compose().services.gateway ?? {}))).toEqual(GATEWAY_LIMITS);
+  });
+
+  it('sets its headers at the server level only: a location with an add_header of its own would drop them', () => {
+    const depths = addHeaderDepths(template);
+    expect(depths.length).toBeGreaterThanOrEqual(5);
+    expect(depths.filter((d) => d !== 1)).toEqual([]);
+    expect(addHeaderDepths('server { location / { add_header X-A b; } }')).toEqual([2]); // the check can fail
+  });
+
   it('listens where the Kubernetes Service and compose send traffic', () => {
     const container = gatewayContainer();
     const port = Number(containerEnv(container).GATEWAY_PORT);
@@ -90,7 +119,24 @@ describe('gateway config: one source', () => {
     expect(template).toMatch(/location = \/health/);
     const service = named<ServiceObject>('Service', 'gateway');
     expect(service.spec.ports.map((p) => portNumber(p.targetPort, container))).toEqual([port]);
-    expect(compose().services.gateway?.ports).toContain(`8080:${composeEnv(compose().services.gateway ?? {}).GATEWAY_PORT}`);
+    expect(compose().services.gateway?.ports).toContain(`127.0.0.1:8080:${composeEnv(compose().services.gateway ?? {}).GATEWAY_PORT}`);
+  });
+
+  it('HTTPS in compose (nginx/tls/compose.yml): the settings where the template includes them, the certificate where they read it, on the loopback interface', () => {
+    expect(template).toMatch(/^\s*include tls\.d\/\*\.conf;$/m);
+    const https = readText('nginx/tls/https.conf');
+    const listen = /^listen (\d+) ssl;$/m.exec(https)?.[1];
+    expect([...https.matchAll(/^ssl_certificate(?:_key)?\s+(\S+);$/gm)].map((m) => m[1])).toEqual(['tls/tls.crt', 'tls/tls.key']);
+    const override = (parse(readText('nginx/tls/compose.yml')) as ComposeFile).services.gateway;
+    // Relative paths in nginx's include and ssl_certificate are relative to nginx.conf's directory.
+    expect(override?.volumes).toEqual(['./nginx/tls/https.conf:/etc/nginx/tls.d/https.conf:ro', './nginx/tls/certs:/etc/nginx/tls:ro']);
+    expect(override?.ports).toEqual([`127.0.0.1:${listen}:${listen}`]);
+  });
+
+  it('compose publishes ports on the loopback interface only (the gateway, the RabbitMQ management UI)', () => {
+    const published = Object.entries(compose().services).flatMap(([name, service]) => (service.ports ?? []).map((p) => `${name} ${p}`));
+    expect(published.length).toBeGreaterThanOrEqual(2);
+    expect(published.filter((p) => !/^\S+ 127\.0\.0\.1:\d+:\d+$/.test(p))).toEqual([]);
   });
 });
 

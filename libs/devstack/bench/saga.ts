@@ -11,7 +11,8 @@
  * orders with pm_card_ok on a product with ample stock, and times POST → terminal status by
  * listening to the order service's outcome events (published in the commit that makes the
  * order terminal). Prints orders/s completed, p50/p95/p99 latency, the machine's CPU and CPU
- * per process (PostgreSQL split per database).
+ * per process (PostgreSQL split per database). The load comes from one address, so the gateway's
+ * per-client rate and connection limits are lifted for the run (GATEWAY_LIMITS_LIFTED).
  */
 import http from 'node:http';
 import os from 'node:os';
@@ -19,6 +20,7 @@ import { parseArgs } from 'node:util';
 import amqplib from 'amqplib';
 import { bearer, deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
 import { startSystem, SYSTEM_PORTS } from '../src';
+import { GATEWAY_LIMITS_LIFTED } from '../src/gateway';
 import { cpuMeter, machineTicks, percentile, postgresByDatabase, systemGroups, total } from './proc';
 
 const { values } = parseArgs({
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
   process.stdout.write('starting the system…\n');
   const system = await startSystem({
     gatewayPort,
+    gatewayLimits: GATEWAY_LIMITS_LIFTED,
     basePort,
     databasePrefix: dbPrefix,
     topologyPrefix: prefix,
@@ -78,6 +81,7 @@ async function main(): Promise<void> {
     stdio: 'inherit',
   });
   if (!system.gatewayUrl) throw new Error('the benchmark drives the gateway: install nginx');
+  process.stdout.write('gateway: per-client rate and connection limits lifted for the benchmark (one address stands for every buyer)\n');
   const gateway = new URL(system.gatewayUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: Number(values.concurrency) });
   const admin = bearer('bench-admin', 'admin');

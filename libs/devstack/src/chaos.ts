@@ -9,6 +9,7 @@ import { Client } from 'pg';
 import { signToken } from '@orderflow/http';
 import { audit, formatReport, type AuditReport } from './audit';
 import { faultSchedule, injectFault, type Fault } from './chaos-faults';
+import { GATEWAY_LIMITS_LIFTED } from './gateway';
 import type { LocalCluster } from './cluster';
 import { SAGA_QUEUES } from './cluster-chaos';
 import { startSystem, type RunningSystem } from './system';
@@ -63,6 +64,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const unexpected: string[] = [];
   system = await startSystem({
     gatewayPort: o.gatewayPort,
+    // The load comes from one address standing for every buyer.
+    gatewayLimits: GATEWAY_LIMITS_LIFTED,
     basePort: o.basePort,
     databasePrefix: o.databasePrefix,
     topologyPrefix: o.topologyPrefix,

@@ -4,6 +4,43 @@ import os from 'node:os';
 import path from 'node:path';
 
 export const GATEWAY_TEMPLATE = path.resolve(__dirname, '../../../nginx/templates/gateway.conf.template');
+/** The HTTPS settings the template includes from tls.d/ when present (nginx/tls/https.conf). */
+export const GATEWAY_TLS_SETTINGS = path.resolve(__dirname, '../../../nginx/tls/https.conf');
+
+/**
+ * The gateway's limits and the proxy it trusts to name the client, as the template's variables
+ * (nginx/templates/gateway.conf.template says what each means), with the values compose and
+ * Kubernetes set too.
+ */
+export const GATEWAY_LIMITS = {
+  GATEWAY_RATE_LIMIT: '50r/s',
+  GATEWAY_RATE_BURST: '100',
+  GATEWAY_ORDER_RATE_LIMIT: '10r/s',
+  GATEWAY_ORDER_RATE_BURST: '20',
+  GATEWAY_IMPORT_RATE_LIMIT: '6r/m',
+  GATEWAY_IMPORT_RATE_BURST: '3',
+  GATEWAY_CONNECTION_LIMIT: '50',
+  GATEWAY_IMPORT_CONCURRENCY: '4',
+  GATEWAY_IMPORT_MAX_BODY: '1g',
+  GATEWAY_TRUSTED_PROXY: 'unix:',
+} as const;
+export type GatewayLimits = Record<keyof typeof GATEWAY_LIMITS, string>;
+
+/**
+ * Limits no single client driving the whole system reaches: a load generator or an end-to-end
+ * suite is one address standing for many buyers. Rates and connections only: the upload size
+ * cap and the trusted proxy stay.
+ */
+export const GATEWAY_LIMITS_LIFTED: Partial<GatewayLimits> = {
+  GATEWAY_RATE_LIMIT: '100000r/s',
+  GATEWAY_RATE_BURST: '100000',
+  GATEWAY_ORDER_RATE_LIMIT: '100000r/s',
+  GATEWAY_ORDER_RATE_BURST: '100000',
+  GATEWAY_IMPORT_RATE_LIMIT: '100000r/s',
+  GATEWAY_IMPORT_RATE_BURST: '100000',
+  GATEWAY_CONNECTION_LIMIT: '65535',
+  GATEWAY_IMPORT_CONCURRENCY: '1024',
+};
 
 /** Fills `${NAME}` like the nginx image's envsubst does: only the names given, nothing else. */
 export function renderTemplate(template: string, vars: Record<string, string>): string {
@@ -26,6 +63,30 @@ export const NGINX_MISSING =
 export interface GatewayOptions {
   port: number;
   upstreams: { ORDER_UPSTREAM: string; INVENTORY_UPSTREAM: string; PAYMENT_UPSTREAM: string; NOTIFICATION_UPSTREAM: string; IMPORT_UPSTREAM: string };
+  /** Overrides of GATEWAY_LIMITS. */
+  limits?: Partial<GatewayLimits>;
+  /** HTTPS on `port` as well, with this certificate and key (PEM files), set up as nginx/tls/https.conf. */
+  tls?: { port: number; certFile: string; keyFile: string };
+}
+
+/** Every variable of the template, as startGateway fills it in. */
+export function gatewayVariables(options: Pick<GatewayOptions, 'port' | 'upstreams' | 'limits'>): Record<string, string> {
+  return { GATEWAY_PORT: String(options.port), ...options.upstreams, ...GATEWAY_LIMITS, ...options.limits };
+}
+
+/**
+ * HTTPS as an image deployment turns it on (nginx/tls/https.conf in tls.d/, certificate and key
+ * in tls/, both next to nginx.conf), listening on the given port instead of the containers' 8443.
+ */
+function enableTls(dir: string, tls: NonNullable<GatewayOptions['tls']>): void {
+  const settings = fs.readFileSync(GATEWAY_TLS_SETTINGS, 'utf8');
+  const listen = /^listen 8443 ssl;$/m;
+  if (!listen.test(settings)) throw new Error(`${GATEWAY_TLS_SETTINGS}: no "listen 8443 ssl;" line to point at port ${tls.port}`);
+  fs.mkdirSync(path.join(dir, 'tls'));
+  fs.mkdirSync(path.join(dir, 'tls.d'));
+  fs.copyFileSync(tls.certFile, path.join(dir, 'tls', 'tls.crt'));
+  fs.copyFileSync(tls.keyFile, path.join(dir, 'tls', 'tls.key'));
+  fs.writeFileSync(path.join(dir, 'tls.d', 'https.conf'), settings.replace(listen, `listen ${tls.port} ssl;`));
 }
 
 /**
@@ -34,7 +95,8 @@ export interface GatewayOptions {
  */
 export function startGateway(nginx: string, options: GatewayOptions): { process: ChildProcess; dir: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orderflow-gateway-'));
-  const gateway = renderTemplate(fs.readFileSync(GATEWAY_TEMPLATE, 'utf8'), { GATEWAY_PORT: String(options.port), ...options.upstreams });
+  const gateway = renderTemplate(fs.readFileSync(GATEWAY_TEMPLATE, 'utf8'), gatewayVariables(options));
+  if (options.tls) enableTls(dir, options.tls);
   fs.writeFileSync(path.join(dir, 'gateway.conf'), gateway);
   fs.writeFileSync(
     path.join(dir, 'nginx.conf'),

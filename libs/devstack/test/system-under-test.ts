@@ -1,5 +1,6 @@
 import { deleteByPrefix, dropDatabasesByPrefix, freePorts, uniqueName } from '@orderflow/testkit';
 import { startSystem, SYSTEM_PORTS, type RunningSystem } from '../src';
+import { GATEWAY_LIMITS_LIFTED } from '../src/gateway';
 
 /**
  * Starts the whole system as `npm start` does, with its own databases and topology prefix,
@@ -15,6 +16,8 @@ export function systemUnderTest(name: string): { readonly system: RunningSystem;
     const [gatewayPort, basePort] = await freePorts(1 + SYSTEM_PORTS);
     system = await startSystem({
       gatewayPort,
+      // The suites are many buyers from one address; the limits have their own test (gateway.int).
+      gatewayLimits: GATEWAY_LIMITS_LIFTED,
       basePort,
       databasePrefix: dbPrefix,
       topologyPrefix,
