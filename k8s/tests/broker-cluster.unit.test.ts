@@ -3,6 +3,7 @@
  * its RBAC, stable names), share the Erlang cookie from the Secret, keep a majority through a
  * voluntary disruption, never share a machine, and every service knows every node.
  */
+import { brokerPasswordKey } from '../tools/rabbitmq-definitions';
 import { selects, PROCESSES, appDeployment, containerEnv, generated, named, ofKind, dataOf, type Container, type K8sObject, type ServiceObject, type Workload } from './support';
 
 const sts = named<Workload>('StatefulSet', 'rabbitmq');
@@ -129,7 +130,11 @@ describe.each(PROCESSES.map((p) => [p.name] as const))('%s reaches the broker cl
     const single = new URL(env.AMQP_URL ?? '');
     expect(urls.map((u) => u.host)).toEqual(Array.from({ length: replicas }, (_, i) => `${sts.metadata.name}-${i}.${sts.spec.serviceName}:5672`));
     for (const u of urls) expect({ protocol: u.protocol, username: u.username, password: u.password }).toEqual({ protocol: 'amqp:', username: single.username, password: single.password });
-    expect(decodeURIComponent(single.username)).toBe(secret.RABBITMQ_USER);
+    // Its service's own broker user (k8s/rabbitmq/definitions.json), never the operator's.
+    const app = PROCESSES.find((p) => p.name === name)!.app;
+    expect(decodeURIComponent(single.username)).toBe(app);
+    expect(decodeURIComponent(single.username)).not.toBe(secret.RABBITMQ_USER);
+    expect(decodeURIComponent(single.password)).toBe(secret[brokerPasswordKey(app)]);
     // Kept for images that predate AMQP_URLS: any ready node, through the Service.
     expect(single.host).toBe('rabbitmq:5672');
   });

@@ -5,7 +5,10 @@
  * Deployment, a service's own settings). A change to a probe, a limit or a securityContext is
  * made once, in the template; one made to a single service's objects fails here.
  */
-import { PROCESSES, SERVICES, appDeployment, named, renderK8s, type Container, type JobObject, type K8sObject, type ProcessSpec, type Workload } from './support';
+import { PROCESSES, SERVICES, appDeployment, named, readText, renderK8s, type Container, type JobObject, type K8sObject, type ProcessSpec, type Workload } from './support';
+
+/** The tag every app image carries: the release (k8s/kustomization.yaml's `images`). */
+const RELEASE = (JSON.parse(readText('package.json')) as { version: string }).version;
 
 /** Settings one service has and the others do not (its kustomization.yaml's patches), in every lane. */
 const OWN_ENV: Record<string, string[]> = { 'payment-service': ['PAYMENT_SUCCESS_RATE'] };
@@ -18,6 +21,7 @@ interface Values {
   port: number;
   databaseUrl: string;
   databasePasswordKey: string;
+  brokerPasswordKey: string;
   databaseUrlVariable: string;
 }
 
@@ -31,6 +35,7 @@ function valuesOf(process: ProcessSpec, objects: K8sObject[]): Values {
     port: process.port,
     databaseUrl: env('DATABASE_URL')?.value ?? '',
     databasePasswordKey: env('DB_PASSWORD')?.valueFrom?.secretKeyRef?.key ?? '',
+    brokerPasswordKey: env('RABBITMQ_PASSWORD')?.valueFrom?.secretKeyRef?.key ?? '',
     // The migrate CLI's variable (libs/migrate/src/discover.ts urlEnvVar).
     databaseUrlVariable: `${process.database.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_DATABASE_URL`,
   };
@@ -40,10 +45,11 @@ function valuesOf(process: ProcessSpec, objects: K8sObject[]): Values {
 function normalise(object: unknown, v: Values): unknown {
   const strings = new Map<string, string>([
     [`${v.database}-migrate`, '<database>-migrate'],
-    [`orderflow/${v.app}:latest`, '<image>'],
+    [`orderflow/${v.app}:${RELEASE}`, '<image>'],
     [String(v.port), '<port>'],
     [v.databaseUrl, '<databaseUrl>'],
     [v.databasePasswordKey, '<databasePasswordKey>'],
+    [v.brokerPasswordKey, '<brokerPasswordKey>'],
     [v.databaseUrlVariable, '<databaseUrlVariable>'],
   ]);
   // The commands take the database; names and labels the process's name (the import worker's
@@ -55,6 +61,8 @@ function normalise(object: unknown, v: Values): unknown {
     }
     if (x === v.port) return '<port>';
     if (Array.isArray(x)) return x.map((y) => walk(y, inCommand));
+    // The broker user is the service's (a bulk lane's too), not the process's name.
+    if (x && typeof x === 'object' && (x as { name?: unknown }).name === 'RABBITMQ_USER' && (x as { value?: unknown }).value === v.app) return { ...x, value: '<app>' };
     if (x && typeof x === 'object') return Object.fromEntries(Object.entries(x).map(([k, y]) => [k, walk(y, k === 'command')]));
     return x;
   };

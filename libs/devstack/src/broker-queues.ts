@@ -24,14 +24,21 @@ interface Definitions {
  */
 export function declaredQueues(prefix = '', file = DEFINITIONS_FILE): { exchanges: Definitions['exchanges']; queues: QueueDeclaration[] } {
   const defs = JSON.parse(readFileSync(file, 'utf8')) as Definitions;
+  const direct = new Set(defs.exchanges.filter((e) => e.type === 'direct').map((e) => e.name));
   const queues = defs.queues.map((q) => {
     const args = { ...q.arguments };
-    // The one argument that names a queue: where a work queue dead-letters to.
-    if (typeof args['x-dead-letter-routing-key'] === 'string') args['x-dead-letter-routing-key'] = `${prefix}${args['x-dead-letter-routing-key']}`;
+    // The arguments that name a queue or an exchange: where a queue dead-letters to.
+    for (const name of ['x-dead-letter-routing-key', 'x-dead-letter-exchange']) {
+      const value = args[name];
+      if (typeof value === 'string' && value !== '') args[name] = `${prefix}${value}`;
+    }
     return {
       name: `${prefix}${q.name}`,
       arguments: args,
-      bindings: defs.bindings.filter((b) => b.destination === q.name).map((b) => ({ exchange: `${prefix}${b.source}`, routingKey: b.routing_key })),
+      // A direct exchange's bindings are keyed by the queue's name.
+      bindings: defs.bindings
+        .filter((b) => b.destination === q.name)
+        .map((b) => ({ exchange: `${prefix}${b.source}`, routingKey: direct.has(b.source) ? `${prefix}${b.routing_key}` : b.routing_key })),
     };
   });
   return { exchanges: defs.exchanges.map((e) => ({ ...e, name: `${prefix}${e.name}` })), queues };

@@ -4,6 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { enableFeatureFlags, migrateClassicQueues } from './broker-queues';
+import { ensureServiceUsers } from './broker-users';
 import { portOpen } from './cluster-node';
 import { MANAGEMENT_UI_PORT } from './services';
 import { startSystem, type RunningSystem } from './system';
@@ -42,8 +43,22 @@ async function main(): Promise<void> {
   // the flags on, and the classic queues of an earlier version become quorum queues with their
   // messages (nothing consumes them yet: this command starts the consumers).
   say(enableFeatureFlags().line);
-  await migrateClassicQueues({ amqpUrl: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', say: (line) => say(`queues: ${line}`) });
+  // The administrator: declares every exchange and queue (each service may declare only its
+  // own) and creates the services' users. Never given to a service.
+  const adminAmqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+  await migrateClassicQueues({ amqpUrl: adminAmqpUrl, say: (line) => say(`queues: ${line}`) });
+  // The users are created through the management API when it is on (or rabbitmqctl).
+  const ui = await managementUi();
+  let amqpUrls: Record<string, string> | undefined;
+  try {
+    amqpUrls = await ensureServiceUsers({ adminAmqpUrl });
+    say(`broker users: ${Object.keys(amqpUrls).join(', ')} (each service its own, allowed only its own exchanges and queues)`);
+  } catch (err) {
+    say(`${(err as Error).message}; the services connect as the administrator instead`);
+  }
   system = await startSystem({
+    amqpUrl: adminAmqpUrl,
+    amqpUrls,
     say,
     onCrash: (name, code, signal) => {
       say(`${name} exited (${signal ?? code}); stopping everything`);
@@ -54,7 +69,7 @@ async function main(): Promise<void> {
   const lines = system.services.map((s) => `  ${s.app.padEnd(width)} ${s.url}`);
   say(`services:\n${lines.join('\n')}`);
   say(system.gatewayUrl ? `gateway: ${system.gatewayUrl}  (e.g. curl ${system.gatewayUrl}/api/inventory -H "Authorization: Bearer $(npm run -s token -- --sub alice --role customer)")` : 'gateway: not running (see above)');
-  say(await managementUi());
+  say(ui);
   say('press Ctrl-C to stop');
 }
 

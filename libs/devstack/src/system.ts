@@ -6,16 +6,21 @@ import path from 'node:path';
 import amqplib from 'amqplib';
 import { listDatabases, urlEnvVar, withDatabaseName } from '@orderflow/migrate';
 import { Client } from 'pg';
-import { findNginx, NGINX_MISSING, startGateway } from './gateway';
+import { findNginx, NGINX_MISSING, startGateway, type GatewayLimits } from './gateway';
 import { BASE_PORT, GATEWAY_PORT, PROCESSES, SERVICES } from './services';
 
 const root = path.resolve(__dirname, '../../..');
 
 export interface SystemOptions {
   pgUrl?: string;
+  /** The broker, as an administrator (checked reachable); the services' URL unless `amqpUrls` names theirs. */
   amqpUrl?: string;
+  /** Each app's own broker URL (its own user: `npm start`); a bulk lane uses its app's. */
+  amqpUrls?: Readonly<Record<string, string>>;
   jwtSecret?: string;
   gatewayPort?: number;
+  /** Overrides of the gateway's per-client and upload limits (default GATEWAY_LIMITS, as deployed). */
+  gatewayLimits?: Partial<GatewayLimits>;
   /** Ports of the processes: this, +1, +2… (default 8081…8089; SYSTEM_PORTS of them). */
   basePort?: number;
   /** Database names are `<databasePrefix>_<service>` (default `orderflow`). */
@@ -160,7 +165,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
         ...process.env,
         PORT: String(s.port),
         DATABASE_URL: databases.get(s.database),
-        AMQP_URL: amqpUrl,
+        AMQP_URL: o.amqpUrls?.[s.app] ?? amqpUrl,
         JWT_SECRET: o.jwtSecret ?? process.env.JWT_SECRET ?? 'orderflow-dev-secret-change-me',
         TOPOLOGY_PREFIX: o.topologyPrefix ?? '',
         INSTANCE_ID: `${instanceTag}-${s.name}`,
@@ -249,6 +254,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
           NOTIFICATION_UPSTREAM: port('notification-service'),
           IMPORT_UPSTREAM: port('import-worker'),
         },
+        limits: o.gatewayLimits,
       });
       watch('gateway', gateway.process);
       await waitForPort(gatewayPort, 10_000, () => gateway.process.exitCode === null);

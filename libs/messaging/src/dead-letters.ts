@@ -161,7 +161,7 @@ export async function listParked(broker: Broker, topology: Topology, filter: Par
 
 /**
  * Sends matching parked messages back to the queue they failed in, as a first attempt; returns
- * how many. Each is removed from the dead-letter queue only after the broker confirmed that its
+ * how many. Through the service's direct exchange, which reaches the service's own queues only. Each is removed from the dead-letter queue only after the broker confirmed that its
  * queue took it. One the broker returns (that queue is gone) or refuses stays parked, and the
  * call then rejects with `DEAD_LETTER.NOT_REPLAYED` (a conflict) saying how many were replayed
  * and which were not, and why.
@@ -179,7 +179,7 @@ export async function replayParked(broker: Broker, topology: Topology, filter: P
     headers[H.replayedAt] = new Date().toISOString();
     let refusal: string | undefined;
     try {
-      const returned = await publishMandatory(ch, '', parked.originalQueue, msg.content, {
+      const returned = await publishMandatory(ch, topology.directExchange, parked.originalQueue, msg.content, {
         persistent: true,
         contentType: msg.properties.contentType,
         messageId: msg.properties.messageId,

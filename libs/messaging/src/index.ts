@@ -1,7 +1,8 @@
 export { Broker, type BrokerOptions } from './broker/connection';
 export { ManagedChannel } from './broker/channels';
 export type { Returned } from './broker/returns';
-export { defineTopology, serviceTopology, DEFAULT_RETRY_DELAYS_MS, type ServiceTopology, assertTopology, queueDeclarations, declareQueue, QueueMismatchError, BROKER_DELIVERY_LIMIT, MIGRATE_QUEUES_COMMAND, type Topology, type TopologyDefinition, type QueueSpec, type RetryLevel, type QueueDeclaration } from './topology';
+export { defineTopology, serviceTopology, DEFAULT_RETRY_DELAYS_MS, type ServiceTopology, assertTopology, boundExchanges, declareBoundExchanges, MissingExchangeError, queueDeclarations, declareQueue, QueueMismatchError, BROKER_DELIVERY_LIMIT, MIGRATE_QUEUES_COMMAND, type Topology, type TopologyDefinition, type QueueSpec, type RetryLevel, type QueueDeclaration } from './topology';
+export { brokerPermissions, permits, type BrokerPermissions } from './permissions';
 export { migrateQueue, migrateQueues, holdingQueueOf, type QueueMigration, type MigrateOptions } from './migrate-queues';
 export { enqueueEvents, outboxInsert, eventFactory, type OutgoingEvent, type OutboxInsertOptions } from './outbox/write';
 export { OutboxRelay, type RelayOptions } from './outbox/relay';

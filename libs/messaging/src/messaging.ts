@@ -11,7 +11,7 @@ import { startInboxRetention } from './inbox';
 import { enqueueEvents, eventFactory, type OutgoingEvent } from './outbox/write';
 import { OutboxRelay } from './outbox/relay';
 import { pgStatements, type SqlClient, type TransactionRunner } from '@orderflow/db';
-import { assertTopology, QueueMismatchError, type Topology } from './topology';
+import { assertTopology, declareBoundExchanges, QueueMismatchError, type Topology } from './topology';
 
 export interface MessagingOptions<Tx extends SqlClient> {
   topology: Topology;
@@ -81,6 +81,7 @@ export class Messaging<Tx extends SqlClient> {
       connectionName: o.connectionName,
       logger: o.logger,
       onConnect: async (model) => {
+        await declareBoundExchanges(model, o.topology);
         const ch = await model.createChannel();
         try {
           await assertTopology(ch, o.topology);

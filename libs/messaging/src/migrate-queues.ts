@@ -42,6 +42,16 @@ async function isAsDeclared(conn: ChannelModel, declaration: QueueDeclaration): 
   }
 }
 
+/**
+ * The declaration of a quorum queue by the versions before dead-lettering went through the
+ * service's direct exchange (it used the default exchange), or undefined for a queue that
+ * dead-letters nothing (unchanged).
+ */
+function beforeDirectExchange(declaration: QueueDeclaration): QueueDeclaration | undefined {
+  if (!('x-dead-letter-exchange' in declaration.arguments)) return undefined;
+  return { ...declaration, arguments: { ...declaration.arguments, 'x-dead-letter-exchange': '' } };
+}
+
 async function exists(conn: ChannelModel, queue: string): Promise<boolean> {
   try {
     await onChannel(conn, (ch) => ch.checkQueue(queue));
@@ -107,9 +117,11 @@ async function move(conn: ChannelModel, from: string, to: string, window: number
 /**
  * Re-creates one queue as `declaration` says, keeping its messages — how a classic queue of an
  * earlier version becomes the quorum queue of the same name (RabbitMQ cannot change a queue's
- * type in place). Its messages are moved, with confirms, into a holding quorum queue
- * (`<queue>.migrating`, bound like the queue meanwhile so that publishes are not lost), the
- * queue is deleted (only if unused and empty) and declared anew with its bindings, and the
+ * type in place), and how the quorum queues of a version that dead-lettered through the default
+ * exchange get their service's direct exchange (a queue's arguments cannot change either). Its
+ * messages are moved, with confirms, into a holding quorum queue (`<queue>.migrating`, bound
+ * like the queue meanwhile so that publishes are not lost), the queue is deleted (only if
+ * unused and empty) and declared anew with its bindings, and the
  * messages are moved back, again with confirms; then the holding queue is deleted.
  *
  * Idempotent and safe to re-run after a crash at any point: a queue that is as declared and has
@@ -130,6 +142,9 @@ export async function migrateQueue(conn: ChannelModel, declaration: QueueDeclara
     if (consumers > 0) {
       throw new Error(`queue ${name} has ${consumers} consumer(s): stop the services that consume it, then run the migration again (nothing was changed)`);
     }
+    const earlier = beforeDirectExchange(declaration);
+    // A quorum queue already (the broker refuses conditional deletes of those, see below).
+    const quorum = earlier !== undefined && (await isAsDeclared(conn, earlier));
     await onChannel(conn, (ch) => ch.assertQueue(holding, { durable: true, arguments: { 'x-queue-type': 'quorum' } }));
     let held = await move(conn, name, holding, window);
     // From here on what is published for the queue also lands in the holding queue.
@@ -138,9 +153,20 @@ export async function migrateQueue(conn: ChannelModel, declaration: QueueDeclara
     });
     for (let tries = 1; ; tries++) {
       held += await move(conn, name, holding, window);
+      if (quorum) {
+        // A quorum queue refuses if-unused/if-empty deletes (NOT_IMPLEMENTED, which closes the
+        // connection): checked, then deleted. What the exchanges route to it meanwhile also
+        // lands in the holding queue (bound alike), and the services are stopped.
+        const { messageCount, consumerCount } = await onChannel(conn, (ch) => ch.checkQueue(name));
+        if (consumerCount > 0) throw new Error(`queue ${name} got ${consumerCount} consumer(s) during its migration: stop them and run it again (its messages wait in ${holding})`);
+        if (messageCount > 0 && tries < 20) continue;
+        if (messageCount > 0) throw new Error(`${name} keeps receiving messages; run the migration again (nothing is lost)`);
+        await onChannel(conn, (ch) => ch.deleteQueue(name));
+        break;
+      }
       try {
-        // Only a classic queue takes these conditions (what this migrates); the broker checks
-        // them atomically, so a message that arrives after the move is not deleted with it.
+        // Only a classic queue takes these conditions; the broker checks them atomically, so a
+        // message that arrives after the move is not deleted with it.
         await onChannel(conn, (ch) => ch.deleteQueue(name, { ifUnused: true, ifEmpty: true }));
         break;
       } catch (err) {

@@ -1,4 +1,4 @@
-import type { Channel } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import type { EventContract } from '@orderflow/events';
 
 /** A consumer queue and the events bound to it. */
@@ -24,8 +24,23 @@ export interface RetryLevel {
  */
 export interface Topology {
   service: string;
+  /** Prepended to every name (tests); '' in production. */
+  prefix: string;
   /** Durable topic exchanges the service publishes to or consumes from. */
   exchanges: string[];
+  /**
+   * The topic exchanges of the events it publishes: the only ones it declares. The others of
+   * `exchanges` belong to the services that publish on them and are only checked (a service's
+   * broker user may not declare them: see `brokerPermissions`).
+   */
+  ownExchanges: string[];
+  /**
+   * The service's own direct exchange, `<service>.direct`: every queue of the service is bound
+   * to it by its name, so it routes a message to the queue its routing key names — what the
+   * default exchange did for retries, parking and replays, limited to this service's queues
+   * (writing to the default exchange would let a service write into any queue).
+   */
+  directExchange: string;
   queues: QueueSpec[];
   retryLevels: RetryLevel[];
   deadLetterQueue: string;
@@ -65,6 +80,7 @@ export function defineTopology(def: TopologyDefinition): Topology {
   const exchangeFor = (contract: EventContract): string => `${prefix}${contract.exchange}`;
   const consumed = Object.values(def.consumes).flat();
   const exchanges = [...new Set([...def.publishes, ...consumed].map(exchangeFor))].sort();
+  const ownExchanges = [...new Set(def.publishes.map(exchangeFor))].sort();
   const queues = Object.entries(def.consumes).map(([purpose, contracts]) => ({
     name: `${prefix}${def.service}.${purpose}`,
     purpose,
@@ -79,7 +95,10 @@ export function defineTopology(def: TopologyDefinition): Topology {
   }));
   return {
     service: def.service,
+    prefix,
     exchanges,
+    ownExchanges,
+    directExchange: `${prefix}${def.service}.direct`,
     queues,
     retryLevels,
     deadLetterQueue: `${prefix}${def.service}.dead-letter`,
@@ -121,11 +140,16 @@ const AT_LEAST_ONCE = { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow':
  * Every queue of the topology as declared: all quorum queues (replicated; a message survives
  * the loss of a broker node).
  * - work queues: a broker-side delivery limit (a backstop, see `BROKER_DELIVERY_LIMIT`; with
- *   one, a requeued message also keeps its place) that dead-letters into the dead-letter queue;
- * - retry queues: the TTL of their step, then dead-lettered back (default exchange, the
- *   message's routing key = the queue that failed);
+ *   one, a requeued message also keeps its place) that dead-letters into the dead-letter queue
+ *   (through the service's direct exchange);
+ * - retry queues: the TTL of their step, then dead-lettered back (the service's direct
+ *   exchange, the message's routing key = the queue that failed);
  * - the dead-letter queue: nothing else. No delivery limit: listing it takes every message
  *   and gives it back, which counts as a delivery.
+ * Work queues and the dead-letter queue are bound to the direct exchange by their names.
+ * Dead-lettering goes through that exchange, not the default one: declaring a queue with a
+ * dead-letter exchange needs write permission on that exchange, and write on the default
+ * exchange would let the service publish into any queue.
  * Retry queues come first: an upgrade from classic queues moves them before the queues they
  * dead-letter into (see `migrateQueues`).
  */
@@ -134,20 +158,20 @@ export function queueDeclarations(topology: Topology): QueueDeclaration[] {
   return [
     ...topology.retryLevels.map((level) => ({
       name: level.queue,
-      arguments: { ...quorum, 'x-message-ttl': level.delayMs, 'x-dead-letter-exchange': '', ...AT_LEAST_ONCE },
+      arguments: { ...quorum, 'x-message-ttl': level.delayMs, 'x-dead-letter-exchange': topology.directExchange, ...AT_LEAST_ONCE },
       bindings: [{ exchange: level.exchange, routingKey: '' }],
     })),
-    { name: topology.deadLetterQueue, arguments: { ...quorum }, bindings: [] },
+    { name: topology.deadLetterQueue, arguments: { ...quorum }, bindings: [{ exchange: topology.directExchange, routingKey: topology.deadLetterQueue }] },
     ...topology.queues.map((queue) => ({
       name: queue.name,
       arguments: {
         ...quorum,
         'x-delivery-limit': BROKER_DELIVERY_LIMIT,
-        'x-dead-letter-exchange': '',
+        'x-dead-letter-exchange': topology.directExchange,
         'x-dead-letter-routing-key': topology.deadLetterQueue,
         ...AT_LEAST_ONCE,
       },
-      bindings: queue.bindings,
+      bindings: [...queue.bindings, { exchange: topology.directExchange, routingKey: queue.name }],
     })),
   ];
 }
@@ -178,23 +202,79 @@ export async function declareQueue(channel: Channel, declaration: QueueDeclarati
   }
 }
 
+/** The exchanges the service binds its queues to but does not publish on: other services' (checked, not declared). */
+export const boundExchanges = (topology: Topology): string[] => topology.exchanges.filter((e) => !topology.ownExchanges.includes(e));
+
 /**
  * Declares the topology; idempotent (re-run on every reconnect). A retry message is published
  * to a level's fanout exchange with the *target queue's name* as routing key; when its TTL
- * expires the broker dead-letters it to the default exchange, which routes by that key straight
- * back to the one queue that failed — other consumers of the event never see the retry.
+ * expires the broker dead-letters it to the service's direct exchange, which routes by that key
+ * straight back to the one queue that failed — other consumers of the event never see the retry.
+ * Declares only what the service owns (the exchanges it publishes on, its retry and direct
+ * exchanges, its queues); the exchanges of other services it binds to are checked passively
+ * (which needs no permission) and must exist: see `declareBoundExchanges`.
  * A queue left from an earlier version with other arguments (a classic queue) fails with a
  * `QueueMismatchError` that names the migration command.
  */
 export async function assertTopology(channel: Channel, topology: Topology): Promise<void> {
-  for (const exchange of topology.exchanges) {
+  for (const exchange of topology.ownExchanges) {
     await channel.assertExchange(exchange, 'topic', { durable: true });
   }
+  for (const exchange of boundExchanges(topology)) await channel.checkExchange(exchange);
   for (const level of topology.retryLevels) {
     await channel.assertExchange(level.exchange, 'fanout', { durable: true });
   }
+  await channel.assertExchange(topology.directExchange, 'direct', { durable: true });
   for (const declaration of queueDeclarations(topology)) {
     await declareQueue(channel, declaration);
     for (const b of declaration.bindings) await channel.bindQueue(declaration.name, b.exchange, b.routingKey);
+  }
+}
+
+/** A bound exchange is missing and this broker user may not declare it (it belongs to another service). */
+export class MissingExchangeError extends Error {
+  constructor(readonly exchange: string, cause: unknown) {
+    super(
+      `exchange ${exchange} does not exist and this broker user may not declare it ` +
+        `(${cause instanceof Error ? cause.message : String(cause)}): it belongs to the service that publishes on it. ` +
+        'The broker definitions (k8s/rabbitmq/definitions.json) and `npm start` declare every exchange; ' +
+        'otherwise start the publishing service first',
+    );
+    this.name = 'MissingExchangeError';
+  }
+}
+
+/** Runs `fn` on a channel of its own: a refused operation closes only that channel. */
+async function onOwnChannel<T>(connection: ChannelModel, fn: (ch: Channel) => Promise<T>): Promise<T> {
+  const ch = await connection.createChannel();
+  ch.on('error', () => undefined);
+  try {
+    return await fn(ch);
+  } finally {
+    await ch.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Makes sure the other services' exchanges the topology binds to exist before `assertTopology`
+ * checks them: each is checked passively and, when missing, declared — which only a user
+ * allowed to (an administrator: tests, a local broker) can do. A service's own broker user is
+ * refused (403), and this rejects with a `MissingExchangeError`; the connection is retried, so
+ * the service comes up once the publishing service (or the definitions) declared it.
+ */
+export async function declareBoundExchanges(connection: ChannelModel, topology: Topology): Promise<void> {
+  for (const exchange of boundExchanges(topology)) {
+    try {
+      await onOwnChannel(connection, (ch) => ch.checkExchange(exchange));
+      continue;
+    } catch (err) {
+      if ((err as { code?: unknown } | null)?.code !== 404) throw err;
+    }
+    try {
+      await onOwnChannel(connection, (ch) => ch.assertExchange(exchange, 'topic', { durable: true }));
+    } catch (err) {
+      if ((err as { code?: unknown } | null)?.code === 403) throw new MissingExchangeError(exchange, err);
+      throw err;
+    }
   }
 }

@@ -32,7 +32,7 @@ async function deleteFromCluster(topology: Topology): Promise<void> {
   try {
     const ch = await conn.createChannel();
     for (const q of [...topology.queues.map((x) => x.name), ...topology.retryLevels.map((l) => l.queue), topology.deadLetterQueue]) await ch.deleteQueue(q);
-    for (const e of [...topology.exchanges, ...topology.retryLevels.map((l) => l.exchange)]) await ch.deleteExchange(e);
+    for (const e of [...topology.exchanges, ...topology.retryLevels.map((l) => l.exchange), topology.directExchange]) await ch.deleteExchange(e);
   } finally {
     await conn.close().catch(() => undefined);
   }

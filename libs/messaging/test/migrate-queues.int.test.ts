@@ -64,6 +64,8 @@ describe('upgrading classic queues to quorum queues (real RabbitMQ)', () => {
     // A long retry delay: what waits in the retry queue stays there during the test.
     topology = testTopology(prefix, [60_000]);
     await declareClassic(ch, topology);
+    // Declared by the migration command before it migrates (every exchange of the version it installs).
+    await ch.assertExchange(topology.directExchange, 'direct', { durable: true });
   });
   afterEach(async () => {
     for (const d of queueDeclarations(topology)) await ch.deleteQueue(holdingQueueOf(d.name)).catch(() => undefined);
@@ -168,5 +170,59 @@ describe('upgrading classic queues to quorum queues (real RabbitMQ)', () => {
     const after = await contents(conn, work());
     expect([...new Set(after.map((m) => m.id))].sort()).toEqual(before.work.map((m) => m.id));
     expect(after.length).toBeLessThanOrEqual(60);
+  });
+});
+
+describe('upgrading quorum queues that dead-letter through the default exchange to their service\'s direct exchange (real RabbitMQ)', () => {
+  it('re-creates each such queue with its messages and its new bindings; the dead-letter queue stays; then retries route back through the direct exchange', async () => {
+    const conn = await amqplib.connect(AMQP_URL);
+    const prefix = `${uniqueName('migq')}.`;
+    const topology = testTopology(prefix, [60_000]);
+    const declarations = queueDeclarations(topology);
+    const work = topology.queues[0]!.name;
+    const retry = topology.retryLevels[0]!;
+    try {
+      const ch = await conn.createConfirmChannel();
+      // As the previous version declared them: the default exchange as dead-letter exchange, no direct exchange.
+      for (const e of topology.exchanges) await ch.assertExchange(e, 'topic', { durable: true });
+      await ch.assertExchange(retry.exchange, 'fanout', { durable: true });
+      for (const d of declarations) {
+        const args = 'x-dead-letter-exchange' in d.arguments ? { ...d.arguments, 'x-dead-letter-exchange': '' } : d.arguments;
+        await ch.assertQueue(d.name, { durable: true, arguments: args });
+        for (const b of d.bindings.filter((x) => x.exchange !== topology.directExchange)) await ch.bindQueue(d.name, b.exchange, b.routingKey);
+      }
+      for (let i = 0; i < 20; i++) ch.publish(`${prefix}work.events`, 'work.requested', Buffer.from(`w${i}`), { persistent: true, messageId: `work-${String(i).padStart(2, '0')}` });
+      ch.publish(retry.exchange, work, Buffer.from('r'), { persistent: true, messageId: 'retry-0' });
+      ch.sendToQueue(topology.deadLetterQueue, Buffer.from('p'), { persistent: true, messageId: 'parked-0' });
+      await ch.waitForConfirms();
+      // The migration command declares the exchanges of the version it installs first.
+      await ch.assertExchange(topology.directExchange, 'direct', { durable: true });
+
+      const results = await migrateQueues(conn, declarations);
+      expect(Object.fromEntries(results.map((r) => [r.queue, [r.outcome, r.moved]]))).toEqual({
+        [retry.queue]: ['migrated', 1],
+        [topology.deadLetterQueue]: ['declared', 0],
+        [work]: ['migrated', 20],
+      });
+      expect(Object.fromEntries(await typesOnBroker(prefix))).toEqual({ [work]: 'quorum', [retry.queue]: 'quorum', [topology.deadLetterQueue]: 'quorum' });
+      expect((await contents(conn, work)).map((m) => m.id)).toEqual(Array.from({ length: 20 }, (_, i) => `work-${String(i).padStart(2, '0')}`));
+      expect((await contents(conn, retry.queue)).map((m) => m.id)).toEqual(['retry-0']);
+
+      // The services' own declaration is accepted now (it adds the dead-letter queue's binding).
+      const declare = await conn.createChannel();
+      await assertTopology(declare, topology);
+      await declare.close();
+      expect((await migrateQueues(conn, declarations)).map((r) => r.outcome)).toEqual(declarations.map(() => 'declared'));
+      // A retry dead-letters back into the work queue through the direct exchange.
+      ch.publish(topology.directExchange, work, Buffer.from('back'), { persistent: true, messageId: 'back-0' });
+      await ch.waitForConfirms();
+      expect((await contents(conn, work)).map((m) => m.id)).toContain('back-0');
+      await ch.close();
+    } finally {
+      const ch = await conn.createChannel();
+      for (const d of declarations) await ch.deleteQueue(holdingQueueOf(d.name)).catch(() => undefined);
+      await conn.close();
+      await deleteTopology(topology);
+    }
   });
 });

@@ -45,13 +45,13 @@ describe('quorum queues (real RabbitMQ)', () => {
       const has = (queue: string, key: string, value: string | number): void => expect(queues.get(queue)!.arguments).toContain(`{"${key}",${shown(value)}}`);
       expect(BROKER_DELIVERY_LIMIT).toBeGreaterThanOrEqual(20 * 5);
       has(work, 'x-delivery-limit', BROKER_DELIVERY_LIMIT);
-      has(work, 'x-dead-letter-exchange', '');
+      has(work, 'x-dead-letter-exchange', topology.directExchange);
       has(work, 'x-dead-letter-routing-key', topology.deadLetterQueue);
       has(work, 'x-dead-letter-strategy', 'at-least-once');
       has(work, 'x-overflow', 'reject-publish');
       for (const level of topology.retryLevels) {
         has(level.queue, 'x-message-ttl', level.delayMs);
-        has(level.queue, 'x-dead-letter-exchange', '');
+        has(level.queue, 'x-dead-letter-exchange', topology.directExchange);
         has(level.queue, 'x-dead-letter-strategy', 'at-least-once');
         has(level.queue, 'x-overflow', 'reject-publish');
         expect(queues.get(level.queue)!.arguments).not.toContain('x-delivery-limit');

@@ -62,11 +62,12 @@ export class Settlement {
 
   /**
    * Moves a message to the service's dead-letter queue with the why; ack only after the broker
-   * confirmed it. Returns whether it moved (if not, it is requeued: see `republish`).
+   * confirmed it. Returns whether it moved (if not, it is requeued: see `republish`). Through the
+   * service's direct exchange: its broker user may not write to the default exchange.
    */
   async park(d: Delivery, reason: string, error: string, code: string, attempts: number): Promise<boolean> {
     if (reason === 'invalid-message') this.o.logger.error('invalid message parked in the dead-letter queue', { queue: this.o.queue, err: error });
-    return this.republish(d, '', this.o.topology.deadLetterQueue, {
+    return this.republish(d, this.o.topology.directExchange, this.o.topology.deadLetterQueue, {
       ...originHeaders(d),
       [H.parkedId]: randomUUID(),
       [H.parkedAt]: new Date().toISOString(),
