@@ -6,10 +6,14 @@
 #
 # How the app runs: each app is bundled by esbuild (k8s/tools/bundle.ts) into one CommonJS file
 # with our libs, the generated Prisma client and every npm package inside. The final stage then
-# needs no node_modules at all (~30 MB on top of node:20-slim), starts without a TypeScript
+# needs no node_modules at all (~30 MB on top of node:<version>-slim), starts without a TypeScript
 # loader, and holds nothing but what the app imports. (`npm ci --omit=dev` would ship ~350 MB:
 # `prisma`, a production dependency of libs/migrate, brings Studio, PGlite and TypeScript.)
-ARG NODE_IMAGE=node:20-bookworm-slim
+#
+# Node: a supported LTS line (24: until 2028-04-30; 20's support ended on 2026-04-30), one that
+# CI runs the suite on and package.json's `engines` admits (k8s/tests/pipeline.unit.test.ts
+# checks the three agree). Renovate proposes its updates (renovate.json).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # --- package manifests only, so the npm ci layer is reused until a package.json changes
 FROM ${NODE_IMAGE} AS manifests

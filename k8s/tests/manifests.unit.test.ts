@@ -15,6 +15,7 @@ import {
   ofKind,
   podTemplates,
   portNumber,
+  readText,
   renderK8s,
   selects,
   type Container,
@@ -141,7 +142,8 @@ describe.each(PROCESSES.map((p) => [p.name, p] as const))('%s Deployment', (name
   });
 
   it(`runs the image of ${spec.app}, consuming the lanes npm start gives it (LANES=${spec.lanes ?? 'all'})`, () => {
-    expect(container.image).toBe(`orderflow/${spec.app}:latest`);
+    // Tagged with the release (package.json's version), never `latest`: images.unit.test.ts.
+    expect(container.image).toBe(`orderflow/${spec.app}:${(JSON.parse(readText('package.json')) as { version: string }).version}`);
     expect(env.LANES ?? 'all').toBe(spec.lanes ?? 'all');
   });
 
