@@ -112,6 +112,11 @@ describe('components/ingress', () => {
     // Without the component: its own load balancer, and no proxy trusted to name the client.
     expect(named<ServiceObject>('Service', 'gateway').spec.type).toBe('LoadBalancer');
     expect(containerEnv(gatewayContainer()).GATEWAY_TRUSTED_PROXY).toBe('unix:');
+    // The load balancer must hand the gateway the client's own address (kube-proxy would put a
+    // node's in its place, and every client behind a node would share one limit); a ClusterIP
+    // Service may not carry that setting at all.
+    expect((named<ServiceObject>('Service', 'gateway').spec as { externalTrafficPolicy?: string }).externalTrafficPolicy).toBe('Local');
+    expect((named<ServiceObject>('Service', 'gateway', objects).spec as { externalTrafficPolicy?: string }).externalTrafficPolicy).toBeUndefined();
   });
 
   it('changes nothing else of the gateway\'s Deployment', () => {

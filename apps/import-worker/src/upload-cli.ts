@@ -74,7 +74,7 @@ async function main(): Promise<number> {
   }
   const size = fs.statSync(file).size;
   const gateway = values.gateway!.replace(/\/$/, '');
-  const authorization = `Bearer ${values.token ?? signToken({ sub: 'import-cli', role: 'admin' }, process.env.JWT_SECRET ?? DEV_JWT_SECRET, { issuer: process.env.JWT_ISSUER, audience: process.env.JWT_AUDIENCE })}`;
+  const authorization = `Bearer ${values.token ?? signToken({ sub: 'import-cli', role: 'admin' }, process.env.JWT_SECRET || DEV_JWT_SECRET, { issuer: process.env.JWT_ISSUER || undefined, audience: process.env.JWT_AUDIENCE || undefined })}`;
   const status = statusLine();
 
   const started = Date.now();

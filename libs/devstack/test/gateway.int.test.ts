@@ -290,6 +290,14 @@ describe('the gateway\'s limits (real nginx, strict limits)', () => {
     expect((await call(base, '/api/orders/mine', { from: '127.0.0.4' })).status).toBe(200);
   });
 
+  it('the order limit cannot be side-stepped with a trailing slash (the service routes it too)', async () => {
+    const placed: number[] = [];
+    for (const path of ['/api/orders/', '/api/orders/', '/api/orders/']) {
+      placed.push((await call(base, path, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, from: '127.0.0.8' })).status);
+    }
+    expect(placed).toEqual([200, 200, 429]);
+  });
+
   it('an upload over the size cap is refused with a 413 problem document, and never reaches the worker', async () => {
     const before = seen.length;
     const res = await call(base, '/api/imports', { method: 'POST', body: Buffer.alloc(2 * 1024 * 1024, 'x'), headers: { ...AUTH, 'content-type': 'text/csv' }, from: '127.0.0.5' });

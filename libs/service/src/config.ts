@@ -149,6 +149,10 @@ function jwtKeyProblems(config: JwtSettings): Array<{ variable: string; message:
   if (config.JWT_PUBLIC_KEY !== undefined && config.JWT_JWKS_URL !== undefined) {
     problems.push({ variable: 'JWT_JWKS_URL', message: 'cannot be set together with JWT_PUBLIC_KEY: set one of them' });
   }
+  if (config.NODE_ENV === 'production' && config.JWT_JWKS_URL?.startsWith('http:')) {
+    // Whoever can answer for that URL on the way could hand out signing keys.
+    problems.push({ variable: 'JWT_JWKS_URL', message: 'is plain http: refused where NODE_ENV=production; use https' });
+  }
   const weakness = config.NODE_ENV === 'production' && config.JWT_SECRET !== undefined ? weakSecretReason(config.JWT_SECRET) : undefined;
   if (weakness) {
     problems.push({

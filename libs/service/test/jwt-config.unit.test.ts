@@ -50,6 +50,11 @@ describe('JWT settings of a service', () => {
     expect(config.JWT_SECRET).toBeUndefined();
   });
 
+  it('in production a JWKS URL over plain HTTP is refused (anyone on the path could hand out signing keys); outside production it is allowed', () => {
+    expect(problemsOf({ NODE_ENV: 'production', JWT_JWKS_URL: 'http://idp.example/jwks.json' })).toEqual([expect.stringMatching(/^JWT_JWKS_URL: .*https/)]);
+    expect(parse({ JWT_JWKS_URL: 'http://127.0.0.1:9999/jwks.json' }).JWT_JWKS_URL).toBe('http://127.0.0.1:9999/jwks.json');
+  });
+
   it('without a secret, a public key or a JWKS URL the service is refused, naming JWT_SECRET and the alternatives', () => {
     expect(problemsOf({})).toEqual([expect.stringMatching(/^JWT_SECRET: is required but not set \(or set JWT_PUBLIC_KEY or JWT_JWKS_URL/)]);
   });
