@@ -1,5 +1,5 @@
-import type { Channel, ChannelModel, ConfirmChannel, GetMessage } from 'amqplib';
-import { isPreconditionFailed, type QueueDeclaration } from './topology';
+import type { ChannelModel, ConfirmChannel, GetMessage } from 'amqplib';
+import { isPreconditionFailed, onOwnChannel, type QueueDeclaration } from './topology';
 
 /** What `migrateQueue` did to one queue. */
 export interface QueueMigration {
@@ -20,21 +20,11 @@ export interface MigrateOptions {
 /** The quorum queue that holds a queue's messages while it is re-created (left behind by a crash, found again by a re-run). */
 export const holdingQueueOf = (queue: string): string => `${queue}.migrating`;
 
-/** Tries `fn` on a channel of its own: a refused declaration or deletion closes only that channel. */
-async function onChannel<T>(conn: ChannelModel, fn: (ch: Channel) => Promise<T>): Promise<T> {
-  const ch = await conn.createChannel();
-  ch.on('error', () => undefined);
-  try {
-    return await fn(ch);
-  } finally {
-    await ch.close().catch(() => undefined);
-  }
-}
 
 /** Whether the queue exists as `declaration` says (created when missing): false when it exists otherwise. */
 async function isAsDeclared(conn: ChannelModel, declaration: QueueDeclaration): Promise<boolean> {
   try {
-    await onChannel(conn, (ch) => ch.assertQueue(declaration.name, { durable: true, arguments: declaration.arguments }));
+    await onOwnChannel(conn, (ch) => ch.assertQueue(declaration.name, { durable: true, arguments: declaration.arguments }));
     return true;
   } catch (err) {
     if (isPreconditionFailed(err)) return false;
@@ -54,7 +44,7 @@ function beforeDirectExchange(declaration: QueueDeclaration): QueueDeclaration |
 
 async function exists(conn: ChannelModel, queue: string): Promise<boolean> {
   try {
-    await onChannel(conn, (ch) => ch.checkQueue(queue));
+    await onOwnChannel(conn, (ch) => ch.checkQueue(queue));
     return true;
   } catch (err) {
     if ((err as { code?: unknown }).code === 404) return false;
@@ -63,7 +53,7 @@ async function exists(conn: ChannelModel, queue: string): Promise<boolean> {
 }
 
 async function consumersOn(conn: ChannelModel, queue: string): Promise<number> {
-  return (await onChannel(conn, (ch) => ch.checkQueue(queue))).consumerCount;
+  return (await onOwnChannel(conn, (ch) => ch.checkQueue(queue))).consumerCount;
 }
 
 /**
@@ -145,10 +135,10 @@ export async function migrateQueue(conn: ChannelModel, declaration: QueueDeclara
     const earlier = beforeDirectExchange(declaration);
     // A quorum queue already (the broker refuses conditional deletes of those, see below).
     const quorum = earlier !== undefined && (await isAsDeclared(conn, earlier));
-    await onChannel(conn, (ch) => ch.assertQueue(holding, { durable: true, arguments: { 'x-queue-type': 'quorum' } }));
+    await onOwnChannel(conn, (ch) => ch.assertQueue(holding, { durable: true, arguments: { 'x-queue-type': 'quorum' } }));
     let held = await move(conn, name, holding, window);
     // From here on what is published for the queue also lands in the holding queue.
-    await onChannel(conn, async (ch) => {
+    await onOwnChannel(conn, async (ch) => {
       for (const b of bindings) await ch.bindQueue(holding, b.exchange, b.routingKey);
     });
     for (let tries = 1; ; tries++) {
@@ -157,17 +147,17 @@ export async function migrateQueue(conn: ChannelModel, declaration: QueueDeclara
         // A quorum queue refuses if-unused/if-empty deletes (NOT_IMPLEMENTED, which closes the
         // connection): checked, then deleted. What the exchanges route to it meanwhile also
         // lands in the holding queue (bound alike), and the services are stopped.
-        const { messageCount, consumerCount } = await onChannel(conn, (ch) => ch.checkQueue(name));
+        const { messageCount, consumerCount } = await onOwnChannel(conn, (ch) => ch.checkQueue(name));
         if (consumerCount > 0) throw new Error(`queue ${name} got ${consumerCount} consumer(s) during its migration: stop them and run it again (its messages wait in ${holding})`);
         if (messageCount > 0 && tries < 20) continue;
         if (messageCount > 0) throw new Error(`${name} keeps receiving messages; run the migration again (nothing is lost)`);
-        await onChannel(conn, (ch) => ch.deleteQueue(name));
+        await onOwnChannel(conn, (ch) => ch.deleteQueue(name));
         break;
       }
       try {
         // Only a classic queue takes these conditions; the broker checks them atomically, so a
         // message that arrives after the move is not deleted with it.
-        await onChannel(conn, (ch) => ch.deleteQueue(name, { ifUnused: true, ifEmpty: true }));
+        await onOwnChannel(conn, (ch) => ch.deleteQueue(name, { ifUnused: true, ifEmpty: true }));
         break;
       } catch (err) {
         // A message arrived after the move, or a consumer attached: move again, or stop.
@@ -182,7 +172,7 @@ export async function migrateQueue(conn: ChannelModel, declaration: QueueDeclara
 
   // The queue is as declared; its messages (if any) wait in the holding queue.
   let moved = await move(conn, holding, name, window);
-  await onChannel(conn, async (ch) => {
+  await onOwnChannel(conn, async (ch) => {
     for (const b of bindings) await ch.bindQueue(name, b.exchange, b.routingKey);
     for (const b of bindings) await ch.unbindQueue(holding, b.exchange, b.routingKey);
   });
@@ -190,11 +180,11 @@ export async function migrateQueue(conn: ChannelModel, declaration: QueueDeclara
   // if-empty deletes with NOT_IMPLEMENTED, which would close the connection: check, then delete.)
   for (let tries = 1; ; tries++) {
     moved += await move(conn, holding, name, window);
-    const { messageCount } = await onChannel(conn, (ch) => ch.checkQueue(holding));
+    const { messageCount } = await onOwnChannel(conn, (ch) => ch.checkQueue(holding));
     if (messageCount === 0) break;
     if (tries >= 20) throw new Error(`${holding} keeps receiving messages; run the migration again (nothing is lost)`);
   }
-  await onChannel(conn, (ch) => ch.deleteQueue(holding));
+  await onOwnChannel(conn, (ch) => ch.deleteQueue(holding));
   log(`${name}: ${asDeclared ? 'found its holding queue; ' : ''}re-created as declared, ${moved} message(s) moved back`);
   return { queue: name, outcome: 'migrated', moved };
 }

@@ -244,8 +244,8 @@ export class MissingExchangeError extends Error {
   }
 }
 
-/** Runs `fn` on a channel of its own: a refused operation closes only that channel. */
-async function onOwnChannel<T>(connection: ChannelModel, fn: (ch: Channel) => Promise<T>): Promise<T> {
+/** Runs `fn` on a channel of its own: a refused operation (a declaration, a deletion) closes only that channel. */
+export async function onOwnChannel<T>(connection: ChannelModel, fn: (ch: Channel) => Promise<T>): Promise<T> {
   const ch = await connection.createChannel();
   ch.on('error', () => undefined);
   try {
