@@ -85,9 +85,9 @@ export class DeliveryLedger {
    */
   giveBack(deliveries: readonly Delivery[]): void {
     for (const d of deliveries) {
-      // A closed channel's deliveries are back on the queue already.
-      if (this.closedChannels.has(d.channel)) continue;
-      safely(() => d.channel.nack(d.msg, false, true));
+      // A closed channel's deliveries are back on the queue already: nothing to nack, but they
+      // went back untouched all the same, so their next delivery must not count.
+      if (!this.closedChannels.has(d.channel)) safely(() => d.channel.nack(d.msg, false, true));
       this.remember(d);
     }
   }
