@@ -6,15 +6,13 @@
  * CloudNativePG publishes no such model, so the fields used are checked against its
  * documentation below), and the objects fit the base and the code.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { selectLanes } from '@orderflow/messaging';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
 import { connectionBudget } from './capacity';
+import { CLOUDNATIVE_PG, KEDA, renderOverlay } from './overlay';
 import {
-  K8S,
   PROCESSES,
   ROOT,
   SERVICES,
@@ -26,7 +24,6 @@ import {
   ofKind,
   podTemplates,
   renderK8s,
-  renderKustomization,
   type Container,
   type DataObject,
   type K8sObject,
@@ -35,42 +32,17 @@ import {
 } from './support';
 import { validate } from './validate';
 
-const KEDA = path.join(K8S, 'components', 'keda');
-const CNPG = path.join(K8S, 'components', 'cloudnative-pg');
-
-const withComponents = new Map<string, K8sObject[]>();
-
-/** The base with these components, as a user's overlay lists them (rendered from a temporary directory). */
-function renderWith(components: string[], extra: string[] = []): K8sObject[] {
-  const key = [...components, ...extra].join('\n');
-  const cached = withComponents.get(key);
-  if (cached) return cached;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-k8s-'));
-  try {
-    const rel = (p: string) => path.relative(dir, p);
-    writeFileSync(
-      path.join(dir, 'kustomization.yaml'),
-      ['apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization', `resources: [${rel(K8S)}]`, `components: [${components.map(rel).join(', ')}]`, ...extra, ''].join('\n'),
-    );
-    const objects = renderKustomization(dir);
-    withComponents.set(key, objects);
-    return objects;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 const VARIANTS: Array<[string, () => K8sObject[]]> = [
-  ['base + components/keda', () => renderWith([KEDA])],
-  ['base + components/cloudnative-pg', () => renderWith([CNPG])],
-  ['base + both components', () => renderWith([CNPG, KEDA])],
+  ['base + components/keda', () => renderOverlay([KEDA])],
+  ['base + components/cloudnative-pg', () => renderOverlay([CLOUDNATIVE_PG])],
+  ['base + both components', () => renderOverlay([CLOUDNATIVE_PG, KEDA])],
   // As docs/operations.md tells a user to: real values replace the placeholders in the overlay, after the
   // components; the references inside the operators' objects must follow the new hashed names.
   [
     'an overlay with both components replacing the Secrets',
     () =>
-      renderWith(
-        [CNPG, KEDA],
+      renderOverlay(
+        [CLOUDNATIVE_PG, KEDA],
         [
           // The base's Secret: a generator (it exists before the overlay's generators run).
           'secretGenerator:',
@@ -151,7 +123,7 @@ function bulkLaneQueues(app: string): string[] {
 }
 
 describe('components/keda', () => {
-  const objects = renderWith([KEDA]);
+  const objects = renderOverlay([KEDA]);
   const scaled = ofKind<ScaledObjectSpec>('ScaledObject', objects);
   const bulk = PROCESSES.filter((p) => p.lanes === 'bulk');
 
@@ -339,7 +311,7 @@ function databaseClients(objects: K8sObject[]): Array<{ where: string; url: URL;
 }
 
 describe('components/cloudnative-pg', () => {
-  const objects = renderWith([CNPG]);
+  const objects = renderOverlay([CLOUDNATIVE_PG]);
   const [cluster, ...otherClusters] = ofKind<Cluster>('Cluster', objects);
   const secretData = (name: string): Record<string, string> => dataOf(named<DataObject>('Secret', name, objects));
 

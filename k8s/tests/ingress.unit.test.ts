@@ -4,26 +4,20 @@
  * valid, the Ingress reaches the gateway's Service and port, the controller passes uploads on
  * as the gateway's import route takes them, and the gateway keeps its limits per client.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import {
-  K8S,
   containerEnv,
   named,
   ofKind,
   portNumber,
-  renderKustomization,
   selects,
   type Container,
   type K8sObject,
   type ServiceObject,
   type Workload,
 } from './support';
+import { INGRESS, renderOverlay } from './overlay';
 import { validate } from './validate';
-
-const INGRESS = path.join(K8S, 'components', 'ingress');
 
 interface IngressObject extends K8sObject {
   metadata: K8sObject['metadata'] & { annotations?: Record<string, string> };
@@ -37,24 +31,10 @@ interface IngressObject extends K8sObject {
   };
 }
 
-function renderWithIngress(): K8sObject[] {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-k8s-'));
-  try {
-    const rel = (p: string) => path.relative(dir, p);
-    writeFileSync(
-      path.join(dir, 'kustomization.yaml'),
-      ['apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization', `resources: [${rel(K8S)}]`, `components: [${rel(INGRESS)}]`, ''].join('\n'),
-    );
-    return renderKustomization(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 const gatewayContainer = (objects?: K8sObject[]): Container => named<Workload>('Deployment', 'gateway', objects).spec.template.spec.containers[0] as Container;
 
 describe('components/ingress', () => {
-  const objects = renderWithIngress();
+  const objects = renderOverlay([INGRESS]);
   const [ingress, ...others] = ofKind<IngressObject>('Ingress', objects);
 
   it('every object is valid against the Kubernetes schemas, and in the orderflow namespace', () => {
