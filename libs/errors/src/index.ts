@@ -33,6 +33,36 @@ export class AppError extends Error {
   }
 }
 
+/**
+ * A dependency that does not answer — a database, a payment gateway — so the work cannot be
+ * done now, through no fault of the message or request that asked for it. It is `transient`
+ * (an edge that knows no better retries it, and HTTP answers 503), and it says more: which
+ * dependency, and `answers`, a probe that tells when it is worth trying again. The messaging
+ * consumer then gives the batch back untouched and pauses until the probe answers, instead of
+ * spending the messages' retries on an outage (libs/messaging, consumer/outage.ts).
+ */
+export class DependencyUnavailableError extends AppError {
+  readonly dependency: string;
+  readonly answers: () => Promise<boolean>;
+
+  constructor(code: string, message: string, options: { dependency: string; answers: () => Promise<boolean>; cause?: unknown }) {
+    super(code, message, { category: 'transient', cause: options.cause });
+    this.name = 'DependencyUnavailableError';
+    this.dependency = options.dependency;
+    this.answers = options.answers;
+  }
+}
+
+/** The `DependencyUnavailableError` `err` is or wraps (through `cause`), if any. */
+export function unavailableDependencyOf(err: unknown): DependencyUnavailableError | undefined {
+  let current = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    if (current instanceof DependencyUnavailableError) return current;
+    current = current.cause;
+  }
+  return undefined;
+}
+
 export const transientError = (code: string, message: string, cause?: unknown): AppError =>
   new AppError(code, message, { category: 'transient', cause });
 

@@ -1,4 +1,4 @@
-import { AppError, categorize, errorCode, transientOnDuplicateKey } from '../src';
+import { AppError, DependencyUnavailableError, categorize, errorCode, transientOnDuplicateKey, unavailableDependencyOf } from '../src';
 
 describe('error categories', () => {
   it('an AppError keeps the category it was given', () => {
@@ -33,5 +33,25 @@ describe('error categories', () => {
     const other = new Error('syntax error');
     await expect(transientOnDuplicateKey('X.RACE', 'someone was first', () => Promise.reject(other))).rejects.toBe(other);
     await expect(transientOnDuplicateKey('X.RACE', 'someone was first', async () => 7)).resolves.toBe(7);
+  });
+});
+
+describe('an unavailable dependency', () => {
+  const answers = async (): Promise<boolean> => true;
+
+  it('is transient (an edge that knows no better retries it) and names its dependency and probe', () => {
+    const err = new DependencyUnavailableError('PAYMENT.GATEWAY_UNAVAILABLE', 'gateway down', { dependency: 'payment-gateway', answers });
+    expect(categorize(err)).toBe('transient');
+    expect(errorCode(err)).toBe('PAYMENT.GATEWAY_UNAVAILABLE');
+    expect(unavailableDependencyOf(err)).toBe(err);
+    expect(unavailableDependencyOf(err)?.answers).toBe(answers);
+  });
+
+  it('is found when wrapped as a cause; other errors have none', () => {
+    const err = new DependencyUnavailableError('X.DOWN', 'down', { dependency: 'x', answers });
+    expect(unavailableDependencyOf(new Error('transaction failed', { cause: err }))).toBe(err);
+    expect(unavailableDependencyOf(new AppError('X.Y', 'y', { category: 'transient' }))).toBeUndefined();
+    expect(unavailableDependencyOf(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBeUndefined();
+    expect(unavailableDependencyOf('a string')).toBeUndefined();
   });
 });

@@ -43,6 +43,13 @@ export interface ServiceDefinition<Client, Tx extends SqlClient> {
   requestTimeoutMs?: number;
   /** Raw request bodies this service reads itself (e.g. text/csv). */
   rawBodyTypes?: string[];
+  /**
+   * The registry `/metrics` serves, when the service's own clients (built in main.ts, before
+   * the service) register metrics in it too. Default: `createMetricsRegistry(name)`.
+   */
+  metrics?: Registry;
+  /** More of `/ready`'s answer, reported, not checked (e.g. the state of a circuit breaker). */
+  readinessDetail?: () => Record<string, unknown>;
   bodyLimit?: string;
   logger?: Logger;
   now?: () => Date;
@@ -74,7 +81,7 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
   });
   const { http: pool, messaging: messagingPool } = pools;
   const database = def.database(pools);
-  const metrics = createMetricsRegistry(def.name);
+  const metrics = def.metrics ?? createMetricsRegistry(def.name);
   const processing = new Histogram({
     name: 'messaging_handle_duration_seconds',
     help: 'Time to handle one message (its share of a batch), by outcome',
@@ -152,7 +159,7 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
       database: async () => (await pool.query('SELECT 1')).rowCount === 1,
       ...(config.LANES === 'bulk' ? { consumers: () => messaging.isReady() } : {}),
     },
-    readinessDetail: () => ({ ...messaging.status() }),
+    readinessDetail: () => ({ ...messaging.status(), ...def.readinessDetail?.() }),
     liveness: () => {
       const limitS = config.CONSUMER_GONE_LIVENESS_S;
       const gone = messaging.consumersGoneLongerThan(limitS * 1000);

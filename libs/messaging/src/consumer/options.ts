@@ -44,7 +44,8 @@ export type Outcome = 'ack' | 'retry' | 'park' | 'duplicate';
 export type Observe = (outcome: Outcome, seconds: number, eventType: string) => void;
 
 /**
- * What a consumer is doing. `active`: consuming. `paused`: its database is away (see `pause`).
+ * What a consumer is doing. `active`: consuming. `paused`: a dependency is away, its database or
+ * one its handlers declared unavailable (see `pause`; `waitingFor` names it).
  * `disconnected`: the broker is. `gone`: not consuming although the broker is connected (the
  * broker cancelled it, its channel keeps failing to set up): it tries again with growing
  * delays, and a service's liveness fails when that lasts. `stopped`: not started, or stopped.
@@ -57,4 +58,6 @@ export interface ConsumerStatus {
   active: boolean;
   /** When it entered `state`. */
   since: Date;
+  /** While paused: the dependency it waits for (`database`, `payment-gateway`…). */
+  waitingFor?: string;
 }

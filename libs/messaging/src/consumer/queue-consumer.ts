@@ -4,10 +4,10 @@ import type { SqlClient } from '@orderflow/db';
 import type { ManagedChannel } from '../broker/channels';
 import { assertTopology } from '../topology';
 import { BatchProcessor } from './batches';
-import { untilDatabaseAnswers } from './database-outage';
 import { DeliveryLedger, handlerTable, laneOf, type Delivery } from './delivery';
 import { ConsumerLiveness } from './liveness';
 import type { ConsumerOptions, ConsumerState, ConsumerStatus } from './options';
+import { untilAnswers, type Outage } from './outage';
 import { PoisonGuard } from './poison';
 import { Settlement } from './settlement';
 import { HandlerTransaction } from './transaction';
@@ -24,8 +24,9 @@ interface Lane {
  * redelivered event changes nothing), commits, then acks (`BatchProcessor`). A failed batch
  * is re-run message by message so only the failing one is retried (transient, with growing
  * delay) or parked. A redelivery whose earlier delivery ended without an outcome runs alone
- * and counted, and is parked after `maxDeliveries` (`PoisonGuard`). While the database is
- * unreachable the consumer takes nothing: what it held goes back to the queue untouched.
+ * and counted, and is parked after `maxDeliveries` (`PoisonGuard`). While a dependency is
+ * away — the database, or one a handler declared unavailable (a payment gateway) — the
+ * consumer takes nothing: what it held goes back to the queue untouched (`pause`).
  */
 export class QueueConsumer<Tx extends SqlClient> {
   private channel: ManagedChannel<ConfirmChannel> | undefined;
@@ -42,9 +43,9 @@ export class QueueConsumer<Tx extends SqlClient> {
   /** The channel set up last; the subscription lives on it. Undefined once it closed. */
   private live: ConfirmChannel | undefined;
   private subscribing = false;
-  /** While the database is away nothing is consumed: a message taken then could only fail. */
-  private paused = false;
-  /** Ends the wait before the next database probe (on stop). */
+  /** The dependency that is away: meanwhile nothing is consumed, a message taken then could only fail. */
+  private paused: Outage | undefined;
+  /** Ends the wait before the next probe (on stop). */
   private wakeProbe: (() => void) | undefined;
   private unlisten: (() => void) | undefined;
 
@@ -74,7 +75,7 @@ export class QueueConsumer<Tx extends SqlClient> {
 
   async start(): Promise<void> {
     this.stopping = false;
-    this.paused = false;
+    this.paused = undefined;
     // Whatever changes the consumer's state comes with a state change of the broker or a channel.
     this.unlisten ??= this.o.broker.onStateChange(() => this.liveness.observe());
     this.channel = await this.o.broker.openChannel<ConfirmChannel>(`consumer:${this.o.queue}`, true, async (ch) => {
@@ -95,15 +96,17 @@ export class QueueConsumer<Tx extends SqlClient> {
         this.ledger.channelClosed(ch, this.lanes.flatMap((lane) => lane.buffer));
       });
       this.live = ch;
-      // While paused (database away) the channel is ready, and the resume subscribes on it.
+      // While paused (a dependency away) the channel is ready, and the resume subscribes on it.
       await this.subscribe();
     });
     this.liveness.observe();
   }
 
-  /** What the consumer is doing, and since when. */
+  /** What the consumer is doing, and since when (and, while paused, what it waits for). */
   status(): ConsumerStatus {
-    return this.liveness.observe();
+    const status = this.liveness.observe();
+    const waitingFor = this.paused?.dependency;
+    return status.state === 'paused' && waitingFor ? { ...status, waitingFor } : status;
   }
 
   private stateNow(): ConsumerState {
@@ -184,12 +187,12 @@ export class QueueConsumer<Tx extends SqlClient> {
       // (Never drop one of a live channel: a later multiple-ack would settle it unhandled.)
       const batch = lane.buffer.splice(0, this.o.batchSize).filter((d) => !this.ledger.isClosed(d.channel));
       if (batch.length > 0) {
-        const unhandled = await this.batches.process(batch);
-        if (unhandled.length > 0) {
-          // The database is away. Cancel first: a message nacked while still subscribed can
+        const interrupted = await this.batches.process(batch);
+        if (interrupted) {
+          // A dependency is away. Cancel first: a message nacked while still subscribed can
           // come straight back.
-          this.pause();
-          this.ledger.giveBack(unhandled);
+          this.pause(interrupted.outage);
+          this.ledger.giveBack(interrupted.unhandled);
         }
       }
       lane.lastBatchAt = performance.now();
@@ -197,26 +200,30 @@ export class QueueConsumer<Tx extends SqlClient> {
   }
 
   /**
-   * Stops consuming while the database is away: cancels the subscription, gives back what the
-   * prefetch window holds, probes the database with growing delays and consumes again once it
-   * answers. Meanwhile the consumer is not active, so the service is not ready.
+   * Stops consuming while a dependency is away: cancels the subscription, gives back what the
+   * prefetch window holds, probes the dependency with growing delays and consumes again once
+   * it answers. The same for the database and for a dependency a handler declared unavailable:
+   * the messages wait in the queue, none spends a retry or is parked for the outage, and once
+   * the dependency is back the backlog drains by itself. Meanwhile the consumer is not active
+   * (a bulk lane, whose readiness is consuming, is not ready), but not gone either: a restart
+   * would not bring the dependency back.
    */
-  private pause(): void {
+  private pause(outage: Outage): void {
     if (this.paused || this.stopping) return;
-    this.paused = true;
-    this.o.logger.warn('database unreachable: consumer paused until it answers', { queue: this.o.queue });
+    this.paused = outage;
+    this.o.logger.warn(`${outage.dependency} unavailable: consumer paused until it answers`, { queue: this.o.queue, dependency: outage.dependency, code: outage.code, err: outage.reason });
     this.unsubscribe();
     for (const lane of this.lanes) this.ledger.giveBack(lane.buffer.splice(0));
-    void this.resumeOnceDatabaseAnswers();
+    void this.resumeOnceAnswered(outage);
   }
 
-  private async resumeOnceDatabaseAnswers(): Promise<void> {
-    const answered = await untilDatabaseAnswers(this.o.sql, () => this.stopping, (wake) => {
+  private async resumeOnceAnswered(outage: Outage): Promise<void> {
+    const answered = await untilAnswers(outage, () => this.stopping, (wake) => {
       this.wakeProbe = wake;
     });
     if (!answered) return;
-    this.paused = false;
-    this.o.logger.info('database answers again: consumer resumed', { queue: this.o.queue });
+    this.paused = undefined;
+    this.o.logger.info(`${outage.dependency} answers again: consumer resumed`, { queue: this.o.queue, dependency: outage.dependency });
     // If this fails the channel is closing: its re-open subscribes.
     await this.subscribe().catch((err: unknown) => this.o.logger.warn('could not resume consuming', { queue: this.o.queue, err: errorMessage(err) }));
     // Not consuming now (and no channel event to say so): brought back by `reconsume`.
