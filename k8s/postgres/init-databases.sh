@@ -21,3 +21,5 @@ create_database orderflow_inventory "$INVENTORY_DB_PASSWORD"
 create_database orderflow_payment "$PAYMENT_DB_PASSWORD"
 create_database orderflow_notification "$NOTIFICATION_DB_PASSWORD"
 create_database orderflow_import "$IMPORT_DB_PASSWORD"
+# The payment gateway simulator's ledger (apps/payment-gateway): not a service's, same isolation.
+create_database orderflow_payment_gateway "$PAYMENT_GATEWAY_DB_PASSWORD"

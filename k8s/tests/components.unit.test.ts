@@ -13,6 +13,7 @@ import { TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/
 import { connectionBudget } from './capacity';
 import { CLOUDNATIVE_PG, KEDA, renderOverlay } from './overlay';
 import {
+  PAYMENT_GATEWAY,
   PROCESSES,
   ROOT,
   SERVICES,
@@ -325,7 +326,8 @@ describe('components/cloudnative-pg', () => {
 
   it('uses only fields the CloudNativePG documentation lists, with documented values', () => {
     const operatorKinds = objects.filter((o) => /(^|\.)cnpg\.io\//.test(o.apiVersion));
-    expect(operatorKinds.map((o) => o.kind).sort()).toEqual(['Cluster', 'Database', 'Database', 'Database', 'Database', 'Database', 'ObjectStore', 'ScheduledBackup']);
+    // A Database per service, and the payment gateway simulator's ledger.
+    expect(operatorKinds.map((o) => o.kind).sort()).toEqual(['Cluster', ...SERVICES.map(() => 'Database'), 'Database', 'ObjectStore', 'ScheduledBackup']);
     expect(operatorKinds.flatMap(undocumented)).toEqual([]);
   });
 
@@ -369,9 +371,10 @@ describe('components/cloudnative-pg', () => {
     expect(rejected.sort()).toEqual((cluster?.spec.managed?.roles ?? []).map((r) => r.name).sort());
   });
 
-  it('every service workload (Deployments, their init containers, the migration Jobs) connects to the Cluster\'s read-write Service', () => {
+  it('every service workload (Deployments, their init containers, the migration Jobs) and the payment gateway simulator connects to the Cluster\'s read-write Service', () => {
     const clients = databaseClients(objects);
-    expect(clients.length).toBe(PROCESSES.length * 2 + SERVICES.length);
+    expect(clients.length).toBe(PROCESSES.length * 2 + SERVICES.length + 1);
+    expect(clients.filter((c) => c.where.startsWith(`Deployment ${PAYMENT_GATEWAY.app} `)).map((c) => c.url.pathname)).toEqual([`/orderflow_${PAYMENT_GATEWAY.database}`]);
     for (const c of clients) expect({ where: c.where, host: c.url.host }).toEqual({ where: c.where, host: `${cluster?.metadata.name}-rw:5432` });
   });
 

@@ -5,7 +5,7 @@
  * version in package.json, in k8s/ and compose alike.
  */
 import { CLOUDNATIVE_PG, KEDA, renderOverlay } from './overlay';
-import { SERVICES, compose, interpolate, ofKind, podTemplates, readText, renderK8s, workflow, type K8sObject } from './support';
+import { PAYMENT_GATEWAY, SERVICES, compose, interpolate, ofKind, podTemplates, readText, renderK8s, workflow, type K8sObject } from './support';
 
 const RELEASE = (JSON.parse(readText('package.json')) as { version: string }).version;
 
@@ -48,7 +48,7 @@ describe('image tags', () => {
 
   it('k8s/ runs our images at the release, package.json\'s version', () => {
     const ours = renderedImages(renderK8s()).filter((i) => i.image.startsWith('orderflow/'));
-    expect(new Set(ours.map((i) => i.image.replace(/:.*$/, '')))).toEqual(new Set(SERVICES.map((s) => `orderflow/${s.app}`)));
+    expect(new Set(ours.map((i) => i.image.replace(/:.*$/, '')))).toEqual(new Set([...SERVICES.map((s) => s.app), PAYMENT_GATEWAY.app].map((app) => `orderflow/${app}`)));
     expect(ours.filter((i) => tagOf(i.image) !== RELEASE).map((i) => `${i.where}: ${i.image}`)).toEqual([]);
   });
 

@@ -39,6 +39,8 @@ describe('kubectl kustomize k8s/', () => {
         'StatefulSet/postgres',
         'Deployment/gateway',
         'Service/gateway',
+        'Deployment/payment-gateway',
+        'Service/payment-gateway',
         'Secret/orderflow-secrets',
         'ConfigMap/orderflow-config',
         ...SERVICES.flatMap((s) => [`Service/${s.app}`, `Job/${s.database}-migrate`]),

@@ -6,7 +6,7 @@
  */
 import { CLOUDNATIVE_PG, KEDA, renderOverlay } from './overlay';
 import { evaluate, inCidr, matchesSelector, reachability, type Endpoint, type ListeningPort, type NetworkPolicyObject, type Protocol } from './network-policy';
-import { PROCESSES, SERVICES, ofKind, podTemplates, renderK8s, type K8sObject } from './support';
+import { PAYMENT_GATEWAY, PROCESSES, SERVICES, ofKind, podTemplates, renderK8s, type K8sObject } from './support';
 
 const NAMESPACE = 'orderflow';
 
@@ -66,6 +66,9 @@ const OUTSIDE = {
 /* ----------------------------------------------------------------- intended allow-list */
 
 const processPorts = PROCESSES.map((p) => [p.name, p.port] as const);
+/** The processes that charge and refund: the payment service's, both lanes. */
+const paymentProcesses = PROCESSES.filter((p) => p.app === 'payment-service').map((p) => p.name);
+const simulator = `${PAYMENT_GATEWAY.app}:${PAYMENT_GATEWAY.port}/TCP`;
 const migrations = SERVICES.map((s) => `${s.database}-migrate`);
 const workloadNames = (objects: K8sObject[]) => workloadPods(objects).map((p) => p.name);
 const everyoneOutside = ['internet', 'kube-apiserver', 'kube-dns', 'prometheus', 'other-namespace-pod'];
@@ -93,6 +96,11 @@ function intendedBase(objects: K8sObject[]): string[] {
     // Metrics: every service process on its HTTP port, each broker node on 15692.
     ...processPorts.map(([name, port]) => `prometheus → ${name}:${port}/TCP`),
     'prometheus → rabbitmq:15692/TCP',
+    // The payment gateway simulator: called by the payment service's processes (nobody else),
+    // scraped by Prometheus, and it keeps its ledger in the database server.
+    ...paymentProcesses.map((name) => `${name} → ${simulator}`),
+    `prometheus → ${simulator}`,
+    `${PAYMENT_GATEWAY.app} → postgres:5432/TCP`,
   ].sort();
 }
 
@@ -145,6 +153,16 @@ describe('NetworkPolicies of the base (k8s/network-policies)', () => {
       expect([p, allowed(p, 'rabbitmq', 15672), allowed(p, 'rabbitmq', 4369), allowed(p, 'rabbitmq', 25672)]).toEqual([p, false, false, false]);
     }
     expect([allowed('rabbitmq', 'rabbitmq', 4369), allowed('rabbitmq', 'rabbitmq', 25672), allowed('rabbitmq', 'rabbitmq', 15672)]).toEqual([true, true, false]);
+  });
+
+  it('only the payment service\'s processes reach the payment gateway simulator: not Nginx, not the other services, not another namespace', () => {
+    for (const name of paymentProcesses) expect([name, allowed(name, PAYMENT_GATEWAY.app, PAYMENT_GATEWAY.port)]).toEqual([name, true]);
+    for (const [name] of processPorts.filter(([n]) => !paymentProcesses.includes(n))) expect([name, allowed(name, PAYMENT_GATEWAY.app, PAYMENT_GATEWAY.port)]).toEqual([name, false]);
+    for (const other of ['gateway', 'internet', 'other-namespace-pod', ...migrations]) expect([other, allowed(other, PAYMENT_GATEWAY.app, PAYMENT_GATEWAY.port)]).toEqual([other, false]);
+    // It calls nobody but its database.
+    expect(allowed(PAYMENT_GATEWAY.app, 'payment-service', 8083)).toBe(false);
+    expect(allowed(PAYMENT_GATEWAY.app, 'rabbitmq', 5672)).toBe(false);
+    expect(allowed(PAYMENT_GATEWAY.app, 'postgres', 5432)).toBe(true);
   });
 
   it('the services do not call each other', () => {
@@ -230,6 +248,7 @@ describe('NetworkPolicies with components/cloudnative-pg', () => {
       'orderflow-db → kube-dns:53/TCP',
       ...processPorts.map(([name]) => `${name} → orderflow-db:5432/TCP`),
       ...migrations.map((m) => `${m} → orderflow-db:5432/TCP`),
+      `${PAYMENT_GATEWAY.app} → orderflow-db:5432/TCP`,
       'orderflow-db → orderflow-db:5432/TCP',
       'orderflow-db → orderflow-db:8000/TCP',
       'cnpg-operator → orderflow-db:5432/TCP',

@@ -5,10 +5,11 @@
  */
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { SERVICES, ROOT, WORKFLOW, buildArg, compose, ofKind, readText, workflow, type Container, type JobObject, type Workload } from './support';
+import { PAYMENT_GATEWAY, SERVICES, ROOT, WORKFLOW, buildArg, compose, ofKind, readText, workflow, type Container, type JobObject, type Workload } from './support';
 
 const README_TEST_COMMAND = 'npm ci && npm test';
-const APPS = SERVICES.map((s) => s.app).sort();
+/** Every app: the services, and the payment gateway simulator (an image of its own, deployed beside them). */
+const APPS = [...SERVICES.map((s) => s.app), PAYMENT_GATEWAY.app].sort();
 /** Image repository of an app, as the manifests, compose and the workflow must spell it. */
 const imageOf = (app: string): string => `orderflow/${app}`;
 const repository = (image: string): string => image.replace(/:[^/:]+$/, '');

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
-import { PROCESSES, SERVICES, type ProcessSpec, type ServiceSpec } from '../../libs/devstack/src/services';
+import { PAYMENT_GATEWAY, PROCESSES, SERVICES, type ProcessSpec, type ServiceSpec } from '../../libs/devstack/src/services';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const K8S = path.join(ROOT, 'k8s');
@@ -211,7 +211,7 @@ export function portNumber(port: number | string | undefined, container: Contain
 
 /* -------------------------------------------------------------------------- services */
 
-export { PROCESSES, SERVICES, type ProcessSpec, type ServiceSpec };
+export { PAYMENT_GATEWAY, PROCESSES, SERVICES, type ProcessSpec, type ServiceSpec };
 
 /** The service a process runs (a bulk lane's process runs its service's code). */
 export const serviceOf = (process: ProcessSpec): ServiceSpec => {

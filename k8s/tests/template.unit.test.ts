@@ -11,7 +11,7 @@ import { PROCESSES, SERVICES, appDeployment, named, readText, renderK8s, type Co
 const RELEASE = (JSON.parse(readText('package.json')) as { version: string }).version;
 
 /** Settings one service has and the others do not (its kustomization.yaml's patches), in every lane. */
-const OWN_ENV: Record<string, string[]> = { 'payment-service': ['PAYMENT_SUCCESS_RATE'] };
+const OWN_ENV: Record<string, string[]> = { 'payment-service': ['PAYMENT_GATEWAY_URL'] };
 
 /** The values a process's objects are filled in with, as they are rendered. */
 interface Values {

@@ -1,46 +1,11 @@
-import { createHash } from 'node:crypto';
-
 /**
- * The payment decisions, pure so they are tested without I/O: what the simulated card
- * gateway answers, and what a cancellation does to the order's payments.
+ * The payment decisions, pure so they are tested without I/O: what a reservation for an order
+ * charged before answers, and what a cancellation does to the order's payments. Whether a card
+ * is approved is the payment gateway's decision (apps/payment-gateway, called by gateway.ts).
  */
-
-export const CARD_OK = 'pm_card_ok';
-export const CARD_DECLINED = 'pm_card_declined';
-export const CARD_FLAKY = 'pm_card_flaky';
-/** The flaky card's gateway is unavailable on this many attempts, then it approves. */
-export const FLAKY_FAILURES = 2;
 
 export const REASON_DECLINED = 'card declined';
 export const REASON_CANCELLED = 'order cancelled';
-
-export type CardAnswer =
-  | { outcome: 'approved' }
-  | { outcome: 'declined'; reason: string }
-  /** Transient: the messaging layer retries the event later; no record is written. */
-  | { outcome: 'unavailable' };
-
-/**
- * A stable number in [0, 1) for an order: any card other than the test cards is approved
- * when it is below the success rate, so a redelivered event gets the same answer.
- */
-export function scoreOf(orderId: string): number {
-  return createHash('sha256').update(orderId).digest().readUIntBE(0, 6) / 2 ** 48;
-}
-
-/** The gateway's answer to charging `paymentMethod` for `orderId` on delivery `attempt` (1 = first). */
-export function chargeCard(input: { orderId: string; paymentMethod: string; attempt: number }, successRate: number): CardAnswer {
-  switch (input.paymentMethod) {
-    case CARD_OK:
-      return { outcome: 'approved' };
-    case CARD_DECLINED:
-      return { outcome: 'declined', reason: REASON_DECLINED };
-    case CARD_FLAKY:
-      return input.attempt <= FLAKY_FAILURES ? { outcome: 'unavailable' } : { outcome: 'approved' };
-    default:
-      return scoreOf(input.orderId) < successRate ? { outcome: 'approved' } : { outcome: 'declined', reason: REASON_DECLINED };
-  }
-}
 
 export type ChargeStatus = 'SUCCEEDED' | 'FAILED' | 'VOIDED';
 

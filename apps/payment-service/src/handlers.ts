@@ -12,13 +12,14 @@ import {
 } from '@orderflow/events';
 import { BULK_LANE, onBatch, type HandlerContext, type Subscriptions } from '@orderflow/messaging';
 import type { Tx } from './db';
-import { answerToRepeatedReservation, chargeCard, decideCancellation, REASON_CANCELLED, REASON_DECLINED, type ChargeStatus } from './decisions';
+import { answerToRepeatedReservation, decideCancellation, REASON_CANCELLED, type ChargeStatus } from './decisions';
+import type { PaymentGateway } from './gateway';
 import { BULK_EVENTS, SAGA_EVENTS } from './queues';
-import { chargesOf, insertPayments, paymentsOf, type NewPayment } from './store';
+import { chargesOf, insertPayments, markDeclined, paymentsOf, type NewPayment } from './store';
 
 interface Deps {
-  /** PAYMENT_SUCCESS_RATE: approval probability of cards other than the test cards. */
-  successRate: number;
+  /** Decides the cards (the payment gateway, over HTTP). */
+  gateway: PaymentGateway;
   now: () => Date;
 }
 
@@ -32,55 +33,67 @@ type ChargeAnswer =
   | null;
 
 /**
- * Charges each order once, for many reservations at a time: one read of existing charges, one
- * multi-row insert. The unique (orderId, CHARGE) row guards against a second reservation for
- * the same order, also one racing on another replica. A flaky card's transient failure
- * throws, and the messaging loop retries the message later (with its own attempt count).
- * Returns one answer per reservation, in order. Checkout and imports both charge through it.
+ * Charges each order once, for many reservations at a time: one insert of the charge rows, ONE
+ * call to the payment gateway for all the orders it took, one update of the declined ones.
+ * Checkout and imports both charge through it; returns one answer per reservation, in order.
+ *
+ * The rows come first, as provisional successes: the unique (orderId, CHARGE) row is the
+ * order's lock for the rest of the transaction, so a second reservation or a cancellation
+ * racing on another replica waits for this one (then finds its charge) instead of slipping a
+ * VOIDED row in while the card is being charged. The transaction stays open for the call —
+ * bounded by PAYMENT_GATEWAY_TIMEOUT_MS, under the lock timeout (config.ts) — which is what
+ * makes an external charge and its row one decision.
+ *
+ * When the call fails nothing is written (the rollback takes the provisional rows): the gateway
+ * unavailable throws DependencyUnavailableError, and the consumer gives the messages back and
+ * waits for it; their retry asks again with the same idempotency keys, so an order charged
+ * before a lost answer or a failed commit is answered, not charged again. A card whose network
+ * is unavailable (the flaky test card) throws a transient error: the messaging loop retries the
+ * message later, with its own attempt count.
  */
 async function chargeOrders(deps: Deps, items: ReadonlyArray<{ reservation: Reservation; attempt: number }>, ctx: Ctx): Promise<ChargeAnswer[]> {
-  const existing = await chargesOf(ctx.tx, items.map((i) => i.reservation.orderId));
   const answerExisting = (r: Reservation, status: ChargeStatus): ChargeAnswer => {
     const answer = answerToRepeatedReservation(status);
     ctx.logger.info('order already has a charge; nothing charged', { orderId: r.orderId, status });
     return answer ? { kind: 'failed', payload: { orderId: r.orderId, customerId: r.customerId, reason: answer.reason } } : null;
   };
   const answers: ChargeAnswer[] = items.map(() => null);
-  const toInsert: Array<{ index: number; row: NewPayment; reason: string | null }> = [];
+  const rows: Array<{ index: number; row: NewPayment; paymentMethod: string }> = [];
   const seen = new Set<string>();
   items.forEach(({ reservation, attempt }, index) => {
     const { orderId, customerId, total, paymentMethod } = reservation;
-    const status = existing.get(orderId);
-    if (status) {
-      answers[index] = answerExisting(reservation, status);
-      return;
-    }
     if (seen.has(orderId)) return; // a second reservation for an order charged in this batch
     seen.add(orderId);
-    const card = chargeCard({ orderId, paymentMethod, attempt }, deps.successRate);
-    if (card.outcome === 'unavailable') throw transientError('PAYMENT.GATEWAY_UNAVAILABLE', `card gateway unavailable (attempt ${attempt})`);
-    const reason = card.outcome === 'declined' ? card.reason : null;
-    toInsert.push({
-      index,
-      reason,
-      row: { id: newId(), orderId, customerId, type: 'CHARGE', status: card.outcome === 'approved' ? 'SUCCEEDED' : 'FAILED', amount: total, attempts: attempt, reason },
-    });
+    rows.push({ index, paymentMethod, row: { id: newId(), orderId, customerId, type: 'CHARGE', status: 'SUCCEEDED', amount: total, attempts: attempt, reason: null } });
   });
-  const inserted = await insertPayments(ctx.tx, toInsert.map((x) => x.row), deps.now());
-  const lost = toInsert.filter((x) => !inserted.has(x.row.orderId));
-  const racing = lost.length > 0 ? await chargesOf(ctx.tx, lost.map((x) => x.row.orderId)) : new Map<string, ChargeStatus>();
-  for (const { index, row, reason } of toInsert) {
-    const { orderId, customerId } = row;
-    if (!inserted.has(orderId)) {
-      const status = racing.get(orderId);
-      if (!status) throw transientError('PAYMENT.CHARGE_CONFLICT', `charge of order ${orderId} conflicted but is not visible yet`);
+  const inserted = await insertPayments(ctx.tx, rows.map((x) => x.row), deps.now());
+  const charged = rows.filter((x) => inserted.has(x.row.orderId));
+  const before = rows.filter((x) => !inserted.has(x.row.orderId));
+  if (before.length > 0) {
+    const existing = await chargesOf(ctx.tx, before.map((x) => x.row.orderId));
+    for (const { index, row } of before) {
+      const status = existing.get(row.orderId);
+      if (!status) throw transientError('PAYMENT.CHARGE_CONFLICT', `charge of order ${row.orderId} conflicted but is not visible yet`);
       answers[index] = answerExisting(items[index]!.reservation, status);
-    } else if (row.status === 'SUCCEEDED') {
-      answers[index] = { kind: 'completed', payload: { orderId, customerId, paymentId: row.id, amount: row.amount } };
-    } else {
-      answers[index] = { kind: 'failed', payload: { orderId, customerId, reason: reason ?? REASON_DECLINED } };
     }
   }
+  const cards = await deps.gateway.charge(charged.map(({ row, paymentMethod }) => ({ orderId: row.orderId, amount: row.amount, paymentMethod })));
+  const unavailable = charged.filter((_, i) => cards[i]!.outcome === 'unavailable');
+  if (unavailable.length > 0) {
+    throw transientError('PAYMENT.CARD_NETWORK_UNAVAILABLE', `card network unavailable for order ${unavailable.map((x) => x.row.orderId).join(', ')} (attempt ${unavailable[0]!.row.attempts})`);
+  }
+  const declined: Array<{ id: string; reason: string }> = [];
+  charged.forEach(({ index, row }, i) => {
+    const card = cards[i]!;
+    const { orderId, customerId } = row;
+    if (card.outcome === 'declined') {
+      declined.push({ id: row.id, reason: card.reason });
+      answers[index] = { kind: 'failed', payload: { orderId, customerId, reason: card.reason } };
+    } else {
+      answers[index] = { kind: 'completed', payload: { orderId, customerId, paymentId: row.id, amount: row.amount } };
+    }
+  });
+  await markDeclined(ctx.tx, declined, deps.now());
   return answers;
 }
 
@@ -113,12 +126,15 @@ async function refundOrVoid(deps: Deps, event: EventOf<typeof orderCancelled>, c
   switch (decision.action) {
     case 'refund': {
       const id = newId();
+      // The row first, as for a charge: it is the refund's lock while the gateway is called.
       const inserted = await insertPayments(ctx.tx, [{ ...base, id, type: 'REFUND', status: 'SUCCEEDED', amount: decision.amount }], deps.now());
       // Not inserted: a concurrent cancellation refunded it first.
-      if (inserted.size === 1) {
-        ctx.publish(paymentRefunded, { orderId, customerId, paymentId: id, amount: decision.amount }, { correlationId: event.correlationId, causationId: event.eventId });
-        ctx.logger.info('payment refunded', { orderId, paymentId: id, amount: decision.amount });
-      }
+      if (inserted.size === 0) return;
+      // Throws like a charge when the gateway is unavailable: nothing is written, the message waits.
+      const refund = await deps.gateway.refund({ orderId, amount: decision.amount });
+      if (refund === 'charge-unknown') ctx.logger.warn('the gateway has no charge for this order (made before payments went through it): nothing to give back there', { orderId });
+      ctx.publish(paymentRefunded, { orderId, customerId, paymentId: id, amount: decision.amount }, { correlationId: event.correlationId, causationId: event.eventId });
+      ctx.logger.info('payment refunded', { orderId, paymentId: id, amount: decision.amount });
       return;
     }
     case 'void': {
@@ -158,9 +174,10 @@ function chargeOrRefund(deps: Deps) {
 }
 
 /**
- * `inventory.batch-reserved` (an import's chunk) → the same charge for each reserved order,
- * answered with ONE payment.batch-processed. A flaky card in the chunk retries the chunk (its
- * attempt count is the chunk's): nothing is charged twice, the insert is idempotent per order.
+ * `inventory.batch-reserved` (an import's chunk) → the same charge for each reserved order
+ * (one gateway call per chunk), answered with ONE payment.batch-processed. A flaky card in the
+ * chunk retries the chunk (its attempt count is the chunk's): nothing is charged twice, the
+ * insert is idempotent per order and the gateway's answers per idempotency key.
  */
 function chargeInBulk(deps: Deps) {
   return onBatch(BULK_EVENTS, async (events, ctx: Ctx) => {

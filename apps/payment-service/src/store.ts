@@ -47,6 +47,22 @@ export async function insertPayments(tx: Tx, rows: readonly NewPayment[], at: Da
   return new Set(inserted.map((r) => r.order_id));
 }
 
+/**
+ * The charges the gateway declined: their rows, written as provisional successes before the
+ * call (the row is the order's lock meanwhile), become FAILED with the reason. One statement.
+ */
+export async function markDeclined(tx: Tx, declined: ReadonlyArray<{ id: string; reason: string }>, at: Date): Promise<void> {
+  if (declined.length === 0) return;
+  await tx.$executeRawUnsafe(
+    `UPDATE payments p SET status = 'FAILED', reason = v.reason, updated_at = $3::timestamptz
+       FROM unnest($1::uuid[], $2::text[]) AS v(id, reason)
+      WHERE p.id = v.id`,
+    declined.map((d) => d.id),
+    declined.map((d) => d.reason),
+    at.toISOString(),
+  );
+}
+
 /** What a cancellation needs to know of an order's payments: its CHARGE (if any) and whether it was refunded. */
 export async function paymentsOf(tx: Tx, orderId: string): Promise<{ charge: { status: ChargeStatus; amount: number } | null; refunded: boolean }> {
   const rows = await tx.$queryRawUnsafe<Array<{ type: string; status: ChargeStatus; amount: number }>>(

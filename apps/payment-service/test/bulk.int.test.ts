@@ -2,38 +2,38 @@ import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import { parseConfig } from '@orderflow/config';
 import { createEvent, inventoryBatchReserved, type Envelope, type PayloadOf } from '@orderflow/events';
-import { buildService, type Service } from '@orderflow/service';
+import type { Service } from '@orderflow/service';
 import { type ServiceUnderTest, serviceUnderTest, uniquePrefix, waitFor } from '@orderflow/testkit';
-import { api } from '../src/api';
 import { paymentConfigSchema } from '../src/config';
-import { database, type Db, type Tx } from '../src/db';
-import { subscriptions } from '../src/handlers';
-import { topology } from '../src/topology';
+import type { Db, Tx } from '../src/db';
+import { buildPaymentService, startGatewaySimulator, type GatewaySimulator } from './support';
 
 type Reserved = PayloadOf<typeof inventoryBatchReserved>['orders'][number];
 
 /** The import lane of payment: a chunk's reservations per event, one answer per event. */
 describe('payment service: bulk charges for imports (real PostgreSQL and RabbitMQ)', () => {
   const prefix = uniquePrefix();
+  let gateway: GatewaySimulator;
   let sut: ServiceUnderTest<Service<Db, Tx>>;
   let service: Service<Db, Tx>;
   let ch: amqplib.ConfirmChannel;
   const received: Envelope<any>[] = [];
 
   beforeAll(async () => {
+    gateway = await startGatewaySimulator({ PAYMENT_SUCCESS_RATE: '1' });
     sut = await serviceUnderTest({
       database: 'payment',
       prefix,
-      env: { PAYMENT_SUCCESS_RATE: '1' },
-      build: (env) => {
-        const config = parseConfig(paymentConfigSchema(0), env);
-        return buildService({ name: 'payment-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions: (deps) => subscriptions({ ...deps, successRate: config.PAYMENT_SUCCESS_RATE }) });
-      },
+      env: { PAYMENT_GATEWAY_URL: gateway.url },
+      build: (env) => buildPaymentService(parseConfig(paymentConfigSchema(0), env)).service,
     });
     ({ service, ch } = sut);
     await sut.tap('payment.events', received);
   });
-  afterAll(() => sut.stop());
+  afterAll(async () => {
+    await sut.stop();
+    await gateway.stop();
+  });
 
   async function reserved(importId: string, orders: Reserved[]): Promise<void> {
     const event = createEvent(inventoryBatchReserved, { importId, orders }, { source: 'inventory-service', correlationId: importId });

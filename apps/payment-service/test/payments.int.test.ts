@@ -3,13 +3,11 @@ import amqplib from 'amqplib';
 import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
 import { createEvent, inventoryReserved, orderCancelled, type Envelope, type EventOf } from '@orderflow/events';
-import { buildService, type Service } from '@orderflow/service';
+import type { Service } from '@orderflow/service';
 import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
-import { api } from '../src/api';
 import { paymentConfigSchema, type PaymentConfig } from '../src/config';
-import { database, type Db, type Tx } from '../src/db';
-import { subscriptions } from '../src/handlers';
-import { topology } from '../src/topology';
+import type { Db, Tx } from '../src/db';
+import { buildPaymentService, startGatewaySimulator, type GatewaySimulator } from './support';
 
 interface PaymentView {
   id: string;
@@ -20,8 +18,9 @@ interface PaymentView {
   reason: string | null;
 }
 
-describe('payment service (real PostgreSQL and RabbitMQ)', () => {
+describe('payment service (real PostgreSQL and RabbitMQ, the gateway simulator over HTTP)', () => {
   const prefix = uniquePrefix();
+  let gateway: GatewaySimulator;
   let db: Awaited<ReturnType<typeof cloneDatabase>>;
   let config: PaymentConfig;
   let service: Service<Db, Tx>;
@@ -30,19 +29,12 @@ describe('payment service (real PostgreSQL and RabbitMQ)', () => {
   /** Everything the service published on payment.events, as the broker delivered it. */
   const received: Envelope<{ orderId: string; reason?: string; paymentId?: string; amount?: number }>[] = [];
 
-  const build = (instanceId: string): Service<Db, Tx> =>
-    buildService({
-      name: 'payment-service',
-      config: { ...config, INSTANCE_ID: instanceId },
-      topology: (p) => topology(p, config.RETRY_DELAYS_MS),
-      database,
-      routes: api,
-      subscriptions: (deps) => subscriptions({ ...deps, successRate: config.PAYMENT_SUCCESS_RATE }),
-    });
+  const build = (instanceId: string): Service<Db, Tx> => buildPaymentService({ ...config, INSTANCE_ID: instanceId }).service;
 
   beforeAll(async () => {
+    gateway = await startGatewaySimulator();
     db = await cloneDatabase('payment');
-    config = parseConfig(paymentConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix }));
+    config = parseConfig(paymentConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix, PAYMENT_GATEWAY_URL: gateway.url }));
     service = build('replica-1');
     await service.start();
     conn = await amqplib.connect(AMQP_URL);
@@ -57,6 +49,7 @@ describe('payment service (real PostgreSQL and RabbitMQ)', () => {
     await service.stop();
     await deleteTopologies(service.deps.messaging.topology);
     await db.drop();
+    await gateway.stop();
   });
 
   async function send(...events: Envelope[]): Promise<void> {
@@ -110,6 +103,8 @@ describe('payment service (real PostgreSQL and RabbitMQ)', () => {
     expect(completed?.payload).toEqual({ orderId, customerId: 'alice', paymentId: items[0]?.id, amount: 59.9 });
     expect(completed?.causationId).not.toBeNull();
     expect(receivedFor(orderId, 'payment.failed')).toHaveLength(0);
+    // The gateway charged it, once, under the order's key.
+    expect(await gateway.entries([orderId])).toEqual([{ idempotency_key: `charge:${orderId}`, kind: 'charge', order_id: orderId, status: 'approved', requests: 1 }]);
   });
 
   it('when the card is declined, payment.failed says "card declined" and a FAILED charge is recorded', async () => {
@@ -131,6 +126,8 @@ describe('payment service (real PostgreSQL and RabbitMQ)', () => {
     // The attempt number comes from the header the retry republish sets: 3 means two trips through the broker.
     expect(await payments(orderId)).toEqual([expect.objectContaining({ type: 'CHARGE', status: 'SUCCEEDED', amount: 20, attempts: 3 })]);
     expect(receivedFor(orderId, 'payment.failed')).toHaveLength(0);
+    // Asked three times under one key: unavailable twice, then approved — one charge.
+    expect(await gateway.entries([orderId])).toEqual([expect.objectContaining({ kind: 'charge', status: 'approved', requests: 3 })]);
     expect(await service.deps.messaging.deadLetters.count()).toBe(0);
   });
 
@@ -143,6 +140,8 @@ describe('payment service (real PostgreSQL and RabbitMQ)', () => {
     await waitFor(processed(first, second), 'both reservation events processed');
     await waitFor(async () => (await ch.checkQueue(`${prefix}payment.saga`)).messageCount === 0, 'queue drained');
     expect(await payments(orderId)).toEqual([expect.objectContaining({ type: 'CHARGE', status: 'SUCCEEDED', attempts: 1 })]);
+    // The copies found the charge row and never reached the gateway.
+    expect(await gateway.entries([orderId])).toEqual([expect.objectContaining({ kind: 'charge', status: 'approved', requests: 1 })]);
     expect(await published(orderId, 'payment.completed', true)).toBe(1);
     await waitFor(() => receivedFor(orderId, 'payment.completed').length === 1, 'payment.completed');
   });
@@ -158,6 +157,10 @@ describe('payment service (real PostgreSQL and RabbitMQ)', () => {
       const charges = await service.deps.db.payment.groupBy({ by: ['orderId'], where: { orderId: { in: orderIds } }, _count: { _all: true } });
       expect(charges).toHaveLength(orderIds.length);
       expect(charges.every((c) => c._count._all === 1)).toBe(true);
+      // And the gateway charged each order once: the loser of a race waited for the winner's row and asked nothing.
+      const ledger = await gateway.entries(orderIds);
+      expect(ledger.map((e) => e.order_id).sort()).toEqual([...orderIds].sort());
+      expect(ledger.every((e) => e.kind === 'charge' && e.status === 'approved' && e.requests === 1)).toBe(true);
       const completed = await Promise.all(orderIds.map((id) => published(id, 'payment.completed', true)));
       expect(completed.every((n) => n === 1)).toBe(true);
     } finally {
@@ -177,11 +180,16 @@ describe('payment service (real PostgreSQL and RabbitMQ)', () => {
       ['REFUND', 'SUCCEEDED', 45.25],
     ]);
     expect(refunded?.payload).toEqual({ orderId, customerId: 'alice', paymentId: items[1]?.id, amount: 45.25 });
+    expect((await gateway.entries([orderId])).map((e) => [e.kind, e.status])).toEqual([
+      ['charge', 'approved'],
+      ['refund', 'refunded'],
+    ]);
 
     const again = cancellation(orderId, 45.25);
     await send(again);
     await waitFor(processed(again), 'second cancellation processed');
     expect(await payments(orderId)).toHaveLength(2);
+    expect(await gateway.entries([orderId])).toHaveLength(2);
     expect(await published(orderId, 'payment.refunded', true)).toBe(1);
   });
 
@@ -208,6 +216,8 @@ describe('payment service (real PostgreSQL and RabbitMQ)', () => {
     expect(failed?.payload).toEqual({ orderId, customerId: 'alice', reason: 'order cancelled' });
     expect((await payments(orderId)).map((p) => [p.type, p.status])).toEqual([['CHARGE', 'VOIDED']]);
     expect(await published(orderId, 'payment.completed')).toBe(0);
+    // Never sent to the gateway.
+    expect(await gateway.entries([orderId])).toEqual([]);
   });
 
   it('when an order is cancelled while its flaky charge waits for a retry, the retry charges nothing', async () => {
@@ -218,6 +228,8 @@ describe('payment service (real PostgreSQL and RabbitMQ)', () => {
     expect(failed?.payload.reason).toBe('order cancelled');
     expect((await payments(orderId)).map((p) => [p.type, p.status])).toEqual([['CHARGE', 'VOIDED']]);
     expect(await published(orderId, 'payment.completed')).toBe(0);
+    // The gateway was asked before the cancellation (card network unavailable), never after it: never approved.
+    expect(await gateway.entries([orderId])).toEqual([expect.objectContaining({ kind: 'charge', status: 'pending' })]);
   });
 
   it("reading payments needs a token and a uuid orderId; a customer sees only their own orders' payments", async () => {

@@ -63,11 +63,20 @@ export const PROCESSES: readonly ProcessSpec[] = SERVICES.flatMap((s): ProcessSp
   ];
 });
 
+/**
+ * The payment gateway simulator (apps/payment-gateway): the card payment provider the payment
+ * service calls over HTTP. Not one of our services — no broker, no migrations, not behind
+ * Nginx, not in the manifests' service template — but a process of the system all the same,
+ * started first, on the port after the bulk lanes, with a database of its own (its ledger,
+ * `<prefix>_payment_gateway`, created by the simulator itself).
+ */
+export const PAYMENT_GATEWAY = { app: 'payment-gateway', port: 8090, database: 'payment_gateway' } as const;
+
 export const GATEWAY_PORT = 8080;
 export const MANAGEMENT_UI_PORT = 15672;
 
 /** The first process's port; the others keep their offsets from it when a test moves it. */
 export const BASE_PORT = 8081;
 
-/** Consecutive ports the processes take from the base port: 8081…8089. */
-export const SYSTEM_PORTS = Math.max(...PROCESSES.map((p) => p.port)) - BASE_PORT + 1;
+/** Consecutive ports the processes take from the base port: 8081…8090 (the simulator's last). */
+export const SYSTEM_PORTS = Math.max(PAYMENT_GATEWAY.port, ...PROCESSES.map((p) => p.port)) - BASE_PORT + 1;

@@ -69,6 +69,7 @@ async function main(): Promise<void> {
   const lines = system.services.map((s) => `  ${s.app.padEnd(width)} ${s.url}`);
   say(`services:\n${lines.join('\n')}`);
   say(system.gatewayUrl ? `gateway: ${system.gatewayUrl}  (e.g. curl ${system.gatewayUrl}/api/inventory -H "Authorization: Bearer $(npm run -s token -- --sub alice --role customer)")` : 'gateway: not running (see above)');
+  say(`payment gateway simulator: ${system.paymentGateway.url}, from this machine only (not behind the gateway); an outage: curl -X PUT ${system.paymentGateway.url}/admin/outage -H 'Content-Type: application/json' -d '{"down":true}' (docs/payment-gateway.md)`);
   say(ui);
   say('press Ctrl-C to stop');
 }

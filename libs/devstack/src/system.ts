@@ -7,7 +7,7 @@ import amqplib from 'amqplib';
 import { listDatabases, urlEnvVar, withDatabaseName } from '@orderflow/migrate';
 import { Client } from 'pg';
 import { findNginx, NGINX_MISSING, startGateway, type GatewayLimits } from './gateway';
-import { BASE_PORT, GATEWAY_PORT, PROCESSES, SERVICES } from './services';
+import { BASE_PORT, GATEWAY_PORT, PAYMENT_GATEWAY, PROCESSES, SERVICES, type ProcessSpec } from './services';
 
 const root = path.resolve(__dirname, '../../..');
 
@@ -21,7 +21,7 @@ export interface SystemOptions {
   gatewayPort?: number;
   /** Overrides of the gateway's per-client and upload limits (default GATEWAY_LIMITS, as deployed). */
   gatewayLimits?: Partial<GatewayLimits>;
-  /** Ports of the processes: this, +1, +2… (default 8081…8089; SYSTEM_PORTS of them). */
+  /** Ports of the processes: this, +1, +2… (default 8081…8090, the payment gateway simulator last; SYSTEM_PORTS of them). */
   basePort?: number;
   /** Database names are `<databasePrefix>_<service>` (default `orderflow`). */
   databasePrefix?: string;
@@ -40,6 +40,8 @@ export interface SystemOptions {
 
 export interface RunningSystem {
   gatewayUrl: string | null;
+  /** The payment gateway simulator: its API (and admin switches, from this host) and its ledger's database. */
+  paymentGateway: { url: string; databaseUrl: string };
   /** Every process by name (`order-service`, `order-service-bulk`, …, `import-worker`). */
   services: Array<{ app: string; url: string; pid: number | undefined }>;
   databases: Map<string, string>;
@@ -106,6 +108,15 @@ export async function isUp(url: string): Promise<boolean> {
   }
 }
 
+/** Whether `/ready` answers 200: all a process without a broker (the payment gateway simulator) says. */
+async function answersReady(url: string): Promise<boolean> {
+  try {
+    return (await fetch(`${url}/ready`)).status === 200;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether `/ready`'s answer says: connected to the broker, every consumer consuming. */
 export function isConsuming(ready: unknown): boolean {
   const { broker, consumers } = (ready ?? {}) as { broker?: { connected?: unknown }; consumers?: Record<string, { active?: unknown }> };
@@ -156,15 +167,25 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
 
   const services: RunningSystem['services'] = [];
   const instanceTag = `${dbPrefix}-${process.pid}`;
-  // Ports keep their offsets from the default base: 8081…8089 by default.
-  const present = PROCESSES.map((s) => ({ ...s, port: basePort + s.port - BASE_PORT })).filter((s) => fs.existsSync(path.join(root, 'apps', s.app, 'src/main.ts')));
+  // Ports keep their offsets from the default base: 8081…8090 by default.
+  const portOf = (port: number): number => basePort + port - BASE_PORT;
+  // The payment gateway simulator first: the payment service calls it. Its database is its own
+  // business (created by the simulator, not migrated here, not audited like a service's).
+  const paymentGateway = {
+    url: `http://127.0.0.1:${portOf(PAYMENT_GATEWAY.port)}`,
+    databaseUrl: withDatabaseName(pgUrl, `${dbPrefix}_${PAYMENT_GATEWAY.database}`),
+  };
+  const simulator: ProcessSpec = { name: PAYMENT_GATEWAY.app, app: PAYMENT_GATEWAY.app, port: PAYMENT_GATEWAY.port, database: PAYMENT_GATEWAY.database };
+  const databaseUrls = new Map([...databases, [PAYMENT_GATEWAY.database, paymentGateway.databaseUrl]]);
+  const present = [simulator, ...PROCESSES].map((s) => ({ ...s, port: portOf(s.port) })).filter((s) => fs.existsSync(path.join(root, 'apps', s.app, 'src/main.ts')));
   const launch = (s: (typeof present)[number]): ChildProcess => {
     const child = spawn(process.execPath, [...(o.nodeArgs ?? []), '--enable-source-maps', '--import', 'tsx', path.join(root, 'apps', s.app, 'src/main.ts')], {
       cwd: root,
       env: {
         ...process.env,
         PORT: String(s.port),
-        DATABASE_URL: databases.get(s.database),
+        DATABASE_URL: databaseUrls.get(s.database),
+        PAYMENT_GATEWAY_URL: paymentGateway.url,
         AMQP_URL: o.amqpUrls?.[s.app] ?? amqpUrl,
         JWT_SECRET: o.jwtSecret ?? process.env.JWT_SECRET ?? 'orderflow-dev-secret-change-me',
         TOPOLOGY_PREFIX: o.topologyPrefix ?? '',
@@ -190,7 +211,9 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
     const url = `http://127.0.0.1:${s.port}`;
     await waitForPort(s.port, 60_000, () => child.exitCode === null && child.signalCode === null);
     const deadline = Date.now() + 30_000;
-    while (!(await isUp(url))) {
+    // The simulator has no broker: its /ready is all there is to wait for.
+    const up = s.app === PAYMENT_GATEWAY.app ? answersReady : isUp;
+    while (!(await up(url))) {
       if (Date.now() > deadline) throw new Error(`${s.app} is not ready (database, broker, consumers) after 30 s`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -260,7 +283,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
       await waitForPort(gatewayPort, 10_000, () => gateway.process.exitCode === null);
       gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
     }
-    return { gatewayUrl, services, databases, stop, processes, kill, restart, instanceTag };
+    return { gatewayUrl, paymentGateway, services, databases, stop, processes, kill, restart, instanceTag };
   } catch (err) {
     await stop();
     throw err;

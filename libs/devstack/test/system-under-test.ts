@@ -3,11 +3,18 @@ import { startSystem, SYSTEM_PORTS, type RunningSystem } from '../src';
 import { GATEWAY_LIMITS_LIFTED } from '../src/gateway';
 
 /**
- * Starts the whole system as `npm start` does, with its own databases and topology prefix,
- * before the suite's tests, and stops and removes it after them. The end-to-end suites drive
+ * Starts the whole system as `npm start` does — the payment gateway simulator included, with
+ * its own ledger database — with its own databases and topology prefix, before the suite's
+ * tests, and stops and removes it after them (`dropDatabasesByPrefix` takes the ledger's too). The end-to-end suites drive
  * it only through `gateway` (Nginx is required; `.ci/run` installs it).
  */
-export function systemUnderTest(name: string): { readonly system: RunningSystem; readonly gateway: string; readonly topologyPrefix: string } {
+export function systemUnderTest(name: string): {
+  readonly system: RunningSystem;
+  readonly gateway: string;
+  /** The payment gateway simulator startSystem runs first: its URL (and admin switches) and its ledger's database. */
+  readonly paymentGateway: RunningSystem['paymentGateway'];
+  readonly topologyPrefix: string;
+} {
   const dbPrefix = uniqueName(name);
   const topologyPrefix = `${dbPrefix}.`;
   let system: RunningSystem | undefined;
@@ -40,6 +47,9 @@ export function systemUnderTest(name: string): { readonly system: RunningSystem;
     },
     get gateway() {
       return this.system.gatewayUrl!;
+    },
+    get paymentGateway() {
+      return this.system.paymentGateway;
     },
     topologyPrefix,
   };

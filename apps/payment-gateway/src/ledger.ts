@@ -1,0 +1,269 @@
+import { Client } from 'pg';
+import type { SqlClient, TransactionRunner, SqlTx } from '@orderflow/db';
+import { AppError } from '@orderflow/errors';
+import type { CardAnswer } from './cards';
+
+/**
+ * The gateway's ledger: every charge and refund it was asked for, keyed by the caller's
+ * idempotency key, in its own PostgreSQL database so that it outlives a restart of the
+ * simulator. A request repeated with the same key gets the first final answer and never
+ * charges twice; the unique key is what guarantees it, also for requests racing each other.
+ *
+ * One table, created here at start (`ensureLedger`), not by our migrations: the simulator
+ * stands in for a third party, whose storage is not one of our services' schemas.
+ */
+
+export type EntryStatus =
+  /** Charges. */
+  | 'approved'
+  | 'declined'
+  /** Asked for, the card network was unavailable: no answer yet, the same key may be tried again. */
+  | 'pending'
+  /** Refunds. */
+  | 'refunded';
+
+export interface LedgerEntry {
+  idempotencyKey: string;
+  kind: 'charge' | 'refund';
+  orderId: string;
+  amount: number;
+  paymentMethod: string | null;
+  /** A refund's charge (its idempotency key). */
+  chargeKey: string | null;
+  status: EntryStatus;
+  reason: string | null;
+  /** Requests made with this key, the first included. */
+  requests: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ChargeRequest {
+  idempotencyKey: string;
+  orderId: string;
+  amount: number;
+  paymentMethod: string;
+}
+
+/** One charge's answer. `replayed`: the key was answered before, this is that answer again. */
+export type ChargeResult =
+  | { idempotencyKey: string; status: 'approved' | 'declined' | 'unavailable'; reason: string | null; replayed: boolean; entry: LedgerEntry }
+  /** The key was used before for another operation or other parameters: nothing was charged. */
+  | { idempotencyKey: string; status: 'rejected'; code: 'GATEWAY.IDEMPOTENCY_KEY_REUSED'; reason: string };
+
+const TABLE = `
+  CREATE TABLE IF NOT EXISTS gateway_ledger (
+    idempotency_key text PRIMARY KEY,
+    kind text NOT NULL CHECK (kind IN ('charge', 'refund')),
+    order_id text NOT NULL,
+    amount numeric(14, 2) NOT NULL CHECK (amount >= 0),
+    payment_method text,
+    charge_key text,
+    status text NOT NULL CHECK (status IN ('approved', 'declined', 'pending', 'refunded')),
+    reason text,
+    requests integer NOT NULL DEFAULT 1,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CHECK ((kind = 'refund') = (charge_key IS NOT NULL))
+  );
+  CREATE INDEX IF NOT EXISTS gateway_ledger_order_id ON gateway_ledger (order_id);
+  -- A charge is refunded once, in full, whatever key the refund comes with.
+  CREATE UNIQUE INDEX IF NOT EXISTS gateway_ledger_one_refund ON gateway_ledger (charge_key) WHERE kind = 'refund';
+`;
+
+/** Any number: serialises concurrent starts of several simulator replicas on one database. */
+const SCHEMA_LOCK = 7_246_183;
+
+/** The columns of an entry, as `Row` reads them; `t`: the table's alias in the statement. */
+const columns = (t = ''): string =>
+  `${t}idempotency_key, ${t}kind, ${t}order_id, ${t}amount::float8 AS amount, ${t}payment_method, ${t}charge_key, ${t}status, ${t}reason, ${t}requests,
+   to_char(${t}created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at,
+   to_char(${t}updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS updated_at`;
+
+interface Row {
+  idempotency_key: string;
+  kind: 'charge' | 'refund';
+  order_id: string;
+  amount: number;
+  payment_method: string | null;
+  charge_key: string | null;
+  status: EntryStatus;
+  reason: string | null;
+  requests: number;
+  created_at: string;
+  updated_at: string;
+}
+
+const entryOf = (r: Row): LedgerEntry => ({
+  idempotencyKey: r.idempotency_key,
+  kind: r.kind,
+  orderId: r.order_id,
+  amount: Number(r.amount),
+  paymentMethod: r.payment_method,
+  chargeKey: r.charge_key,
+  status: r.status,
+  reason: r.reason,
+  requests: r.requests,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+/**
+ * Creates the ledger's database when it does not exist (a laptop's PostgreSQL, where the
+ * simulator may: Kubernetes and compose create it with its role) and its table, idempotently.
+ */
+export async function ensureLedger(databaseUrl: string): Promise<void> {
+  const client = new Client({ connectionString: databaseUrl });
+  try {
+    await client.connect();
+  } catch (err) {
+    if ((err as { code?: string }).code !== '3D000') throw err; // 3D000: the database does not exist
+    await createDatabase(databaseUrl);
+    return ensureLedger(databaseUrl);
+  }
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+    await client.query(TABLE);
+    await client.query('COMMIT');
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function createDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.slice(1));
+  url.pathname = '/postgres';
+  const admin = new Client({ connectionString: url.toString() });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+  } catch (err) {
+    // 42P04: another replica created it meanwhile.
+    if ((err as { code?: string }).code !== '42P04') throw err;
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+}
+
+/** What the card network answers a charge on its `request`-th request (cards.ts with the configured rate). */
+export type CardRules = (charge: ChargeRequest, request: number) => CardAnswer;
+
+const statusOf = (answer: CardAnswer): { status: EntryStatus; reason: string | null } =>
+  answer.outcome === 'approved' ? { status: 'approved', reason: null } : answer.outcome === 'declined' ? { status: 'declined', reason: answer.reason } : { status: 'pending', reason: null };
+
+const sameCharge = (row: Row, c: ChargeRequest): boolean =>
+  row.kind === 'charge' && row.order_id === c.orderId && row.payment_method === c.paymentMethod && Math.abs(Number(row.amount) - c.amount) < 0.005;
+
+export function ledger(deps: { transaction: TransactionRunner<SqlTx>; sql: SqlClient }) {
+  return {
+    /**
+     * Charges each request once, in one transaction whatever their number: one upsert counts
+     * the request on keys seen before (their first answer stands) and records the new ones with
+     * the card's answer; a second statement settles the pending ones (the flaky card) whose
+     * turn has come. Results in request order. Keys must be distinct (the API checks).
+     */
+    async charge(charges: readonly ChargeRequest[], rules: CardRules): Promise<ChargeResult[]> {
+      if (charges.length === 0) return [];
+      // Rows locked in key order: two batches sharing keys take turns instead of deadlocking.
+      const sorted = [...charges].sort((a, b) => (a.idempotencyKey < b.idempotencyKey ? -1 : a.idempotencyKey > b.idempotencyKey ? 1 : 0));
+      const first = sorted.map((c) => statusOf(rules(c, 1)));
+      return deps.transaction(async (tx) => {
+        const rows = await tx.$queryRawUnsafe<Array<Row & { inserted: boolean }>>(
+          `INSERT INTO gateway_ledger (idempotency_key, kind, order_id, amount, payment_method, status, reason)
+           SELECT v.key, 'charge', v.order_id, v.amount, v.payment_method, v.status, v.reason
+             FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::text[], $6::text[])
+               AS v(key, order_id, amount, payment_method, status, reason)
+           ON CONFLICT (idempotency_key) DO UPDATE SET requests = gateway_ledger.requests + 1, updated_at = now()
+           RETURNING ${columns()}, (xmax = 0) AS inserted`,
+          sorted.map((c) => c.idempotencyKey),
+          sorted.map((c) => c.orderId),
+          sorted.map((c) => c.amount),
+          sorted.map((c) => c.paymentMethod),
+          first.map((f) => f.status),
+          first.map((f) => f.reason),
+        );
+        const byKey = new Map(rows.map((r) => [r.idempotency_key, r]));
+        // Pending charges asked again: the card network decides on this request.
+        const settled: Array<{ key: string; status: EntryStatus; reason: string | null }> = [];
+        for (const c of charges) {
+          const row = byKey.get(c.idempotencyKey)!;
+          if (row.inserted || row.status !== 'pending' || !sameCharge(row, c)) continue;
+          const next = statusOf(rules(c, row.requests));
+          if (next.status !== 'pending') settled.push({ key: c.idempotencyKey, ...next });
+        }
+        if (settled.length > 0) {
+          const updated = await tx.$queryRawUnsafe<Row[]>(
+            `UPDATE gateway_ledger g SET status = v.status, reason = v.reason, updated_at = now()
+               FROM unnest($1::text[], $2::text[], $3::text[]) AS v(key, status, reason)
+              WHERE g.idempotency_key = v.key
+             RETURNING ${columns('g.')}`,
+            settled.map((s) => s.key),
+            settled.map((s) => s.status),
+            settled.map((s) => s.reason),
+          );
+          for (const r of updated) byKey.set(r.idempotency_key, { ...r, inserted: false });
+        }
+        return charges.map((c): ChargeResult => {
+          const row = byKey.get(c.idempotencyKey)!;
+          if (!sameCharge(row, c)) {
+            return { idempotencyKey: c.idempotencyKey, status: 'rejected', code: 'GATEWAY.IDEMPOTENCY_KEY_REUSED', reason: `idempotency key ${c.idempotencyKey} was used for another operation` };
+          }
+          const entry = entryOf(row);
+          const status = row.status === 'pending' ? 'unavailable' : (row.status as 'approved' | 'declined');
+          // Replayed: answered (finally) by an earlier request, not by this one.
+          const replayed = !row.inserted && !settled.some((s) => s.key === c.idempotencyKey) && status !== 'unavailable';
+          return { idempotencyKey: c.idempotencyKey, status, reason: row.reason, replayed, entry };
+        });
+      });
+    },
+
+    /**
+     * Refunds a charge in full, once: the same key answers the first refund again; a charge
+     * refunded under another key, unknown or not approved, or an amount above the charge, is
+     * refused with a problem. The charge row is locked so refunds of one charge take turns.
+     */
+    async refund(r: { idempotencyKey: string; chargeKey: string; amount: number }): Promise<{ entry: LedgerEntry; replayed: boolean }> {
+      return deps.transaction(async (tx) => {
+        const [charge] = await tx.$queryRawUnsafe<Row[]>(`SELECT ${columns()} FROM gateway_ledger WHERE idempotency_key = $1 FOR UPDATE`, r.chargeKey);
+        const [existing] = await tx.$queryRawUnsafe<Row[]>(
+          `UPDATE gateway_ledger SET requests = requests + 1, updated_at = now() WHERE idempotency_key = $1 RETURNING ${columns()}`,
+          r.idempotencyKey,
+        );
+        if (existing) {
+          if (existing.kind !== 'refund' || existing.charge_key !== r.chargeKey || Math.abs(Number(existing.amount) - r.amount) >= 0.005) {
+            throw new AppError('GATEWAY.IDEMPOTENCY_KEY_REUSED', `idempotency key ${r.idempotencyKey} was used for another operation`, { category: 'conflict' });
+          }
+          return { entry: entryOf(existing), replayed: true };
+        }
+        if (!charge || charge.kind !== 'charge') throw new AppError('GATEWAY.CHARGE_NOT_FOUND', `no charge ${r.chargeKey}`, { category: 'not_found' });
+        if (charge.status !== 'approved') throw new AppError('GATEWAY.CHARGE_NOT_REFUNDABLE', `charge ${r.chargeKey} is ${charge.status}, not approved`, { category: 'conflict' });
+        if (r.amount - Number(charge.amount) >= 0.005) {
+          throw new AppError('GATEWAY.REFUND_EXCEEDS_CHARGE', `refund of ${r.amount} exceeds charge ${r.chargeKey} of ${charge.amount}`, { category: 'validation' });
+        }
+        const [inserted] = await tx.$queryRawUnsafe<Row[]>(
+          `INSERT INTO gateway_ledger (idempotency_key, kind, order_id, amount, charge_key, status)
+           VALUES ($1, 'refund', $2, $3, $4, 'refunded')
+           ON CONFLICT DO NOTHING
+           RETURNING ${columns()}`,
+          r.idempotencyKey,
+          charge.order_id,
+          r.amount,
+          r.chargeKey,
+        );
+        // Not inserted: the charge has a refund under another key (the key itself was looked up above, under the charge's lock).
+        if (!inserted) throw new AppError('GATEWAY.CHARGE_ALREADY_REFUNDED', `charge ${r.chargeKey} is refunded already`, { category: 'conflict' });
+        return { entry: entryOf(inserted), replayed: false };
+      });
+    },
+
+    /** The entry of an idempotency key, if any. */
+    async lookup(idempotencyKey: string): Promise<LedgerEntry | undefined> {
+      const [row] = await deps.sql.$queryRawUnsafe<Row[]>(`SELECT ${columns()} FROM gateway_ledger WHERE idempotency_key = $1`, idempotencyKey);
+      return row ? entryOf(row) : undefined;
+    },
+  };
+}
+
+export type Ledger = ReturnType<typeof ledger>;

@@ -1,0 +1,255 @@
+import CircuitBreaker from 'opossum';
+import { Gauge, Histogram, type Registry } from 'prom-client';
+import { Pool } from 'undici';
+import { DependencyUnavailableError, permanentError } from '@orderflow/errors';
+import {
+  breakerOptions,
+  chargeKey,
+  CIRCUIT_STATES,
+  countsAgainstGateway,
+  refundKey,
+  verdictOf,
+  type CircuitState,
+  type GatewayFailure,
+} from './gateway-policy';
+
+/** One order to charge. */
+export interface Charge {
+  orderId: string;
+  amount: number;
+  paymentMethod: string;
+}
+
+/** The gateway's answer for one charge. */
+export type CardAnswer =
+  | { outcome: 'approved' }
+  | { outcome: 'declined'; reason: string }
+  /** The card network is unavailable for this card (the flaky test card): try this order again later. */
+  | { outcome: 'unavailable' };
+
+/** What the payment service needs of its payment gateway (the simulator, apps/payment-gateway). */
+export interface PaymentGateway {
+  /**
+   * Charges each order once, ONE request whatever their number; the answers in order. Each
+   * charge's idempotency key is the order's (`charge:<orderId>`), so asking again — after a
+   * lost answer, a failed commit, a redelivery — returns the first answer and charges nothing
+   * more. Throws `DependencyUnavailableError` when the gateway does not answer (see verdictOf).
+   */
+  charge(charges: readonly Charge[]): Promise<CardAnswer[]>;
+  /**
+   * Refunds an order's charge in full, idempotently (`refund:<orderId>`). `charge-unknown`: the
+   * gateway has no such charge — one made before the payment service had a gateway, which moved
+   * no money: there is nothing to give back.
+   */
+  refund(refund: { orderId: string; amount: number }): Promise<'refunded' | 'charge-unknown'>;
+  /** Whether consumers paused for the gateway may take messages again: a probe through the breaker answered. */
+  answers(): Promise<boolean>;
+  /** For `/ready`'s detail. */
+  status(): { url: string; circuit: CircuitState };
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  /** PAYMENT_GATEWAY_URL. */
+  url: string;
+  /** PAYMENT_GATEWAY_TIMEOUT_MS: longest a call may take. */
+  timeoutMs: number;
+  /** PAYMENT_GATEWAY_BREAKER_RESET_MS: how long the breaker stays open before a trial call. */
+  breakerResetMs: number;
+  /** Where the breaker's state and the calls' durations are reported. */
+  metrics: Registry;
+}
+
+const DEPENDENCY = 'payment-gateway';
+
+/** A failed call, with what went wrong (gateway-policy.ts decides what it means). */
+class GatewayCallError extends Error {
+  constructor(
+    readonly failure: GatewayFailure,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'GatewayCallError';
+  }
+}
+
+interface Call {
+  operation: 'charge' | 'refund' | 'probe';
+  method: 'GET' | 'POST';
+  path: string;
+  body?: unknown;
+  idempotencyKey?: string;
+}
+
+interface Answer {
+  status: number;
+  body: unknown;
+}
+
+/** The failure an error of the HTTP client stands for. */
+function failureOfError(err: unknown): GatewayFailure {
+  const e = err as { name?: string; code?: string };
+  if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT') return { kind: 'timeout' };
+  return { kind: 'unreachable', code: e.code ?? e.name ?? 'UNKNOWN' };
+}
+
+/**
+ * The payment gateway over HTTP: keep-alive connections (a pool per process, so a batch's call
+ * costs no handshake), a deadline per call that aborts the request, and a circuit breaker
+ * (opossum) that fails fast while the gateway is down — a paused consumer then waits for the
+ * breaker's trial instead of hammering a dead gateway with every redelivered batch.
+ */
+export function httpPaymentGateway(o: GatewayOptions): PaymentGateway {
+  const base = new URL(o.url);
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const pool = new Pool(base.origin, {
+    // Batches are few and serial per lane: a handful of connections serves every lane of a process.
+    connections: 8,
+    keepAliveTimeout: 30_000,
+    // Below the simulator's (and most servers') 65 s, so the server never closes a connection under a request.
+    keepAliveMaxTimeout: 60_000,
+  });
+
+  const duration = new Histogram({
+    name: 'payment_gateway_call_duration_seconds',
+    help: 'Calls to the payment gateway, by operation and outcome (ok, wait: gateway unavailable, reject: request refused, circuit_open: not tried)',
+    labelNames: ['operation', 'outcome'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [o.metrics],
+  });
+
+  const send = async (call: Call): Promise<Answer> => {
+    let res;
+    try {
+      res = await pool.request({
+        method: call.method,
+        path: `${prefix}${call.path}`,
+        headers: { 'content-type': 'application/json', ...(call.idempotencyKey ? { 'idempotency-key': call.idempotencyKey } : {}) },
+        body: call.body === undefined ? undefined : JSON.stringify(call.body),
+        signal: AbortSignal.timeout(o.timeoutMs),
+      });
+    } catch (err) {
+      throw new GatewayCallError(failureOfError(err), `payment gateway ${call.operation}: ${(err as Error).message}`, { cause: err });
+    }
+    let body: unknown;
+    try {
+      body = await res.body.json();
+    } catch (err) {
+      // A body that is not JSON (a proxy's error page) or a connection lost while reading it.
+      const failure: GatewayFailure =
+        res.statusCode >= 400 ? { kind: 'status', status: res.statusCode } : err instanceof SyntaxError ? { kind: 'malformed', detail: err.message } : failureOfError(err);
+      throw new GatewayCallError(failure, `payment gateway ${call.operation}: answered ${res.statusCode}, body unreadable (${(err as Error).message})`, { cause: err });
+    }
+    if (res.statusCode >= 400) {
+      const problem = body as { code?: string; detail?: string };
+      throw new GatewayCallError({ kind: 'status', status: res.statusCode, code: problem.code }, `payment gateway ${call.operation}: ${res.statusCode} ${problem.code ?? ''} ${problem.detail ?? ''}`.trim());
+    }
+    return { status: res.statusCode, body };
+  };
+
+  const breaker = new CircuitBreaker(send, {
+    ...breakerOptions({ resetMs: o.breakerResetMs }),
+    // true: not the gateway's fault, so not a failure in the breaker's error rate.
+    errorFilter: (err: unknown) => err instanceof GatewayCallError && !countsAgainstGateway(err.failure),
+  });
+  const circuit = (): CircuitState => (breaker.opened ? 'open' : breaker.halfOpen ? 'half_open' : 'closed');
+
+  new Gauge({
+    name: 'payment_gateway_circuit_state',
+    help: 'The circuit breaker in front of the payment gateway: 1 for its current state (closed: calls go through; open: failing fast, payments wait; half_open: one trial call)',
+    labelNames: ['state'],
+    registers: [o.metrics],
+    collect() {
+      const now = circuit();
+      for (const state of CIRCUIT_STATES) this.set({ state }, state === now ? 1 : 0);
+    },
+  });
+
+  /**
+   * The probe of paused consumers: the gateway's `/ready`, asked THROUGH the breaker, like any
+   * call. So an outage opens the breaker within a few probes (a paused consumer makes no other
+   * calls), an open breaker keeps the probes off the gateway (refused at once) until its reset
+   * time, and the first probe after it is the half-open trial: answered, the breaker closes
+   * and the consumers take messages again.
+   */
+  const answers = async (): Promise<boolean> => {
+    try {
+      await breaker.fire({ operation: 'probe', method: 'GET', path: '/ready' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  /** Calls through the breaker; a failure becomes what gateway-policy.ts says it is. */
+  const call = async (c: Call): Promise<Answer> => {
+    const stop = duration.startTimer({ operation: c.operation });
+    try {
+      const answer = await breaker.fire(c);
+      stop({ outcome: 'ok' });
+      return answer;
+    } catch (err) {
+      const failure: GatewayFailure = err instanceof GatewayCallError ? err.failure : (err as { code?: string }).code === 'EOPENBREAKER' ? { kind: 'circuit_open' } : { kind: 'unreachable', code: 'UNKNOWN' };
+      const verdict = verdictOf(failure);
+      stop({ outcome: failure.kind === 'circuit_open' ? 'circuit_open' : verdict });
+      const message = failure.kind === 'circuit_open' ? `payment gateway ${c.operation}: circuit open, not tried` : (err as Error).message;
+      if (verdict === 'wait') {
+        throw new DependencyUnavailableError('PAYMENT.GATEWAY_UNAVAILABLE', failure.kind === 'timeout' ? `${message} (it may have charged: the retry asks again with the same idempotency key)` : message, {
+          dependency: DEPENDENCY,
+          answers,
+          cause: err,
+        });
+      }
+      throw permanentError(`PAYMENT.GATEWAY_REJECTED`, message, err);
+    }
+  };
+
+  return {
+    async charge(charges) {
+      if (charges.length === 0) return [];
+      const answer = await call({
+        operation: 'charge',
+        method: 'POST',
+        path: '/v1/charges/batch',
+        body: { charges: charges.map((c) => ({ idempotencyKey: chargeKey(c.orderId), orderId: c.orderId, amount: c.amount, paymentMethod: c.paymentMethod })) },
+      });
+      const results = (answer.body as { results?: unknown }).results;
+      if (!Array.isArray(results) || results.length !== charges.length) {
+        throw permanentError('PAYMENT.GATEWAY_REJECTED', `payment gateway charge: ${charges.length} charges asked, answer not understood`);
+      }
+      return results.map((r: { idempotencyKey?: string; status?: string; reason?: string | null; code?: string }, i): CardAnswer => {
+        if (r.idempotencyKey !== chargeKey(charges[i]!.orderId)) throw permanentError('PAYMENT.GATEWAY_REJECTED', `payment gateway charge: answer ${i} is for ${r.idempotencyKey}`);
+        switch (r.status) {
+          case 'approved':
+            return { outcome: 'approved' };
+          case 'declined':
+            return { outcome: 'declined', reason: r.reason ?? 'card declined' };
+          case 'unavailable':
+            return { outcome: 'unavailable' };
+          default:
+            // `rejected`: the key was used for other parameters. Nothing was charged; asking again cannot help.
+            throw permanentError('PAYMENT.GATEWAY_REJECTED', `payment gateway refused charge ${r.idempotencyKey}: ${r.code ?? r.status} ${r.reason ?? ''}`.trim());
+        }
+      });
+    },
+
+    async refund({ orderId, amount }) {
+      try {
+        await call({ operation: 'refund', method: 'POST', path: '/v1/refunds', idempotencyKey: refundKey(orderId), body: { chargeKey: chargeKey(orderId), amount } });
+        return 'refunded';
+      } catch (err) {
+        const failure = (err as { cause?: unknown }).cause;
+        if (failure instanceof GatewayCallError && failure.failure.kind === 'status' && failure.failure.code === 'GATEWAY.CHARGE_NOT_FOUND') return 'charge-unknown';
+        throw err;
+      }
+    },
+
+    answers,
+    status: () => ({ url: o.url, circuit: circuit() }),
+    async close() {
+      breaker.shutdown();
+      await pool.close();
+    },
+  };
+}

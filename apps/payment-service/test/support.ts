@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { Pool } from 'pg';
+import { createMetricsRegistry } from '@orderflow/http';
+import { buildService, type Service } from '@orderflow/service';
+import { freePorts, PG_ADMIN_URL, uniqueName, urlFor, waitFor } from '@orderflow/testkit';
+import { api } from '../src/api';
+import type { PaymentConfig } from '../src/config';
+import { database, type Db, type Tx } from '../src/db';
+import { httpPaymentGateway, type PaymentGateway } from '../src/gateway';
+import { subscriptions } from '../src/handlers';
+import { topology } from '../src/topology';
+
+const ROOT = path.resolve(__dirname, '../../..');
+
+/** A ledger entry of the simulator, as its API shows it. */
+export interface GatewayEntry {
+  idempotencyKey: string;
+  kind: 'charge' | 'refund';
+  orderId: string;
+  amount: number;
+  status: string;
+  requests: number;
+}
+
+/** The payment gateway simulator (apps/payment-gateway) as a process of its own, with its own ledger database. */
+export interface GatewaySimulator {
+  url: string;
+  /** PUT /admin/<what> (outage, latency, failure-rate). */
+  admin(what: 'outage' | 'latency' | 'failure-rate', body: unknown): Promise<void>;
+  /** The entry of an idempotency key (GET /v1/ledger/:key), or undefined. */
+  entry(key: string): Promise<GatewayEntry | undefined>;
+  /** Every ledger row of these orders, straight from the simulator's database. */
+  entries(orderIds: readonly string[]): Promise<Array<{ idempotency_key: string; kind: string; order_id: string; status: string; requests: number }>>;
+  /** Stops the process and drops its database. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the simulator as `npm start` does — a separate process, reached over HTTP — on a free
+ * port with a database of its own (created by the simulator itself), and waits until it is ready.
+ * The payment service's tests run against it: the card decisions are the gateway's.
+ */
+export async function startGatewaySimulator(env: Record<string, string> = {}): Promise<GatewaySimulator> {
+  const [port] = await freePorts(1);
+  const database = uniqueName('gateway');
+  const databaseUrl = urlFor(database);
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'apps/payment-gateway/src/main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), DATABASE_URL: databaseUrl, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error', ...env },
+    stdio: ['ignore', process.env.TEST_LOG_LEVEL ? 'inherit' : 'ignore', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(async () => {
+    if (child.exitCode !== null) throw new Error(`the gateway simulator exited (${child.exitCode})`);
+    return (await fetch(`${url}/health`).catch(() => null))?.status === 200;
+  }, 'the gateway simulator up', 30_000);
+  const db = new Pool({ connectionString: databaseUrl, max: 1 });
+  return {
+    url,
+    async admin(what, body) {
+      const res = await fetch(`${url}/admin/${what}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      if (res.status !== 200) throw new Error(`PUT /admin/${what}: ${res.status} ${await res.text()}`);
+    },
+    async entry(key) {
+      const res = await fetch(`${url}/v1/ledger/${encodeURIComponent(key)}`);
+      if (res.status === 404) return undefined;
+      if (res.status !== 200) throw new Error(`GET /v1/ledger/${key}: ${res.status}`);
+      return (await res.json()) as GatewayEntry;
+    },
+    async entries(orderIds) {
+      const { rows } = await db.query('SELECT idempotency_key, kind, order_id, status, requests FROM gateway_ledger WHERE order_id = ANY($1::text[]) ORDER BY idempotency_key', [orderIds]);
+      return rows;
+    },
+    async stop() {
+      await db.end();
+      child.kill('SIGTERM');
+      await exited;
+      const admin = new Pool({ connectionString: PG_ADMIN_URL, max: 1 });
+      try {
+        await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
+}
+
+/** The payment service wired as main.ts wires it (its gateway client on its metrics registry), not started. */
+export function buildPaymentService(config: PaymentConfig): { service: Service<Db, Tx>; gateway: PaymentGateway } {
+  const metrics = createMetricsRegistry('payment-service');
+  const gateway = httpPaymentGateway({ url: config.PAYMENT_GATEWAY_URL, timeoutMs: config.PAYMENT_GATEWAY_TIMEOUT_MS, breakerResetMs: config.PAYMENT_GATEWAY_BREAKER_RESET_MS, metrics });
+  const service = buildService({
+    name: 'payment-service',
+    config,
+    topology,
+    database,
+    metrics,
+    routes: api,
+    subscriptions: (deps) => subscriptions({ ...deps, gateway }),
+    readinessDetail: () => ({ paymentGateway: gateway.status() }),
+  });
+  const stop = async (): Promise<void> => {
+    await service.stop();
+    await gateway.close();
+  };
+  return { service: { ...service, stop }, gateway };
+}
