@@ -37,7 +37,7 @@ function releaseReason(event: ReleaseEvent): string {
 /** order.created, consecutive ones together: one reservation pass, one answer per order. */
 async function reserve(events: readonly Created[], ctx: Ctx): Promise<void> {
   if (events.length === 0) return;
-  const orders = events.map((event) => ({ event, orderId: event.payload.orderId, lines: event.payload.items }));
+  const orders = events.map((event) => ({ event, orderId: event.payload.orderId, lines: event.payload.items, total: event.payload.total }));
   for (const { order, decision: d } of await reserveOrders(ctx.tx, orders, ctx.logger)) {
     const { event } = order;
     const { orderId, customerId, paymentMethod } = event.payload;

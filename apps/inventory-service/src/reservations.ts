@@ -26,10 +26,11 @@ function firstPerOrder<T extends { orderId: string }>(requests: readonly T[], lo
   });
 }
 
-/** An order to reserve for: its id and lines (with the client's prices, if any). */
+/** An order to reserve for: its id and lines (with the client's prices, if any) and the total it claimed, if any. */
 export interface ToReserve {
   orderId: string;
   lines: readonly Line[];
+  total?: number | undefined;
 }
 
 /**
@@ -43,7 +44,7 @@ export interface ToReserve {
 export async function reserveOrders<T extends ToReserve>(tx: Tx, requests: readonly T[], logger: Logger): Promise<Array<{ order: T; decision: CreatedDecision }>> {
   const orders = firstPerOrder(requests, logger);
   const known = await lockKnownOrders(tx, orders.map((o) => o.key).sort());
-  const claimed = orders.map((o) => ({ orderId: o.key, status: known.get(o.key) ?? ('NEW' as const), lines: o.lines }));
+  const claimed = orders.map((o) => ({ orderId: o.key, status: known.get(o.key) ?? ('NEW' as const), lines: o.lines, total: o.total }));
   const stock = await lockStock(
     tx,
     claimed.filter((o) => o.status === 'NEW').flatMap((o) => o.lines.map((i) => i.productId)),

@@ -55,9 +55,15 @@ export interface PriceMismatch {
   catalog: number;
 }
 
+/** The client's claimed total is not the catalog total of the order's lines. */
+export interface TotalMismatch {
+  claimed: number;
+  catalog: number;
+}
+
 export type Reservation =
   | { ok: true; moves: Move[]; items: PricedLine[]; total: number }
-  | { ok: false; unavailable: Shortage[]; unknown: string[]; mismatches: PriceMismatch[] };
+  | { ok: false; unavailable: Shortage[]; unknown: string[]; mismatches: PriceMismatch[]; totalMismatch?: TotalMismatch };
 
 /** The reason inventory.failed carries for a client price that is not the catalog's begins with this. */
 export const PRICE_MISMATCH = 'PRICE_MISMATCH';
@@ -79,8 +85,13 @@ export function sumLines(lines: readonly Line[]): Move[] {
  * All or nothing: every (summed) line fits in the available stock and every price the client
  * claimed is the catalog's, or nothing is reserved. A reservation prices each line at the
  * catalog price; its total is what payment charges.
+ *
+ * `claimedTotal` is the total the client claimed (order.created's `total`). With every line
+ * priced it is their sum, so a wrong line price already says it all; it matters for an order
+ * whose lines carry no price but whose client stated what it expects to pay (a `totalAmount`):
+ * charging something else than that would be as wrong as a wrong line price.
  */
-export function reserve(stock: Stock, lines: readonly Line[]): Reservation {
+export function reserve(stock: Stock, lines: readonly Line[], claimedTotal?: number): Reservation {
   const wanted = sumLines(lines);
   const unknown = wanted.filter((m) => !stock.has(m.productId)).map((m) => m.productId);
   const unavailable = wanted
@@ -96,15 +107,20 @@ export function reserve(stock: Stock, lines: readonly Line[]): Reservation {
     items.push({ productId: l.productId, quantity: l.quantity, unitPrice: price });
     total += l.quantity * cents(price);
   });
-  return unavailable.length === 0 && mismatches.length === 0
+  // Only a catalog total of known products, and only when no line price explains the difference.
+  const totalMismatch =
+    claimedTotal !== undefined && unknown.length === 0 && mismatches.length === 0 && cents(claimedTotal) !== total
+      ? { claimed: claimedTotal, catalog: total / 100 }
+      : undefined;
+  return unavailable.length === 0 && mismatches.length === 0 && totalMismatch === undefined
     ? { ok: true, moves: wanted, items, total: total / 100 }
-    : { ok: false, unavailable, unknown, mismatches };
+    : { ok: false, unavailable, unknown, mismatches, ...(totalMismatch ? { totalMismatch } : {}) };
 }
 
 /**
  * Human-readable why of a failed reservation: a price mismatch first (the reason then begins
- * with PRICE_MISMATCH and names each line, its client and catalog price), then unknown
- * products and each shortage.
+ * with PRICE_MISMATCH and names each line, its client and catalog price, or the client and
+ * catalog totals), then unknown products and each shortage.
  */
 export function failureReason(r: Extract<Reservation, { ok: false }>): string {
   const unknown = new Set(r.unknown);
@@ -113,6 +129,7 @@ export function failureReason(r: Extract<Reservation, { ok: false }>): string {
     ...(r.mismatches.length > 0
       ? [`${PRICE_MISMATCH}: ${r.mismatches.map((m) => `line ${m.line} (${m.productId}): client price ${money(m.claimed)}, catalog price ${money(m.catalog)}`).join('; ')}`]
       : []),
+    ...(r.totalMismatch ? [`${PRICE_MISMATCH}: total: client total ${money(r.totalMismatch.claimed)}, catalog total ${money(r.totalMismatch.catalog)}`] : []),
     ...(r.unknown.length > 0 ? [`unknown product ${r.unknown.join(', ')}`] : []),
     ...r.unavailable
       .filter((s) => !unknown.has(s.productId))
@@ -128,11 +145,11 @@ export type CreatedDecision =
   /** order.created was answered already (same order, another event id): nothing changes. */
   | { kind: 'ignore' };
 
-/** What to do with an order.created, given what is known about its order. */
-export function decideCreated(status: OrderStatus, stock: Stock, lines: readonly Line[]): CreatedDecision {
+/** What to do with an order.created, given what is known about its order (`claimedTotal`: its `total`). */
+export function decideCreated(status: OrderStatus, stock: Stock, lines: readonly Line[], claimedTotal?: number): CreatedDecision {
   switch (status) {
     case 'NEW': {
-      const r = reserve(stock, lines);
+      const r = reserve(stock, lines, claimedTotal);
       return r.ok
         ? { kind: 'reserve', next: 'RESERVED', moves: r.moves, items: r.items, total: r.total }
         : { kind: 'reject', next: 'FAILED', reason: failureReason(r), unavailable: r.unavailable };
@@ -166,6 +183,8 @@ export interface CreatedOrder {
   orderId: string;
   status: OrderStatus;
   lines: readonly Line[];
+  /** The total the client claimed, if it claimed one. */
+  total?: number | undefined;
 }
 
 /**
@@ -178,7 +197,7 @@ export function decideCreatedBatch(stock: Stock, orders: readonly CreatedOrder[]
   // the stock per reservation would cost orders × products).
   const current = new Map(stock);
   const decisions = orders.map((o) => {
-    const d = decideCreated(o.status, current, o.lines);
+    const d = decideCreated(o.status, current, o.lines, o.total);
     if (d.kind === 'reserve') moveInPlace(current, d.moves, 1);
     return d;
   });

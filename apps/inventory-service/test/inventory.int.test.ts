@@ -189,6 +189,24 @@ describe('inventory service (real PostgreSQL and RabbitMQ, two instances)', () =
     expect(await service.deps.db.reservation.count({ where: { orderId: payload.orderId } })).toBe(0);
   });
 
+  it('a claimed total without line prices (a totalAmount) that is not the catalog total: inventory.failed with PRICE_MISMATCH naming both totals; one that is, is reserved', async () => {
+    const p = await product(sku('ITEM'), 'Phone', 1999.99, 5);
+    const q = await product(sku('ITEM'), 'Case', 600, 5);
+    const wrong = { ...order([{ productId: p, quantity: 1 }, { productId: q, quantity: 1 }]), total: 2500 };
+    const right = { ...order([{ productId: p, quantity: 1 }, { productId: q, quantity: 1 }]), total: 2599.99 };
+    await publish(orderCreated, wrong);
+    expect((await answerTo(wrong.orderId, 'inventory.failed')).payload).toEqual({
+      orderId: wrong.orderId,
+      customerId: 'alice',
+      reason: 'PRICE_MISMATCH: total: client total 2500.00, catalog total 2599.99',
+      unavailable: [],
+    });
+    expect(await service.deps.db.reservation.count({ where: { orderId: wrong.orderId } })).toBe(0);
+    await publish(orderCreated, right);
+    expect((await answerTo(right.orderId, 'inventory.reserved')).payload).toMatchObject({ total: 2599.99, catalogPriced: true });
+    expect(await stockOf(p)).toMatchObject({ available: 4, reserved: 1 });
+  });
+
   it('the price is the catalog price when the order is reserved: a price change reaches the next orders', async () => {
     const p = await product(sku('REPRICE'), 'Widget', 4, 10);
     const before = order([{ productId: p, quantity: 3 }]);

@@ -118,6 +118,34 @@ describe('pricing an order from the catalog', () => {
     expect(d).toMatchObject({ kind: 'reject', reason: 'PRICE_MISMATCH: line 1 (A): client price 9.99, catalog price 10.00; unknown product NOPE; insufficient stock for A (requested 2, available 1)' });
   });
 
+  it('a claimed total (the client gave no line prices) that differs from the catalog total refuses the order: PRICE_MISMATCH names both totals; nothing is reserved', () => {
+    const d = decideCreated('NEW', stock({ A: [5, 0, 1999.99], B: [5, 0, 500] }), [{ productId: 'A', quantity: 1 }, { productId: 'B', quantity: 1 }], 2599.99);
+    expect(d).toEqual({ kind: 'reject', next: 'FAILED', reason: 'PRICE_MISMATCH: total: client total 2599.99, catalog total 2499.99', unavailable: [] });
+  });
+
+  it('a claimed total equal to the catalog total (compared in cents) is accepted', () => {
+    const d = decideCreated('NEW', stock({ A: [5, 0, 0.1], B: [5, 0, 0.2] }), [{ productId: 'A', quantity: 1 }, { productId: 'B', quantity: 1 }], 0.3);
+    expect(d).toMatchObject({ kind: 'reserve', total: 0.3 });
+  });
+
+  it('a wrong line price is named alone: the claimed total that follows from it adds nothing', () => {
+    const d = decideCreated('NEW', stock({ A: [5, 0, 10] }), [{ productId: 'A', quantity: 2, unitPrice: 0.01 }], 0.02);
+    expect(d).toMatchObject({ kind: 'reject', reason: 'PRICE_MISMATCH: line 1 (A): client price 0.01, catalog price 10.00' });
+  });
+
+  it('a claimed total for an order with an unknown product: the unknown product is the reason (there is no catalog total)', () => {
+    const d = decideCreated('NEW', stock({ A: [5, 0, 10] }), [{ productId: 'A', quantity: 1 }, { productId: 'NOPE', quantity: 1 }], 10);
+    expect(d).toMatchObject({ kind: 'reject', reason: 'unknown product NOPE' });
+  });
+
+  it('in a batch, each order is checked against its own claimed total', () => {
+    const { decisions } = decideCreatedBatch(stock({ A: [5, 0, 10] }), [
+      { orderId: 'o1', status: 'NEW', lines: [{ productId: 'A', quantity: 1 }], total: 9 },
+      { orderId: 'o2', status: 'NEW', lines: [{ productId: 'A', quantity: 1 }], total: 10 },
+    ]);
+    expect(decisions.map((d) => d.kind)).toEqual(['reject', 'reserve']);
+  });
+
   it('in a batch, an order refused for its price takes no stock from the next order', () => {
     const { decisions, stock: after } = decideCreatedBatch(stock({ A: [2, 0, 10] }), [
       { orderId: 'o1', status: 'NEW', lines: [{ productId: 'A', quantity: 2, unitPrice: 1 }] },

@@ -2,9 +2,10 @@ import { serviceTopology } from '@orderflow/messaging';
 import { BULK_EVENTS, OUTCOME_EVENTS } from './queues';
 
 /**
- * Notification listens to the outcomes customers hear about. (inventory.failed and
- * payment.* are covered by the order outcome events they lead to, so nobody is told twice.)
- * An import's orders are told the same through the bulk events, on `notification.bulk`.
+ * Notification listens to the outcomes customers hear about, and to the changes of an order's
+ * contact (where they hear about them). (inventory.failed and payment.* are covered by the
+ * order outcome events they lead to, so nobody is told twice.) An import's orders are told the
+ * same through the bulk events, on `notification.bulk`.
  */
 export const topology = serviceTopology({
   service: 'notification',

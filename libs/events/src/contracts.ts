@@ -46,7 +46,37 @@ const stockRelease = z.object({ orderId, reason: z.string().min(1) });
 const charge = z.object({ orderId, customerId: z.string().min(1), paymentId: z.uuid(), amount: money });
 const chargeFailure = z.object({ orderId, customerId: z.string().min(1), reason: z.string().min(1) });
 
-export const orderCreated = defineEvent('order.created', 1, placedOrder);
+/**
+ * How the order's customer is reached, as the client gave it: where notifications go (an
+ * email, a phone for SMS) and where the order ships. Every field is optional, and so is the
+ * whole `contact` of order.created — a tolerant reader's change that kept the version, as
+ * `unitPrice`/`total` did: the consumers (inventory ignores it, notification reads it) must be
+ * deployed before the order service that sends it.
+ */
+const contact = z.object({
+  email: z.string().min(1).optional(),
+  phone: z.string().min(1).optional(),
+  shippingAddress: z.string().min(1).optional(),
+});
+
+export const orderCreated = defineEvent('order.created', 1, placedOrder.extend({ contact: contact.optional() }));
+
+/**
+ * An order's contact changed (PATCH /api/orders/:id): `contact` is the whole contact after
+ * the change (what is absent is no longer known), `changed` the fields the update named
+ * (`email`, `phone`, `shippingAddress`), so a consumer that cares about one field only can
+ * tell whether it moved.
+ */
+export const orderUpdated = defineEvent(
+  'order.updated',
+  1,
+  z.object({
+    orderId,
+    customerId: z.string().min(1),
+    contact,
+    changed: z.array(z.enum(['email', 'phone', 'shippingAddress'])).min(1),
+  }),
+);
 export const inventoryReserved = defineEvent(
   'inventory.reserved',
   1,
@@ -172,6 +202,7 @@ export const orderBatchConcluded = defineEvent(
 
 export const contracts = [
   orderCreated,
+  orderUpdated,
   inventoryReserved,
   inventoryFailed,
   inventoryReleased,
