@@ -29,6 +29,7 @@ import {
 /** docs/contract.md, "HTTP API": the public prefixes and the service answering each. */
 const ROUTES: Record<string, string> = {
   '/api/orders': 'order-service',
+  '/api/customers': 'order-service',
   '/api/inventory': 'inventory-service',
   '/api/payments': 'payment-service',
   '/api/notifications': 'notification-service',

@@ -1,44 +1,21 @@
 import type { Request, Router } from 'express';
 import { z } from 'zod';
 import { AppError } from '@orderflow/errors';
-import { newId, orderCreated } from '@orderflow/events';
+import { newId, orderCreated, type PayloadOf } from '@orderflow/events';
 import { authenticate, principalOf, validate } from '@orderflow/http';
 import { groupCommit } from '@orderflow/service';
 import type { Messaging } from '@orderflow/messaging';
 import type { SqlClient } from '@orderflow/db';
 import type { Db, Tx } from './db';
-import { totalOf } from './decide';
-import { insertOrders, type Placement } from './store';
+import { NO_CONTACT, type Contact } from './history';
+import { parseOrderRequest } from './requests';
+import { insertOrders, type NewOrder, type Placed, type Placement } from './store';
 import { outcomeContract, transition } from './transition';
 
 const STATUSES = ['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'REJECTED', 'CANCELLED'] as const;
 
-// A price within a rounding error of whole cents is accepted and stored as those cents, so the
-// order.created event built from it always meets the contract's multipleOf(0.01).
-const price = z
-  .number()
-  .min(0)
-  .max(1_000_000)
-  .refine((n) => Math.abs(n * 100 - Math.round(n * 100)) < 1e-6, 'must have at most 2 decimals')
-  .transform((n) => Math.round(n * 100) / 100);
-const newOrder = z.object({
-  customerId: z.string().trim().min(1).max(200),
-  items: z
-    .array(
-      z.object({
-        productId: z.string().trim().min(1).max(100),
-        quantity: z.number().int().min(1).max(10_000),
-        // The catalog sets the price: a client's price is a claim inventory checks (a different
-        // one rejects the order, PRICE_MISMATCH); without one (or null) the catalog's is charged.
-        unitPrice: price.nullish().transform((p) => p ?? undefined),
-      }),
-    )
-    .min(1)
-    .max(100),
-  paymentMethod: z.string().trim().min(1).max(100),
-});
 const idempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
-const orderIdParam = z.object({ id: z.uuid() });
+export const orderIdParam = z.object({ id: z.uuid() });
 const listQuery = z.object({
   customerId: z.string().min(1).max(200).optional(),
   status: z.enum(STATUSES).optional(),
@@ -46,12 +23,18 @@ const listQuery = z.object({
   cursor: z.string().max(200).optional(),
 });
 
+/** An order with its lines and the events that are on its timeline (the others carry data only). */
+const ORDER_INCLUDE = {
+  lines: { orderBy: { lineNo: 'asc' } },
+  events: { where: { reason: { not: null } }, orderBy: { seq: 'asc' }, select: { status: true, reason: true, at: true } },
+} as const;
+
 type OrderRow = Awaited<ReturnType<typeof loadOrder>>;
 
 async function loadOrder(db: Db, id: string) {
   return db.order.findUnique({
     where: { id },
-    include: { lines: { orderBy: { lineNo: 'asc' } }, timeline: { orderBy: { id: 'asc' } } },
+    include: ORDER_INCLUDE,
   });
 }
 
@@ -60,23 +43,38 @@ const amount = (d: { toNumber(): number } | null): number | null => (d === null 
 /**
  * An order as the API shows it. `total` and a line's `unitPrice` are what is charged once
  * inventory priced the order from the catalog; before that, the client's claimed prices, and
- * null where it claimed none.
+ * null where it claimed none. The timeline is read from the order's events.
  */
 function present(o: NonNullable<OrderRow>) {
+  const catalog = o.unitPrices ?? [];
   return {
     orderId: o.id,
     customerId: o.customerId,
     status: o.status,
     total: amount(o.total),
     paymentMethod: o.paymentMethod,
-    items: o.lines.map((l) => ({ productId: l.productId, quantity: l.quantity, unitPrice: amount(l.unitPrice) })),
-    timeline: o.timeline.map((t) => ({ status: t.status, at: t.at.toISOString(), reason: t.reason })),
+    customerEmail: o.customerEmail,
+    customerPhone: o.customerPhone,
+    shippingAddress: o.shippingAddress,
+    items: o.lines.map((l, i) => ({ productId: l.productId, quantity: l.quantity, unitPrice: amount(catalog[i] ?? l.unitPrice) })),
+    timeline: o.events.map((t) => ({ status: t.status, at: t.at.toISOString(), reason: t.reason })),
+    version: o.version,
     createdAt: o.createdAt.toISOString(),
     updatedAt: o.updatedAt.toISOString(),
   };
 }
 
-const notFound = (id: string): AppError => new AppError('ORDER.NOT_FOUND', `order ${id} not found`, { category: 'not_found' });
+/** Customers act only for themselves; admins for anyone (undefined). Others' orders look absent. */
+export const ownCustomer = (req: Request): string | undefined => {
+  const me = principalOf(req);
+  return me.role === 'admin' ? undefined : me.sub;
+};
+const visibleTo = (req: Request, customerId: string): boolean => {
+  const own = ownCustomer(req);
+  return own === undefined || own === customerId;
+};
+
+export const notFound = (id: string): AppError => new AppError('ORDER.NOT_FOUND', `order ${id} not found`, { category: 'not_found' });
 
 /** Cursor of keyset paging (newest first): the last item's creation time and id. */
 const encodeCursor = (createdAt: Date, id: string): string => Buffer.from(JSON.stringify([createdAt.toISOString(), id])).toString('base64url');
@@ -106,41 +104,49 @@ export function api(deps: OrdersApiDeps) {
   /** Orders placed while others are being written go together: one statement, one commit. */
   const placeOrder = groupCommit((orders: Placement[]) => insertOrders(sql, orders), { maxInFlight: 1, lingerMs: 2 });
 
-  /** Customers act only for themselves; admins for anyone (undefined). Others' orders look absent. */
-  const ownCustomer = (req: Request): string | undefined => {
-    const me = principalOf(req);
-    return me.role === 'admin' ? undefined : me.sub;
-  };
-  const visibleTo = (req: Request, customerId: string): boolean => {
-    const own = ownCustomer(req);
-    return own === undefined || own === customerId;
-  };
+  /**
+   * A blocked customer's order: placed and rejected (CUSTOMER_BLOCKED) in one transaction,
+   * through the one transition; no order.created, so nothing is reserved or charged.
+   */
+  const placeRejected = (order: NewOrder, causationId: string | null): Promise<Placed> =>
+    messaging.transaction(async (tx, publish) => {
+      const [placed] = await insertOrders(tx, [{ order, created: null }], { admitBlocked: true });
+      if (!placed!.created) return placed!;
+      const [effect] = (await transition(tx, [[{ orderId: order.id, inputs: [{ type: 'customer-blocked' }] }]], { at: order.at })).events;
+      for (const { type, payload } of effect!.outcomes) publish(outcomeContract[type], payload, { correlationId: order.id, causationId });
+      return { ...placed!, blocked: true };
+    });
+
 
   return (router: Router): void => {
     router.post('/api/orders', authenticate(), async (req, res) => {
-      const body = validate(newOrder, req.body);
+      const asked = parseOrderRequest(req.body, principalOf(req));
       const key = req.get('Idempotency-Key');
       const idemKey = key === undefined ? null : validate(z.object({ 'Idempotency-Key': idempotencyKey }), { 'Idempotency-Key': key })['Idempotency-Key'];
-      if (!visibleTo(req, body.customerId)) {
-        throw new AppError('AUTH.FORBIDDEN', 'customers can place orders only for themselves', { category: 'forbidden' });
-      }
-      const total = totalOf(body.items);
       const at = now();
-      const id = makeId();
-      const created = messaging.event(
-        orderCreated,
-        { orderId: id, customerId: body.customerId, items: body.items, total: total ?? undefined, paymentMethod: body.paymentMethod },
-        { correlationId: id, causationId: req.id ?? null, occurredAt: at },
-      );
-      const result = await placeOrder({ order: { id, customerId: body.customerId, paymentMethod: body.paymentMethod, total, idempotencyKey: idemKey, lines: body.items, at }, created });
-      if (result.created) messaging.relay.publish([created]);
+      const contact: Contact = { ...NO_CONTACT, ...asked.contact };
+      const order: NewOrder = { id: makeId(), customerId: asked.customerId, paymentMethod: asked.paymentMethod, total: asked.totalClaim ?? null, idempotencyKey: idemKey, lines: asked.items, contact, at };
+      const payload: PayloadOf<typeof orderCreated> = {
+        orderId: order.id,
+        customerId: order.customerId,
+        items: asked.items,
+        total: asked.totalClaim,
+        paymentMethod: order.paymentMethod,
+        ...(Object.keys(asked.contact).length > 0 ? { contact: asked.contact } : {}),
+      };
+      const created = messaging.event(orderCreated, payload, { correlationId: order.id, causationId: req.id ?? null, occurredAt: at });
+      let result = await placeOrder({ order, created });
+      if (result.blocked) result = await placeRejected(order, req.id ?? null);
+      if (result.created && !result.blocked) messaging.relay.publish([created]);
       if (!result.created) res.set('Idempotent-Replayed', 'true');
+      // A new order's answer is known without reading it back; a replayed or rejected one is read.
+      const fresh = result.created && !result.blocked;
       res
         .status(202)
         .location(`/api/orders/${result.id}`)
         .json(
-          result.created
-            ? { orderId: result.id, status: 'PENDING', customerId: body.customerId, total, createdAt: at.toISOString() }
+          fresh
+            ? { orderId: result.id, status: 'PENDING', customerId: order.customerId, total: order.total, createdAt: at.toISOString() }
             : (({ orderId, status, customerId, total: t, createdAt }) => ({ orderId, status, customerId, total: t, createdAt }))(present((await loadOrder(db, result.id))!)),
         );
     });
@@ -168,7 +174,7 @@ export function api(deps: OrdersApiDeps) {
         },
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
         take: q.limit + 1,
-        include: { lines: { orderBy: { lineNo: 'asc' } }, timeline: { orderBy: { id: 'asc' } } },
+        include: ORDER_INCLUDE,
       });
       const page = rows.slice(0, q.limit);
       const last = page[page.length - 1];

@@ -3,7 +3,6 @@ import { onBatch, type HandlerSpec } from '@orderflow/messaging';
 import type { Tx } from './db';
 import { catalogPrices, type OrderNews, type Outcome } from './evolve';
 import { BULK_ANSWERS, BULK_PRICES } from './queues';
-import { recordPrices } from './store';
 import { transition } from './transition';
 
 type BulkAnswer = EventOf<(typeof BULK_ANSWERS)[number]>;
@@ -59,20 +58,19 @@ export function applyBulkAnswers(deps: { now: () => Date }): HandlerSpec<Tx> {
 
 /**
  * inventory.batch-reserved (an import's chunk, as priced by the catalog): records the prices of
- * its orders in ONE statement (`recordPrices`), without locking them first. Only the lines
- * whose row had no price and their orders' totals are written: a chunk whose rows all carried
- * the catalog's prices costs a look-up of its lines' keys and no write. The statuses follow
- * payment's answer (`applyBulkAnswers`).
+ * the orders the catalog priced (rows without a price) through the one transition, as their
+ * OrderPriced events. A chunk whose rows all carried the catalog's prices names none of its
+ * orders and costs no write. The statuses follow payment's answer (`applyBulkAnswers`).
  */
-export function recordBulkPrices(): HandlerSpec<Tx> {
+export function recordBulkPrices(deps: { now: () => Date }): HandlerSpec<Tx> {
   return onBatch<(typeof BULK_PRICES)[number], Tx>(BULK_PRICES, async (events, ctx) => {
-    const prices = events.flatMap((e) => {
+    const news = events.map((e): OrderNews[] => {
       // Only the orders the catalog priced: the others' prices are the file's already.
-      const news = e.payload.catalogPriced && new Set(e.payload.catalogPriced.map((id) => id.toLowerCase()));
+      const priced = e.payload.catalogPriced && new Set(e.payload.catalogPriced.map((id) => id.toLowerCase()));
       return e.payload.orders
-        .map((o) => ({ orderId: o.orderId.toLowerCase(), ...catalogPrices(o) }))
-        .filter((p) => !news || news.has(p.orderId));
+        .filter((o) => !priced || priced.has(o.orderId.toLowerCase()))
+        .map((o) => ({ orderId: o.orderId, inputs: [], prices: catalogPrices(o) }));
     });
-    await recordPrices(ctx.tx, prices);
+    if (news.some((n) => n.length > 0)) await transition(ctx.tx, news, { at: deps.now() });
   });
 }

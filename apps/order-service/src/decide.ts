@@ -11,7 +11,14 @@ export type SagaInput =
   | { type: 'payment-failed'; reason: string }
   | { type: 'stock-released'; reason: string }
   | { type: 'payment-refunded'; amount: number }
-  | { type: 'cancel'; reason: string };
+  | { type: 'cancel'; reason: string }
+  /** The order was placed by a customer an administrator blocked: nothing is reserved or charged. */
+  | { type: 'customer-blocked' }
+  /** New contact details or shipping address (those given; `evolve` keeps only the ones that differ). */
+  | { type: 'update'; changes: ContactChanges };
+
+/** Contact fields of an order being changed (history.ts `Contact`, by name: no import cycle). */
+export type ContactChanges = Partial<Record<'email' | 'phone' | 'shippingAddress', string | null>>;
 
 export type Emit = 'order.confirmed' | 'order.rejected' | 'order.cancelled';
 
@@ -21,9 +28,12 @@ export type Decision =
   /** Nothing to do: a late or repeated event whose consequences are handled elsewhere. */
   | { kind: 'ignore'; why: string }
   /** Refused: the caller asked for something the order's state does not allow. */
-  | { kind: 'refuse'; code: 'ORDER.NOT_CANCELLABLE'; message: string };
+  | { kind: 'refuse'; code: 'ORDER.NOT_CANCELLABLE' | 'ORDER.NOT_UPDATABLE'; message: string };
 
 export const TERMINAL: ReadonlySet<OrderStatus> = new Set(['REJECTED', 'CANCELLED']);
+
+/** The reason a blocked customer's order is rejected with. */
+export const CUSTOMER_BLOCKED = 'CUSTOMER_BLOCKED';
 
 const money = (n: number): string => n.toFixed(2);
 
@@ -56,6 +66,15 @@ export function decide(status: OrderStatus, input: SagaInput): Decision {
         : { kind: 'ignore', why: `stock released while ${status}` };
     case 'payment-refunded':
       return { kind: 'change', status, reason: `payment of ${money(input.amount)} refunded`, emit: null };
+    case 'customer-blocked':
+      return status === 'PENDING'
+        ? { kind: 'change', status: 'REJECTED', reason: CUSTOMER_BLOCKED, emit: 'order.rejected' }
+        : { kind: 'ignore', why: `customer blocked while ${status}` };
+    case 'update':
+      if (TERMINAL.has(status)) return { kind: 'refuse', code: 'ORDER.NOT_UPDATABLE', message: `order is ${status} and cannot be changed` };
+      return Object.keys(input.changes).length === 0
+        ? { kind: 'ignore', why: 'nothing changed' }
+        : { kind: 'change', status, reason: `details updated: ${Object.keys(input.changes).join(', ')}`, emit: null };
   }
 }
 

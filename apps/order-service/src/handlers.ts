@@ -50,6 +50,6 @@ export function subscriptions(deps: { now: () => Date }): Subscriptions<Tx> {
     saga: [step],
     import: { handlers: [createImportedOrders(deps)], ...BULK_LANE },
     'import-status': [recordImportLifecycle()],
-    bulk: { handlers: [applyBulkAnswers(deps), recordBulkPrices()], ...BULK_LANE },
+    bulk: { handlers: [applyBulkAnswers(deps), recordBulkPrices(deps)], ...BULK_LANE },
   };
 }

@@ -1,7 +1,8 @@
 import { transientOnDuplicateKey } from '@orderflow/errors';
 import type { SqlClient, SqlTx } from '@orderflow/db';
 import type { OrderStatus } from './decide';
-import type { OrderState } from './store';
+import type { OrderEvent } from './history';
+import { EVENT_COLUMNS, eventRow, type OrderState } from './store';
 
 // The SQL of imports: creating a chunk's orders (COPY, a few statements per chunk), and the read side's
 // counters (one row per import, moved per chunk and per batch, never per row).
@@ -17,8 +18,19 @@ export interface ImportedOrder {
   items: ReadonlyArray<{ productId: string; quantity: number; unitPrice?: number | undefined }>;
 }
 
+/** The OrderPlaced event of an imported order. */
+export const importedEvent = (o: ImportedOrder, importId: string, at: Date): OrderEvent => ({
+  type: 'OrderPlaced',
+  data: { customerId: o.customerId, paymentMethod: o.paymentMethod, total: o.total, importId, orderRef: o.orderRef },
+  orderId: o.id,
+  seq: 1,
+  status: 'PENDING',
+  reason: 'order imported',
+  at,
+});
+
 /**
- * Creates a chunk's orders, their lines, first timeline entries and deadlines once per
+ * Creates a chunk's orders, their lines, OrderPlaced events and deadlines once per
  * (import, chunk): a chunk delivered again (a retried publish) inserts nothing. An orderRef
  * that exists already (an earlier import, or an upload of the same file again) creates
  * nothing, and so does a second order with the same orderRef in the chunk. Returns whether the
@@ -65,7 +77,11 @@ export async function insertChunkOrders(
       ['order_id', 'line_no', 'product_id', 'quantity', 'unit_price'],
       fresh.flatMap((o) => o.items.map((l, i) => [o.id, i + 1, l.productId, l.quantity, l.unitPrice])),
     );
-    await tx.$copyFrom('order_status_changes', ['order_id', 'status', 'reason', 'at'], fresh.map((o) => [o.id, 'PENDING', 'order imported', at]));
+    await tx.$copyFrom(
+      'order_events',
+      EVENT_COLUMNS,
+      fresh.map((o) => eventRow(importedEvent(o, importId, at))),
+    );
     await tx.$copyFrom('order_deadlines', ['order_id', 'imported', 'since'], fresh.map((o) => [o.id, true, at]));
   });
   return { applied: true, created: fresh };

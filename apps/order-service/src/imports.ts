@@ -1,9 +1,11 @@
-import { newId, orderBatchCreated, type EventOf } from '@orderflow/events';
+import { newId, orderBatchConcluded, orderBatchCreated, type EventOf } from '@orderflow/events';
 import { onBatch, type HandlerSpec } from '@orderflow/messaging';
 import type { Tx } from './db';
 import { totalOf } from './decide';
 import { addChunkCounts, insertChunkOrders, recordFailed, recordReceived, recordStarted, settleImports, type ChunkCounts, type ImportedOrder } from './import-store';
 import { IMPORT, IMPORT_STATUS } from './queues';
+import { blockedCustomers } from './store';
+import { transition } from './transition';
 
 type Chunk = EventOf<(typeof IMPORT)[number]>;
 
@@ -36,8 +38,16 @@ export function createImportedOrders(deps: { now: () => Date; newId?: () => stri
         ctx.logger.info('import chunk applied before; ignored', { importId, chunkNo });
         continue;
       }
-      const fresh = result.created;
-      created += fresh.length;
+      created += result.created.length;
+      // A blocked customer's imported orders are rejected here, before inventory hears of them.
+      const blocked = await blockedCustomers(ctx.tx, result.created.map((o) => o.customerId));
+      const fresh = result.created.filter((o) => !blocked.has(o.customerId));
+      if (blocked.size > 0) {
+        const rejected = result.created.filter((o) => blocked.has(o.customerId)).map((o) => ({ orderId: o.id, inputs: [{ type: 'customer-blocked' } as const] }));
+        const [effect] = (await transition(ctx.tx, [rejected], { at })).events;
+        const outcomes = effect!.outcomes.map((x) => x.payload);
+        ctx.publish(orderBatchConcluded, { importId, confirmed: [], rejected: outcomes, cancelled: [] }, { correlationId: importId, causationId: event.eventId });
+      }
       if (fresh.length > 0) {
         ctx.publish(
           orderBatchCreated,
@@ -50,8 +60,8 @@ export function createImportedOrders(deps: { now: () => Date; newId?: () => stri
       c.rows.accepted += rows.accepted;
       c.rows.rejected += rows.rejected;
       c.chunks++;
-      c.created += fresh.length;
-      c.alreadyImported += orders.length - fresh.length;
+      c.created += result.created.length;
+      c.alreadyImported += orders.length - result.created.length;
       counts.set(importId, c);
     }
     // Last, so the import's row is locked only for the commit (the bulk lane updates it too).

@@ -5,6 +5,7 @@ import { orderConfigSchema } from './config';
 import { startSweeper } from './deadlines';
 import { database } from './db';
 import { subscriptions } from './handlers';
+import { historyApi } from './history-api';
 import { importsApi } from './imports-api';
 import { topology } from './topology';
 
@@ -17,6 +18,7 @@ void runService({
   database,
   routes: (deps) => (router) => {
     api(deps)(router);
+    historyApi(deps)(router);
     importsApi(deps)(router);
   },
   subscriptions,

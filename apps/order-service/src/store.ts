@@ -1,34 +1,35 @@
 import { outboxInsert, type OutgoingEvent } from '@orderflow/messaging';
 import { type SqlClient, type SqlTx } from '@orderflow/db';
+import type { CopyValue } from '@orderflow/db';
 import type { OrderStatus } from './decide';
+import type { Contact, OrderEvent, OrderState } from './history';
 
-/** What the saga needs of an order, read under a row lock. */
-export interface OrderState {
-  id: string;
-  status: OrderStatus;
-  customerId: string;
-  /** Null until the order is priced (a line had no client price and inventory has not priced it yet). */
-  total: number | null;
-  /** The import that created the order (null for orders placed through the API). */
-  importId: string | null;
-}
-
-export interface StatusChange {
-  orderId: string;
-  status: OrderStatus;
-  reason: string;
-  at: Date;
-}
+export type { OrderState } from './history';
 
 interface StateRow {
   id: string;
   status: OrderStatus;
   customer_id: string;
   total: number | null;
+  unit_prices: number[] | null;
   import_id: string | null;
+  customer_email: string | null;
+  customer_phone: string | null;
+  shipping_address: string | null;
+  version: number;
 }
-const STATE_COLUMNS = `o.id::text, o.status::text AS status, o.customer_id, o.total::float8 AS total, o.import_id::text`;
-const stateOf = (r: StateRow): OrderState => ({ id: r.id, status: r.status, customerId: r.customer_id, total: r.total === null ? null : Number(r.total), importId: r.import_id });
+const STATE_COLUMNS = `o.id::text, o.status::text AS status, o.customer_id, o.total::float8 AS total, o.unit_prices::float8[] AS unit_prices,
+  o.import_id::text, o.customer_email, o.customer_phone, o.shipping_address, o.version`;
+const stateOf = (r: StateRow): OrderState => ({
+  id: r.id,
+  status: r.status,
+  customerId: r.customer_id,
+  total: r.total === null ? null : Number(r.total),
+  unitPrices: r.unit_prices,
+  importId: r.import_id,
+  contact: { email: r.customer_email, phone: r.customer_phone, shippingAddress: r.shipping_address },
+  version: r.version,
+});
 
 /** Locks the orders (in id order, so concurrent batches cannot deadlock) and returns their state. */
 export async function lockOrders(tx: SqlClient, ids: readonly string[]): Promise<Map<string, OrderState>> {
@@ -64,80 +65,57 @@ export async function claimOverdue(tx: SqlClient, o: { interactiveBefore: Date; 
   return [...interactive, ...imported].map(stateOf);
 }
 
-/**
- * Prices an event fixed for an order: inventory's (the catalog total and each line's unit
- * price, in line order) or payment's (the amount charged: the total only).
- */
-export interface Pricing {
-  orderId: string;
-  total: number;
-  unitPrices: readonly number[] | null;
-}
-
-/**
- * Records prices in ONE statement, whatever the number of orders. Only what differs is written
- * (idempotent): first the lines' unit prices, then the totals — of the orders whose lines
- * changed, and the amounts charged. The prices a client claimed are the catalog's (inventory
- * refuses an order otherwise), so for an imported chunk whose rows all had prices this reads
- * the lines' keys and writes nothing, and reads no order at all. The later pricing of an order
- * in `prices` wins; its lines keep the last unit prices given.
- */
-export async function recordPrices(tx: SqlClient, prices: readonly Pricing[]): Promise<void> {
-  if (prices.length === 0) return;
-  const byOrder = new Map<string, { total: number; unitPrices: readonly number[] | null; charged: boolean }>();
-  for (const p of prices) {
-    const earlier = byOrder.get(p.orderId);
-    byOrder.set(p.orderId, { total: p.total, unitPrices: p.unitPrices ?? earlier?.unitPrices ?? null, charged: p.unitPrices === null || (earlier?.charged ?? false) });
-  }
-  // In order id order: rows an UPDATE changes are locked as it meets them.
-  const orders = [...byOrder].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const lines = orders.flatMap(([orderId, p]) => (p.unitPrices ?? []).map((unitPrice, i) => ({ orderId, n: i + 1, unitPrice })));
-  await tx.$executeRawUnsafe(
-    `WITH lines AS (
-       UPDATE order_lines AS l SET unit_price = v.unit_price
-         FROM unnest($1::uuid[], $2::int[], $3::numeric[]) AS v(order_id, line_no, unit_price)
-        WHERE l.order_id = v.order_id AND l.line_no = v.line_no AND l.unit_price IS DISTINCT FROM v.unit_price
-       RETURNING l.order_id
-     )
-     UPDATE orders AS o SET total = v.total
-       FROM (SELECT * FROM unnest($4::uuid[], $5::numeric[], $6::boolean[]) AS v(id, total, charged)
-              WHERE v.charged OR v.id IN (SELECT order_id FROM lines)) AS v
-      WHERE o.id = v.id AND o.total IS DISTINCT FROM v.total`,
-    lines.map((l) => l.orderId),
-    lines.map((l) => l.n),
-    lines.map((l) => l.unitPrice),
-    orders.map(([id]) => id),
-    orders.map(([, p]) => p.total),
-    orders.map(([, p]) => p.charged),
-  );
+/** Which of these customers an administrator blocked (one look-up in a table of the few with a status). */
+export async function blockedCustomers(sql: SqlClient, customerIds: readonly string[]): Promise<Set<string>> {
+  if (customerIds.length === 0) return new Set();
+  const rows = await sql.$queryRawUnsafe<Array<{ id: string }>>(`SELECT id FROM customers WHERE status = 'BLOCKED' AND id = ANY($1::text[])`, [...new Set(customerIds)]);
+  return new Set(rows.map((r) => r.id));
 }
 
 /** Statuses with a deadline: the saga still owes the order an answer. */
 export const OPEN: ReadonlySet<OrderStatus> = new Set(['PENDING', 'STOCK_RESERVED']);
 
+/** An event's columns as COPY writes them (data as JSON text). */
+export const eventRow = (e: OrderEvent): CopyValue[] => [e.orderId, e.seq, e.type, e.status, e.reason, e.data === null ? null : JSON.stringify(e.data), e.at];
+export const EVENT_COLUMNS = ['order_id', 'seq', 'type', 'status', 'reason', 'data', 'at'] as const;
+
 /**
- * Applies status changes: the last status of each order, every change on its timeline, and
- * the orders' deadlines (moved while open, gone once terminal). Three or four statements.
+ * Records orders' new events and their projection: the events (COPY), each order's row as its
+ * last event left it (one UPDATE of the projection's columns), and the deadlines of those whose
+ * status moved (moved while open, gone once terminal) — three or four statements, whatever the
+ * number of orders. `before`: the orders' states the events were decided from.
  */
-export async function recordChanges(tx: SqlTx, changes: readonly StatusChange[]): Promise<void> {
-  if (changes.length === 0) return;
-  const latest = [...new Map(changes.map((c) => [c.orderId, c])).values()];
-  const open = latest.filter((c) => OPEN.has(c.status));
-  const closed = latest.filter((c) => !OPEN.has(c.status)).map((c) => c.orderId);
+export async function recordHistory(tx: SqlTx, history: readonly OrderEvent[], before: ReadonlyMap<string, OrderState>, after: ReadonlyMap<string, OrderState>): Promise<void> {
+  if (history.length === 0) return;
+  const lastAt = new Map(history.map((e) => [e.orderId, e.at]));
+  const rows = [...lastAt.keys()].map((id) => after.get(id)!);
+  // A key violation here means another writer appended to one of these orders first: its
+  // lock was not held (a defect), and the transaction fails rather than fork the history.
+  await tx.$copyFrom('order_events', EVENT_COLUMNS, history.map(eventRow));
   await tx.$executeRawUnsafe(
-    `UPDATE orders AS o SET status = v.status::"OrderStatus", updated_at = v.at
-       FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS v(id, status, at)
+    `UPDATE orders AS o SET status = v.status::"OrderStatus", total = v.total, unit_prices = v.unit_prices::numeric[],
+            customer_email = v.email, customer_phone = v.phone, shipping_address = v.address, version = v.version, updated_at = v.at
+       FROM unnest($1::uuid[], $2::text[], $3::numeric[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::timestamptz[])
+         AS v(id, status, total, unit_prices, email, phone, address, version, at)
       WHERE o.id = v.id`,
-    latest.map((c) => c.orderId),
-    latest.map((c) => c.status),
-    latest.map((c) => c.at.toISOString()),
+    rows.map((r) => r.id),
+    rows.map((r) => r.status),
+    rows.map((r) => r.total),
+    rows.map((r) => (r.unitPrices ? `{${r.unitPrices.join(',')}}` : null)),
+    rows.map((r) => r.contact.email),
+    rows.map((r) => r.contact.phone),
+    rows.map((r) => r.contact.shippingAddress),
+    rows.map((r) => r.version),
+    rows.map((r) => lastAt.get(r.id)!.toISOString()),
   );
-  await tx.$copyFrom('order_status_changes', ['order_id', 'status', 'reason', 'at'], changes.map((c) => [c.orderId, c.status, c.reason, c.at]));
+  const moved = rows.filter((r) => before.get(r.id)?.status !== r.status);
+  const open = moved.filter((r) => OPEN.has(r.status));
+  const closed = moved.filter((r) => !OPEN.has(r.status)).map((r) => r.id);
   if (open.length > 0) {
     await tx.$executeRawUnsafe(
       `UPDATE order_deadlines AS d SET since = v.at FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE d.order_id = v.id`,
-      open.map((c) => c.orderId),
-      open.map((c) => c.at.toISOString()),
+      open.map((r) => r.id),
+      open.map((r) => lastAt.get(r.id)!.toISOString()),
     );
   }
   if (closed.length > 0) await tx.$executeRawUnsafe(`DELETE FROM order_deadlines WHERE order_id = ANY($1::uuid[])`, closed);
@@ -152,28 +130,48 @@ export interface NewOrder {
   idempotencyKey: string | null;
   /** `unitPrice`: the client's claimed price, if any (the catalog prices the line at reservation). */
   lines: ReadonlyArray<{ productId: string; quantity: number; unitPrice?: number | undefined }>;
+  contact: Contact;
   at: Date;
 }
 
 export interface Placement {
   order: NewOrder;
-  /** Its order.created event, written to the outbox with it. */
-  created: OutgoingEvent;
+  /** Its order.created event, written to the outbox with it (null: none, the order is rejected at once). */
+  created: OutgoingEvent | null;
+}
+
+export type Placed = { id: string; created: boolean; blocked: boolean };
+
+/** The OrderPlaced event of an order placed through the API. */
+export function placedEvent(order: NewOrder): OrderEvent {
+  const contact = Object.fromEntries(Object.entries(order.contact).filter(([, v]) => v !== null));
+  const data = {
+    customerId: order.customerId,
+    paymentMethod: order.paymentMethod,
+    total: order.total,
+    ...(order.idempotencyKey === null ? {} : { idempotencyKey: order.idempotencyKey }),
+    ...(Object.keys(contact).length > 0 ? { contact } : {}),
+  };
+  return { type: 'OrderPlaced', data, orderId: order.id, seq: 1, status: 'PENDING', reason: 'order placed', at: order.at };
 }
 
 /**
- * Places orders in ONE statement — each order, its lines, its first timeline entry, its
- * deadline and its order.created outbox row, as data-modifying CTEs over arrays, atomic without a
+ * Places orders in ONE statement — each order, its lines, its OrderPlaced event, its deadline
+ * and its order.created outbox row, as data-modifying CTEs over arrays, atomic without a
  * transaction: one round trip and one commit for any number of orders. An order whose
- * idempotency key its customer already used is not inserted; its existing id is returned.
+ * idempotency key its customer already used is not inserted; its existing id is returned. An
+ * order of a blocked customer is not inserted either (`blocked`): the caller places it through
+ * `placeRejected` — unless `admitBlocked` (that path), when it is inserted without a check.
  */
-export async function insertOrders(sql: SqlClient, orders: readonly Placement[]): Promise<Array<{ id: string; created: boolean }>> {
+export async function insertOrders(sql: SqlClient, orders: readonly Placement[], o: { admitBlocked?: boolean } = {}): Promise<Placed[]> {
   const lines = orders.flatMap(({ order }) => order.lines.map((l, i) => ({ orderId: order.id, n: i + 1, ...l })));
+  const events = orders.map(({ order }) => placedEvent(order));
+  const announced = orders.filter((p) => p.created !== null);
   // Only the events of orders actually inserted (not of idempotent replays).
   const outbox = outboxInsert(
-    orders.map((o) => o.created),
+    announced.map((p) => p.created!),
     {
-      // $1 … $11 of the statement below; the outbox insert's placeholders follow them.
+      // $1 … $16 of the statement below; the outbox insert's placeholders follow them.
       params: [
         orders.map(({ order }) => order.id),
         orders.map(({ order }) => order.customerId),
@@ -186,44 +184,57 @@ export async function insertOrders(sql: SqlClient, orders: readonly Placement[])
         lines.map((l) => l.productId),
         lines.map((l) => l.quantity),
         lines.map((l) => l.unitPrice ?? null),
+        orders.map(({ order }) => order.contact.email),
+        orders.map(({ order }) => order.contact.phone),
+        orders.map(({ order }) => order.contact.shippingAddress),
+        events.map((e) => JSON.stringify(e.data)),
+        o.admitBlocked === true,
       ],
       where: `e.key IN (SELECT id FROM o)`,
-      keys: orders.map((o) => o.order.id),
+      keys: announced.map((p) => p.order.id),
     },
   );
-  const inserted = await sql.$queryRawUnsafe<Array<{ id: string }>>(
-    `WITH o AS (
-       INSERT INTO orders (id, customer_id, status, payment_method, total, idempotency_key, created_at, updated_at)
-       SELECT v.id, v.customer_id, 'PENDING', v.payment_method, v.total, v.idempotency_key, v.at, v.at
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[], $6::timestamptz[]) AS v(id, customer_id, payment_method, total, idempotency_key, at)
+  const rows = await sql.$queryRawUnsafe<Array<{ id: string; blocked: boolean }>>(
+    `WITH v AS (
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[], $6::timestamptz[], $12::text[], $13::text[], $14::text[], $15::jsonb[])
+         AS v(id, customer_id, payment_method, total, idempotency_key, at, email, phone, address, placed)
+     ), blocked AS (
+       SELECT id FROM customers WHERE NOT $16::boolean AND status = 'BLOCKED' AND id IN (SELECT customer_id FROM v)
+     ), o AS (
+       INSERT INTO orders (id, customer_id, status, payment_method, total, idempotency_key, customer_email, customer_phone, shipping_address, created_at, updated_at)
+       SELECT v.id, v.customer_id, 'PENDING', v.payment_method, v.total, v.idempotency_key, v.email, v.phone, v.address, v.at, v.at
+         FROM v WHERE v.customer_id NOT IN (SELECT id FROM blocked)
        ON CONFLICT (customer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id, created_at
      ), lines AS (
        INSERT INTO order_lines (order_id, line_no, product_id, quantity, unit_price)
-       SELECT v.order_id, v.n, v.product_id, v.quantity, v.unit_price
-         FROM unnest($7::uuid[], $8::int[], $9::text[], $10::int[], $11::numeric[]) AS v(order_id, n, product_id, quantity, unit_price)
-        WHERE v.order_id IN (SELECT id FROM o)
-     ), timeline AS (
-       INSERT INTO order_status_changes (order_id, status, reason, at)
-       SELECT o.id, 'PENDING', 'order placed', o.created_at FROM o
+       SELECT l.order_id, l.n, l.product_id, l.quantity, l.unit_price
+         FROM unnest($7::uuid[], $8::int[], $9::text[], $10::int[], $11::numeric[]) AS l(order_id, n, product_id, quantity, unit_price)
+        WHERE l.order_id IN (SELECT id FROM o)
+     ), history AS (
+       INSERT INTO order_events (order_id, seq, type, status, reason, data, at)
+       SELECT v.id, 1, 'OrderPlaced', 'PENDING', 'order placed', v.placed, v.at FROM v WHERE v.id IN (SELECT id FROM o)
      ), deadlines AS (
        INSERT INTO order_deadlines (order_id, imported, since) SELECT o.id, false, o.created_at FROM o
      ), outbox AS (
        ${outbox.sql}
      )
-     SELECT id::text FROM o`,
+     SELECT id::text, false AS blocked FROM o
+     UNION ALL SELECT v.id::text, true FROM v WHERE v.customer_id IN (SELECT id FROM blocked)`,
     ...outbox.params,
   );
-  const fresh = new Set(inserted.map((r) => r.id));
+  const fresh = new Set(rows.filter((r) => !r.blocked).map((r) => r.id));
+  const blocked = new Set(rows.filter((r) => r.blocked).map((r) => r.id));
   return Promise.all(
     orders.map(async ({ order }) => {
-      if (fresh.has(order.id)) return { id: order.id, created: true };
+      if (fresh.has(order.id)) return { id: order.id, created: true, blocked: false };
+      if (blocked.has(order.id)) return { id: order.id, created: false, blocked: true };
       const [existing] = await sql.$queryRawUnsafe<Array<{ id: string }>>(
         'SELECT id::text FROM orders WHERE customer_id = $1 AND idempotency_key = $2',
         order.customerId,
         order.idempotencyKey,
       );
       if (!existing) throw new Error('idempotency conflict without an existing order');
-      return { id: existing.id, created: false };
+      return { id: existing.id, created: false, blocked: false };
     }),
   );
 }

@@ -20,7 +20,7 @@ describe('order API under hostile input (fast-check, real PostgreSQL)', () => {
   const counts = async () => ({
     orders: await service.deps.db.order.count(),
     lines: await service.deps.db.orderLine.count(),
-    timeline: await service.deps.db.orderStatusChange.count(),
+    events: await service.deps.db.orderEvent.count(),
   });
 
   beforeAll(async () => {

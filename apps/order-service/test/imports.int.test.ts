@@ -215,6 +215,19 @@ describe('order service: imports (real PostgreSQL and RabbitMQ)', () => {
     await waitFor(async () => (await orderOf(declined!.orderId)).timeline.length === 4, 'the release noted');
   });
 
+  it("a blocked customer's imported orders are REJECTED (CUSTOMER_BLOCKED) at once: inventory never hears of them, the import counts them rejected", async () => {
+    await service.deps.sql.$executeRawUnsafe(`INSERT INTO customers (id, status, updated_at) VALUES ('mallet', 'BLOCKED', now())`);
+    const ref = randomUUID();
+    const { importId, created } = await startImport([[order(`${ref}-1`, 'mallet'), order(`${ref}-2`, 'erin')]], 1);
+    expect(created.map((o) => o.customerId)).toEqual(['erin']);
+    const concluded = await waitFor(() => batchesFor(importId, 'order.batch-concluded')[0], 'order.batch-concluded');
+    expect(concluded.payload.rejected).toEqual([{ orderId: expect.any(String), customerId: 'mallet', total: 20, reason: 'CUSTOMER_BLOCKED' }]);
+    expect((await orderOf(concluded.payload.rejected[0].orderId)).timeline.map((t: { reason: string }) => t.reason)).toEqual(['order imported', 'CUSTOMER_BLOCKED']);
+    await publish(paymentBatchProcessed, { importId, completed: [{ orderId: created[0]!.orderId, customerId: 'erin', paymentId: randomUUID(), amount: 20 }], failed: [] }, importId);
+    await waitFor(async () => (await progress(importId)).state === 'COMPLETED', 'completed');
+    expect((await progress(importId)).orders).toMatchObject({ created: 2, confirmed: 1, rejected: 1, pending: 0 });
+  });
+
   it('a customer cancelling an imported order moves its import\'s counters', async () => {
     const ref = randomUUID();
     const { importId, created } = await startImport([[order(`${ref}-1`, 'dora')]]);

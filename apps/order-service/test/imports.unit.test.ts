@@ -1,9 +1,9 @@
 import { talliesOf } from '../src/import-store';
 import { presentImport } from '../src/imports-api';
 import type { OrderStatus } from '../src/decide';
-import type { OrderState } from '../src/store';
+import { NO_CONTACT, type OrderState } from '../src/history';
 
-const order = (id: string, status: OrderStatus, importId: string | null = 'imp-1'): OrderState => ({ id, status, customerId: 'c', total: 1, importId });
+const order = (id: string, status: OrderStatus, importId: string | null = 'imp-1'): OrderState => ({ id, status, customerId: 'c', total: 1, unitPrices: null, importId, contact: NO_CONTACT, version: 1 });
 
 describe('import tallies', () => {
   it('count moves between terminal statuses of imported orders, per import', () => {

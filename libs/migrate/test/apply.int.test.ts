@@ -20,7 +20,8 @@ const services = listDatabases(repoRoot).filter((db) => !db.name.endsWith('-test
 /** Tables the migration files create: what the database must have afterwards. */
 function tablesCreatedBy(migrationsDir: string, names: string[]): string[] {
   const sql = names.map((name) => readFileSync(path.join(migrationsDir, name, 'migration.sql'), 'utf8')).join('\n');
-  return [...sql.matchAll(/CREATE TABLE "([^"]+)"/g)].map((m) => m[1] as string);
+  const dropped = new Set([...sql.matchAll(/DROP TABLE "([^"]+)"/g)].map((m) => m[1] as string));
+  return [...sql.matchAll(/CREATE TABLE "([^"]+)"/g)].map((m) => m[1] as string).filter((t) => !dropped.has(t));
 }
 
 describe.each(services)('applyMigrations with the $name migrations', (db: DatabaseInfo) => {
