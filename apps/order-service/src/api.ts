@@ -7,9 +7,9 @@ import { groupCommit } from '@orderflow/service';
 import type { Messaging } from '@orderflow/messaging';
 import type { SqlClient } from '@orderflow/db';
 import type { Db, Tx } from './db';
-import { NO_CONTACT, type Contact } from './history';
+import type { Contact } from './history';
 import { parseOrderRequest } from './requests';
-import { insertOrders, type NewOrder, type Placed, type Placement } from './store';
+import { insertOrders, type NewOrder, type Placement, type PlacementResult } from './store';
 import { outcomeContract, transition } from './transition';
 
 const STATUSES = ['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'REJECTED', 'CANCELLED'] as const;
@@ -108,7 +108,7 @@ export function api(deps: OrdersApiDeps) {
    * A blocked customer's order: placed and rejected (CUSTOMER_BLOCKED) in one transaction,
    * through the one transition; no order.created, so nothing is reserved or charged.
    */
-  const placeRejected = (order: NewOrder, causationId: string | null): Promise<Placed> =>
+  const placeRejected = (order: NewOrder, causationId: string | null): Promise<PlacementResult> =>
     messaging.transaction(async (tx, publish) => {
       const [placed] = await insertOrders(tx, [{ order, created: null }], { admitBlocked: true });
       if (!placed!.created) return placed!;
@@ -124,7 +124,7 @@ export function api(deps: OrdersApiDeps) {
       const key = req.get('Idempotency-Key');
       const idemKey = key === undefined ? null : validate(z.object({ 'Idempotency-Key': idempotencyKey }), { 'Idempotency-Key': key })['Idempotency-Key'];
       const at = now();
-      const contact: Contact = { ...NO_CONTACT, ...asked.contact };
+      const contact: Contact = { email: asked.contact.email ?? null, phone: asked.contact.phone ?? null, shippingAddress: asked.contact.shippingAddress ?? null };
       const order: NewOrder = { id: makeId(), customerId: asked.customerId, paymentMethod: asked.paymentMethod, total: asked.totalClaim ?? null, idempotencyKey: idemKey, lines: asked.items, contact, at };
       const payload: PayloadOf<typeof orderCreated> = {
         orderId: order.id,

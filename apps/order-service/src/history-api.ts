@@ -1,4 +1,4 @@
-import type { Router } from 'express';
+import type { RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { AppError } from '@orderflow/errors';
 import { orderUpdated } from '@orderflow/events';
@@ -52,7 +52,7 @@ export function historyApi(deps: HistoryApiDeps) {
       res.json({ orderId: id, version: events.at(-1)?.seq ?? 0, events: events.map(presentEvent) });
     });
 
-    router.patch('/api/orders/:id', authenticate(), async (req, res) => {
+    const update: RequestHandler = async (req, res) => {
       const { id } = validate(orderIdParam, req.params);
       const changes = contactOf(validate(orderPatch, req.body));
       const customerId = ownCustomer(req);
@@ -76,7 +76,10 @@ export function historyApi(deps: HistoryApiDeps) {
         shippingAddress: order.contact.shippingAddress,
         version: order.version,
       });
-    });
+    };
+    router.patch('/api/orders/:id', authenticate(), update);
+    // PUT too: the event-sourcing system Orderflow replaces updates an order with PUT /orders/{id}.
+    router.put('/api/orders/:id', authenticate(), update);
 
     router.get('/api/customers/:id', requireRole('admin'), async (req, res) => {
       const { id } = validate(customerParam, req.params);

@@ -90,7 +90,8 @@ export function placedRow(e: OrderEvent & { type: 'OrderPlaced' }): OrderRow {
     id: e.orderId,
     status: e.status,
     customerId: d.customerId,
-    total: d.total,
+    // `?? null`: a placement carried over from a timeline may have no total in its data.
+    total: d.total ?? null,
     unitPrices: null,
     importId: d.importId ?? null,
     contact: withContact(NO_CONTACT, d.contact),

@@ -93,14 +93,16 @@ export interface ChunkCounts {
   chunks: number;
   created: number;
   alreadyImported: number;
+  /** Orders rejected as they were created (their customer is blocked). */
+  rejected: number;
   at: Date;
 }
 
 /** Adds what applied chunks brought to their import (creating the row if the chunk came first). */
 export async function addChunkCounts(tx: SqlClient, c: ChunkCounts): Promise<void> {
   await tx.$executeRawUnsafe(
-    `INSERT INTO imports AS i (id, state, chunk_rows_read, chunk_rows_accepted, chunk_rows_rejected, chunks_applied, orders_created, orders_already_imported, started_at, updated_at)
-     VALUES ($1::uuid, 'RECEIVING', $2, $3, $4, $5, $6, $7, $8::timestamptz, $8::timestamptz)
+    `INSERT INTO imports AS i (id, state, chunk_rows_read, chunk_rows_accepted, chunk_rows_rejected, chunks_applied, orders_created, orders_already_imported, orders_rejected, started_at, updated_at)
+     VALUES ($1::uuid, 'RECEIVING', $2, $3, $4, $5, $6, $7, $9, $8::timestamptz, $8::timestamptz)
      ON CONFLICT (id) DO UPDATE SET
        chunk_rows_read = i.chunk_rows_read + EXCLUDED.chunk_rows_read,
        chunk_rows_accepted = i.chunk_rows_accepted + EXCLUDED.chunk_rows_accepted,
@@ -108,6 +110,7 @@ export async function addChunkCounts(tx: SqlClient, c: ChunkCounts): Promise<voi
        chunks_applied = i.chunks_applied + EXCLUDED.chunks_applied,
        orders_created = i.orders_created + EXCLUDED.orders_created,
        orders_already_imported = i.orders_already_imported + EXCLUDED.orders_already_imported,
+       orders_rejected = i.orders_rejected + EXCLUDED.orders_rejected,
        updated_at = EXCLUDED.updated_at`,
     c.importId,
     c.rows.read,
@@ -117,6 +120,7 @@ export async function addChunkCounts(tx: SqlClient, c: ChunkCounts): Promise<voi
     c.created,
     c.alreadyImported,
     c.at.toISOString(),
+    c.rejected,
   );
 }
 

@@ -44,7 +44,8 @@ export function createImportedOrders(deps: { now: () => Date; newId?: () => stri
       const fresh = result.created.filter((o) => !blocked.has(o.customerId));
       if (blocked.size > 0) {
         const rejected = result.created.filter((o) => blocked.has(o.customerId)).map((o) => ({ orderId: o.id, inputs: [{ type: 'customer-blocked' } as const] }));
-        const [effect] = (await transition(ctx.tx, [rejected], { at })).events;
+        // Counted with the chunk's counts below (the import's row may not exist yet), not by the transition.
+        const [effect] = (await transition(ctx.tx, [rejected], { at, countImports: false })).events;
         const outcomes = effect!.outcomes.map((x) => x.payload);
         ctx.publish(orderBatchConcluded, { importId, confirmed: [], rejected: outcomes, cancelled: [] }, { correlationId: importId, causationId: event.eventId });
       }
@@ -55,13 +56,14 @@ export function createImportedOrders(deps: { now: () => Date; newId?: () => stri
           { correlationId: importId, causationId: event.eventId },
         );
       }
-      const c = counts.get(importId) ?? { importId, rows: { read: 0, accepted: 0, rejected: 0 }, chunks: 0, created: 0, alreadyImported: 0, at };
+      const c = counts.get(importId) ?? { importId, rows: { read: 0, accepted: 0, rejected: 0 }, chunks: 0, created: 0, alreadyImported: 0, rejected: 0, at };
       c.rows.read += rows.read;
       c.rows.accepted += rows.accepted;
       c.rows.rejected += rows.rejected;
       c.chunks++;
       c.created += result.created.length;
       c.alreadyImported += orders.length - result.created.length;
+      c.rejected += result.created.length - fresh.length;
       counts.set(importId, c);
     }
     // Last, so the import's row is locked only for the commit (the bulk lane updates it too).

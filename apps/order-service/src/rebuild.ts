@@ -152,6 +152,10 @@ async function projectInto(tx: SqlTx, table: string, orderIds: readonly string[]
   return rows.length;
 }
 
+const LOCK_NOT_AVAILABLE = '55P03';
+const SWAP_LOCK_TIMEOUT_MS = 3000;
+const SWAP_ATTEMPTS = 20;
+
 export interface Rebuilt {
   orders: number;
   /** Orders that changed while the table was being built, projected again under the lock. */
@@ -161,10 +165,10 @@ export interface Rebuilt {
 
 /**
  * Rebuilds `orders` from the events: a fresh table (same columns, constraints, storage and
- * indexes) filled a page of orders at a time while the services run; then, holding a lock that
- * lets reads through but makes writers wait, the orders that moved meanwhile (their version in
- * `orders` is not the fresh one) are projected again, and the tables are swapped. The old table
- * is dropped in the same transaction: the events are the record.
+ * indexes, then analysed) filled a page of orders at a time while the services run; then, in one
+ * short transaction holding the table exclusively (reads and writes wait), the orders that moved
+ * meanwhile (their version in `orders` is not the fresh one) are projected again and the tables
+ * are swapped. The old table is dropped in the same transaction: the events are the record.
  */
 export async function rebuildOrders(sql: SqlClient, transaction: TransactionRunner<SqlTx>, o: { pageSize?: number; log?: (line: string) => void } = {}): Promise<Rebuilt> {
   const started = Date.now();
@@ -195,27 +199,42 @@ export async function rebuildOrders(sql: SqlClient, transaction: TransactionRunn
   for (const ix of indexes) {
     await sql.$executeRawUnsafe(ix.def.replace(` INDEX ${ix.name} ON `, ` INDEX ${ix.name}_rebuild ON `).replace(/ ON (public\.)?orders /, ' ON $1orders_rebuild '));
   }
+  await sql.$executeRawUnsafe(`ANALYZE orders_rebuild`);
   let caughtUp = 0;
   let total = 0;
-  await transaction(async (tx) => {
-    // Writers wait from here to the commit; readers go on reading the old table.
-    await tx.$executeRawUnsafe(`LOCK TABLE orders IN EXCLUSIVE MODE`);
-    const moved = await tx.$queryRawUnsafe<Array<{ id: string }>>(
-      `SELECT o.id::text FROM orders o LEFT JOIN orders_rebuild r ON r.id = o.id WHERE r.id IS NULL OR r.version <> o.version`,
-    );
-    if (moved.length > 0) {
-      const ids = moved.map((m) => m.id);
-      await tx.$executeRawUnsafe(`DELETE FROM orders_rebuild WHERE id = ANY($1::uuid[])`, ids);
-      caughtUp = await projectInto(tx, 'orders_rebuild', ids);
+  const swap = () =>
+    transaction(async (tx) => {
+      // The whole swap under one ACCESS EXCLUSIVE lock, taken first: no lock upgrade to deadlock
+      // on. A lock wait is bounded: readers and writers queue behind it, so it gives up after a
+      // few seconds (an import transaction holding the table) and is tried again.
+      await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = '${SWAP_LOCK_TIMEOUT_MS}ms'`);
+      await tx.$executeRawUnsafe(`LOCK TABLE orders IN ACCESS EXCLUSIVE MODE`);
+      const moved = await tx.$queryRawUnsafe<Array<{ id: string }>>(
+        `SELECT o.id::text FROM orders o LEFT JOIN orders_rebuild r ON r.id = o.id WHERE r.id IS NULL OR r.version <> o.version`,
+      );
+      caughtUp = 0;
+      if (moved.length > 0) {
+        const ids = moved.map((m) => m.id);
+        await tx.$executeRawUnsafe(`DELETE FROM orders_rebuild WHERE id = ANY($1::uuid[])`, ids);
+        caughtUp = await projectInto(tx, 'orders_rebuild', ids);
+      }
+      const [count] = await tx.$queryRawUnsafe<Array<{ n: number }>>(`SELECT count(*)::int AS n FROM orders_rebuild`);
+      total = count?.n ?? 0;
+      await tx.$executeRawUnsafe(`DROP TABLE orders`);
+      await tx.$executeRawUnsafe(`ALTER TABLE orders_rebuild RENAME TO orders`);
+      for (const ix of indexes) {
+        await tx.$executeRawUnsafe(`ALTER INDEX "${ix.name}_rebuild" RENAME TO "${ix.name}"`);
+        if (ix.primary) await tx.$executeRawUnsafe(`ALTER TABLE orders ADD CONSTRAINT "${ix.name}" PRIMARY KEY USING INDEX "${ix.name}"`);
+      }
+    });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await swap();
+      break;
+    } catch (err) {
+      if ((err as { code?: string }).code !== LOCK_NOT_AVAILABLE || attempt >= SWAP_ATTEMPTS) throw err;
+      log(`the table is busy; swap attempt ${attempt + 1} of ${SWAP_ATTEMPTS}`);
     }
-    const [count] = await tx.$queryRawUnsafe<Array<{ n: number }>>(`SELECT count(*)::int AS n FROM orders_rebuild`);
-    total = count?.n ?? 0;
-    await tx.$executeRawUnsafe(`DROP TABLE orders`);
-    await tx.$executeRawUnsafe(`ALTER TABLE orders_rebuild RENAME TO orders`);
-    for (const ix of indexes) {
-      await tx.$executeRawUnsafe(`ALTER INDEX "${ix.name}_rebuild" RENAME TO "${ix.name}"`);
-      if (ix.primary) await tx.$executeRawUnsafe(`ALTER TABLE orders ADD CONSTRAINT "${ix.name}" PRIMARY KEY USING INDEX "${ix.name}"`);
-    }
-  });
+  }
   return { orders: total, caughtUp, ms: Date.now() - started };
 }

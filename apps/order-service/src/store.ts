@@ -2,7 +2,7 @@ import { outboxInsert, type OutgoingEvent } from '@orderflow/messaging';
 import { type SqlClient, type SqlTx } from '@orderflow/db';
 import type { CopyValue } from '@orderflow/db';
 import type { OrderStatus } from './decide';
-import type { Contact, OrderEvent, OrderState } from './history';
+import type { Contact, OrderEvent, OrderState, Placed } from './history';
 
 export type { OrderState } from './history';
 
@@ -79,6 +79,51 @@ export const OPEN: ReadonlySet<OrderStatus> = new Set(['PENDING', 'STOCK_RESERVE
 export const eventRow = (e: OrderEvent): CopyValue[] => [e.orderId, e.seq, e.type, e.status, e.reason, e.data === null ? null : JSON.stringify(e.data), e.at];
 export const EVENT_COLUMNS = ['order_id', 'seq', 'type', 'status', 'reason', 'data', 'at'] as const;
 
+/** A column of the projection the live path writes: its SQL type and its value in a state. */
+interface Column {
+  name: string;
+  type: string;
+  value: (r: OrderState) => unknown;
+}
+const ALWAYS: readonly Column[] = [
+  { name: 'status', type: 'text', value: (r) => r.status },
+  { name: 'version', type: 'int', value: (r) => r.version },
+];
+const TOTAL: Column = { name: 'total', type: 'numeric', value: (r) => r.total };
+const UNIT_PRICES: Column = { name: 'unit_prices', type: 'text', value: (r) => (r.unitPrices ? `{${r.unitPrices.join(',')}}` : null) };
+const CONTACT: readonly Column[] = [
+  { name: 'customer_email', type: 'text', value: (r) => r.contact.email },
+  { name: 'customer_phone', type: 'text', value: (r) => r.contact.phone },
+  { name: 'shipping_address', type: 'text', value: (r) => r.contact.shippingAddress },
+];
+const CAST: Record<string, string> = { status: '::"OrderStatus"', unit_prices: '::numeric[]' };
+
+/**
+ * Writes the orders' rows as their events left them, in ONE statement: the columns every event
+ * moves (status, version, updated_at) and, only when an event of the batch can change them, the
+ * total, the unit prices and the contact — the bulk lane's batches of payment answers then pass
+ * three arrays, not nine. A column left out is one no event of the batch changed.
+ */
+async function updateProjection(tx: SqlTx, rows: readonly OrderState[], history: readonly OrderEvent[], lastAt: ReadonlyMap<string, Date>): Promise<void> {
+  const has = (test: (e: OrderEvent) => boolean): boolean => history.some(test);
+  const columns = [
+    ...ALWAYS,
+    ...(has((e) => e.type === 'PaymentCompleted' || ((e.type === 'StockReserved' || e.type === 'OrderPriced') && e.data !== null)) ? [TOTAL] : []),
+    ...(has((e) => (e.type === 'StockReserved' || e.type === 'OrderPriced') && e.data?.unitPrices != null) ? [UNIT_PRICES] : []),
+    ...(has((e) => e.type === 'OrderUpdated') ? CONTACT : []),
+  ];
+  const sets = columns.map((c) => `${c.name} = v.${c.name}${CAST[c.name] ?? ''}`).join(', ');
+  const arrays = columns.map((c, i) => `$${i + 3}::${c.type}[]`).join(', ');
+  await tx.$executeRawUnsafe(
+    `UPDATE orders AS o SET ${sets}, updated_at = v.at
+       FROM unnest($1::uuid[], $2::timestamptz[], ${arrays}) AS v(id, at, ${columns.map((c) => c.name).join(', ')})
+      WHERE o.id = v.id`,
+    rows.map((r) => r.id),
+    rows.map((r) => lastAt.get(r.id)!.toISOString()),
+    ...columns.map((c) => rows.map(c.value)),
+  );
+}
+
 /**
  * Records orders' new events and their projection: the events (COPY), each order's row as its
  * last event left it (one UPDATE of the projection's columns), and the deadlines of those whose
@@ -92,22 +137,7 @@ export async function recordHistory(tx: SqlTx, history: readonly OrderEvent[], b
   // A key violation here means another writer appended to one of these orders first: its
   // lock was not held (a defect), and the transaction fails rather than fork the history.
   await tx.$copyFrom('order_events', EVENT_COLUMNS, history.map(eventRow));
-  await tx.$executeRawUnsafe(
-    `UPDATE orders AS o SET status = v.status::"OrderStatus", total = v.total, unit_prices = v.unit_prices::numeric[],
-            customer_email = v.email, customer_phone = v.phone, shipping_address = v.address, version = v.version, updated_at = v.at
-       FROM unnest($1::uuid[], $2::text[], $3::numeric[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::timestamptz[])
-         AS v(id, status, total, unit_prices, email, phone, address, version, at)
-      WHERE o.id = v.id`,
-    rows.map((r) => r.id),
-    rows.map((r) => r.status),
-    rows.map((r) => r.total),
-    rows.map((r) => (r.unitPrices ? `{${r.unitPrices.join(',')}}` : null)),
-    rows.map((r) => r.contact.email),
-    rows.map((r) => r.contact.phone),
-    rows.map((r) => r.contact.shippingAddress),
-    rows.map((r) => r.version),
-    rows.map((r) => lastAt.get(r.id)!.toISOString()),
-  );
+  await updateProjection(tx, rows, history, lastAt);
   const moved = rows.filter((r) => before.get(r.id)?.status !== r.status);
   const open = moved.filter((r) => OPEN.has(r.status));
   const closed = moved.filter((r) => !OPEN.has(r.status)).map((r) => r.id);
@@ -140,18 +170,20 @@ export interface Placement {
   created: OutgoingEvent | null;
 }
 
-export type Placed = { id: string; created: boolean; blocked: boolean };
+export type PlacementResult = { id: string; created: boolean; blocked: boolean };
 
-/** The OrderPlaced event of an order placed through the API. */
+/** The OrderPlaced event of an order placed through the API (only the fields it has). */
 export function placedEvent(order: NewOrder): OrderEvent {
-  const contact = Object.fromEntries(Object.entries(order.contact).filter(([, v]) => v !== null));
-  const data = {
-    customerId: order.customerId,
-    paymentMethod: order.paymentMethod,
-    total: order.total,
-    ...(order.idempotencyKey === null ? {} : { idempotencyKey: order.idempotencyKey }),
-    ...(Object.keys(contact).length > 0 ? { contact } : {}),
-  };
+  const data: Placed = { customerId: order.customerId, paymentMethod: order.paymentMethod, total: order.total };
+  if (order.idempotencyKey !== null) data.idempotencyKey = order.idempotencyKey;
+  const { email, phone, shippingAddress } = order.contact;
+  if (email !== null || phone !== null || shippingAddress !== null) {
+    const contact: Partial<Contact> = {};
+    if (email !== null) contact.email = email;
+    if (phone !== null) contact.phone = phone;
+    if (shippingAddress !== null) contact.shippingAddress = shippingAddress;
+    data.contact = contact;
+  }
   return { type: 'OrderPlaced', data, orderId: order.id, seq: 1, status: 'PENDING', reason: 'order placed', at: order.at };
 }
 
@@ -163,7 +195,7 @@ export function placedEvent(order: NewOrder): OrderEvent {
  * order of a blocked customer is not inserted either (`blocked`): the caller places it through
  * `placeRejected` — unless `admitBlocked` (that path), when it is inserted without a check.
  */
-export async function insertOrders(sql: SqlClient, orders: readonly Placement[], o: { admitBlocked?: boolean } = {}): Promise<Placed[]> {
+export async function insertOrders(sql: SqlClient, orders: readonly Placement[], o: { admitBlocked?: boolean } = {}): Promise<PlacementResult[]> {
   const lines = orders.flatMap(({ order }) => order.lines.map((l, i) => ({ orderId: order.id, n: i + 1, ...l })));
   const events = orders.map(({ order }) => placedEvent(order));
   const announced = orders.filter((p) => p.created !== null);

@@ -22,6 +22,8 @@ export interface TransitionOptions {
   locked?: readonly OrderState[];
   /** Only this customer's orders: another's is treated as unknown (customers act only on their own). */
   customerId?: string | undefined;
+  /** False: the caller counts the imported orders' moves itself (default: the import counters move here). */
+  countImports?: boolean;
 }
 
 /** What a transition did: per event its effect (same order as given); every order's state after. */
@@ -45,6 +47,6 @@ export async function transition(tx: Tx, events: ReadonlyArray<readonly OrderNew
   const folded = fold(states, events, o.at);
   await recordHistory(tx, folded.history, states, folded.states);
   // An imported order that moved (answered by a batch, cancelled by its customer, timed out) moves its import's counters.
-  await applyTallies(tx, talliesOf(new Map([...states.values()].map((s) => [s.id, s.status])), folded.states.values()), o.at);
+  if (o.countImports !== false) await applyTallies(tx, talliesOf(new Map([...states.values()].map((s) => [s.id, s.status])), folded.states.values()), o.at);
   return { events: folded.events, states: folded.states };
 }

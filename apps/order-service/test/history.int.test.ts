@@ -112,6 +112,9 @@ describe('order history (real PostgreSQL and RabbitMQ)', () => {
       contact: { email: 'alice@example.com', phone: '+44 113 496 0000', shippingAddress: '2 New Street, Leeds' },
       changed: ['phone', 'shippingAddress'],
     });
+    // PUT is the same update (the event-sourcing systems' clients send PUT /orders/{id}).
+    const put = await request(service.app).put(`/api/orders/${orderId}`).set('Authorization', bearer('alice')).send({ customerEmail: 'alice@work.example' });
+    expect(put.body).toMatchObject({ customerEmail: 'alice@work.example', version: 3 });
     expect((await patch({ customerEmail: 'not-an-email' })).body.errors.map((e: { field: string }) => e.field)).toEqual(['customerEmail']);
     expect((await patch({})).status).toBe(400);
     expect((await patch({ shippingAddress: 'Elsewhere' }, 'mallory')).status).toBe(404);

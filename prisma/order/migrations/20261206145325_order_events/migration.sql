@@ -30,7 +30,8 @@ CREATE TABLE "order_events" (
 
 -- The timeline as events. The first change is the placement (with what the projection needs
 -- of the order as it is now, so that folding the carried-over events gives the row back); the
--- others are typed from their status and reason, without data (the order's total stays).
+-- others are typed from their status and reason, without data (the order's total stays). A
+-- total is always written, null when the order had none (as the services write OrderPlaced).
 INSERT INTO "order_events" ("order_id", "seq", "type", "status", "reason", "data", "at")
 SELECT c.order_id, c.seq,
        CASE
@@ -46,8 +47,9 @@ SELECT c.order_id, c.seq,
        END,
        c.status, c.reason,
        CASE WHEN c.seq = 1 THEN jsonb_strip_nulls(jsonb_build_object(
-         'customerId', o.customer_id, 'paymentMethod', o.payment_method, 'total', o.total,
-         'importId', o.import_id, 'orderRef', o.order_ref, 'idempotencyKey', o.idempotency_key)) END,
+         'customerId', o.customer_id, 'paymentMethod', o.payment_method,
+         'importId', o.import_id, 'orderRef', o.order_ref, 'idempotencyKey', o.idempotency_key))
+         || jsonb_build_object('total', o.total) END,
        c.at
   FROM (SELECT order_id, status, reason, at, row_number() OVER (PARTITION BY order_id ORDER BY id)::int AS seq
           FROM "order_status_changes") AS c
