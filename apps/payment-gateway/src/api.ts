@@ -4,7 +4,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { AppError } from '@orderflow/errors';
 import { validate } from '@orderflow/http';
-import { disruptionOf, type Switchboard } from './faults';
+import { disruptionOf, latencyOf, OPERATIONS, type Operation, type Switchboard } from './faults';
 import type { CardRules, ChargeResult, Ledger, LedgerEntry } from './ledger';
 
 export interface GatewayApiDeps {
@@ -27,7 +27,8 @@ const charge = z.object({
 const idempotencyKeyHeader = z.object({ 'idempotency-key': key });
 
 /** The operation a `/v1` request asks for (a metric label: never the key in the path). */
-const operationOf = (req: Request): string => (req.path.startsWith('/charges') ? 'charge' : req.path.startsWith('/refunds') ? 'refund' : 'lookup');
+const operationOf = (req: Request): Operation =>
+  req.path.startsWith('/charges') ? 'charge' : req.path.startsWith('/refunds') ? 'refund' : req.path.startsWith('/voids') ? 'void' : 'lookup';
 
 const unavailable = (why: string): AppError =>
   new AppError('GATEWAY.UNAVAILABLE', `the payment gateway is unavailable (${why}); try again later with the same idempotency key`, { category: 'transient' });
@@ -77,10 +78,14 @@ export function gatewayApi(deps: GatewayApiDeps) {
     operations.inc({ operation, result, replayed: String(replayed) });
   };
 
-  /** Answers after the configured latency: the work is done, only the answer is late. */
-  const answer = async (res: Response, status: number, body: unknown): Promise<void> => {
-    const { latencyMs } = deps.switchboard.behaviour;
+  /** Waits the configured latency of `operation`: the work is done, only the answer is late. */
+  const late = async (operation: Operation): Promise<void> => {
+    const latencyMs = latencyOf(deps.switchboard.behaviour, operation);
     if (latencyMs > 0) await sleep(latencyMs);
+  };
+  /** Answers after the configured latency. */
+  const answer = async (res: Response, status: number, body: unknown, operation: Operation): Promise<void> => {
+    await late(operation);
     res.status(status).json(body);
   };
 
@@ -122,13 +127,14 @@ export function gatewayApi(deps: GatewayApiDeps) {
         throw new AppError('GATEWAY.CARD_NETWORK_UNAVAILABLE', 'the card network is unavailable; try again later with the same idempotency key', { category: 'transient' });
       }
       if (result!.replayed) res.setHeader('Idempotent-Replayed', 'true');
-      await answer(res, result!.replayed ? 200 : 201, view(result!.entry, result!.replayed));
+      await answer(res, result!.replayed ? 200 : 201, view(result!.entry, result!.replayed), 'charge');
     });
 
     /**
      * Many charges in one request, each with its own key; the answers in request order, each
-     * `approved`, `declined`, `unavailable` (the card network: try that one again later) or
-     * `rejected` (its key was used for another operation). 200 whatever the answers.
+     * `approved`, `declined`, `unavailable` (the card network: try that one again later),
+     * `voided` (the key was voided first: nothing charged) or `rejected` (its key was used for
+     * another operation). 200 whatever the answers.
      */
     router.post('/v1/charges/batch', async (req, res) => {
       const body = validate(
@@ -149,7 +155,7 @@ export function gatewayApi(deps: GatewayApiDeps) {
             ? { idempotencyKey: r.idempotencyKey, status: r.status, code: r.code, reason: r.reason }
             : { idempotencyKey: r.idempotencyKey, orderId: r.entry.orderId, amount: r.entry.amount, status: r.status, reason: r.reason, replayed: r.replayed },
         ),
-      });
+      }, 'charge');
     });
 
     /** Refunds a charge (its idempotency key) in full, once. 201 refunded now, 200 answered before. */
@@ -159,14 +165,38 @@ export function gatewayApi(deps: GatewayApiDeps) {
       const { entry, replayed } = await deps.ledger.refund({ idempotencyKey, ...body });
       count('refund', entry.status, replayed);
       if (replayed) res.setHeader('Idempotent-Replayed', 'true');
-      await answer(res, replayed ? 200 : 201, view(entry, replayed));
+      await answer(res, replayed ? 200 : 201, view(entry, replayed), 'refund');
+    });
+
+    /**
+     * Voids a charge key for an order that was cancelled: whatever was (or will be) asked under
+     * it, the order ends with no money kept. Nothing charged yet → a tombstone: a later charge
+     * under the key is answered `voided` and charges nothing. Approved → refunded in full, under
+     * `refundKey`. Declined → nothing to do. `{ outcome, charge, refund }`; 201 voided now, 200
+     * answered before. The caller's way to close the window of a charge whose answer it lost.
+     */
+    router.post('/v1/voids', async (req, res) => {
+      const body = validate(z.object({ chargeKey: key, orderId: z.string().min(1).max(255), amount: z.number().finite().nonnegative(), refundKey: key }), req.body);
+      const result = await deps.ledger.void(body);
+      count('void', result.outcome, result.replayed);
+      if (result.replayed) res.setHeader('Idempotent-Replayed', 'true');
+      await answer(
+        res,
+        result.replayed ? 200 : 201,
+        { chargeKey: body.chargeKey, outcome: result.outcome, charge: view(result.charge, result.replayed), refund: result.refund ? view(result.refund, result.replayed) : null, replayed: result.replayed },
+        'void',
+      );
     });
 
     /** What the gateway recorded under an idempotency key: how a caller that lost an answer finds it. */
     router.get('/v1/ledger/:key', async (req, res) => {
       const entry = await deps.ledger.lookup(validate(key, req.params.key));
-      if (!entry) throw new AppError('GATEWAY.NOT_FOUND', `nothing recorded under idempotency key ${req.params.key}`, { category: 'not_found' });
-      await answer(res, 200, view(entry, false));
+      if (!entry) {
+        // Late too: a lookup is how callers probe the gateway, and a probe must see it slow.
+        await late('lookup');
+        throw new AppError('GATEWAY.NOT_FOUND', `nothing recorded under idempotency key ${req.params.key}`, { category: 'not_found' });
+      }
+      await answer(res, 200, view(entry, false), 'lookup');
     });
   };
 }
@@ -202,9 +232,10 @@ export function adminApi(deps: { switchboard: Switchboard }) {
       res.json(deps.switchboard.set({ outage: body.down ? body.mode : null }));
     });
 
+    /** `{ "ms": 1500 }`: every API answer; `{ "ms": 1500, "operations": ["charge"] }`: only those operations' answers. */
     router.put('/admin/latency', (req, res) => {
-      const body = validate(z.object({ ms: z.number().int().min(0).max(600_000) }), req.body);
-      res.json(deps.switchboard.set({ latencyMs: body.ms }));
+      const body = validate(z.object({ ms: z.number().int().min(0).max(600_000), operations: z.array(z.enum(OPERATIONS)).min(1).optional() }), req.body);
+      res.json(deps.switchboard.set({ latencyMs: body.ms, latencyOperations: body.operations }));
     });
 
     router.put('/admin/failure-rate', (req, res) => {

@@ -9,11 +9,17 @@ import { EventEmitter, once } from 'node:events';
 /** `unavailable`: every API request is answered 503 at once. `timeout`: no answer at all until the outage ends. */
 export type OutageMode = 'unavailable' | 'timeout';
 
+/** The operations of the API, as the metrics and the latency switch name them. */
+export const OPERATIONS = ['charge', 'refund', 'void', 'lookup'] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
 export interface Behaviour {
   /** Switched on by an operator (PUT /admin/outage); null when the gateway serves. */
   outage: OutageMode | null;
   /** Added to every API answer, after the work is done: a late answer, not a later charge. */
   latencyMs: number;
+  /** The operations `latencyMs` delays; absent: all of them. */
+  latencyOperations?: Operation[];
   /** Probability in [0, 1] that an API request is answered 503 without being processed. */
   failureRate: number;
 }
@@ -23,6 +29,11 @@ export type Disruption =
   | { kind: 'none' }
   | { kind: 'unavailable'; why: 'outage' | 'transient failure' }
   | { kind: 'hang' };
+
+/** How much later than its work an answer to `operation` comes under `behaviour`. */
+export function latencyOf(behaviour: Behaviour, operation: Operation): number {
+  return !behaviour.latencyOperations || behaviour.latencyOperations.includes(operation) ? behaviour.latencyMs : 0;
+}
 
 /** The fate of a request under `behaviour`; `random` in [0, 1) decides a transient failure. */
 export function disruptionOf(behaviour: Behaviour, random: number): Disruption {

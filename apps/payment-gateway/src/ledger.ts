@@ -19,6 +19,11 @@ export type EntryStatus =
   | 'declined'
   /** Asked for, the card network was unavailable: no answer yet, the same key may be tried again. */
   | 'pending'
+  /**
+   * A charge key voided by its caller (an order cancelled) before any charge was made under it:
+   * a tombstone. A charge asked later under the key is answered `voided` and charges nothing.
+   */
+  | 'voided'
   /** Refunds. */
   | 'refunded';
 
@@ -47,7 +52,7 @@ export interface ChargeRequest {
 
 /** One charge's answer. `replayed`: the key was answered before, this is that answer again. */
 export type ChargeResult =
-  | { idempotencyKey: string; status: 'approved' | 'declined' | 'unavailable'; reason: string | null; replayed: boolean; entry: LedgerEntry }
+  | { idempotencyKey: string; status: 'approved' | 'declined' | 'unavailable' | 'voided'; reason: string | null; replayed: boolean; entry: LedgerEntry }
   /** The key was used before for another operation or other parameters: nothing was charged. */
   | { idempotencyKey: string; status: 'rejected'; code: 'GATEWAY.IDEMPOTENCY_KEY_REUSED'; reason: string };
 
@@ -59,7 +64,7 @@ const TABLE = `
     amount numeric(14, 2) NOT NULL CHECK (amount >= 0),
     payment_method text,
     charge_key text,
-    status text NOT NULL CHECK (status IN ('approved', 'declined', 'pending', 'refunded')),
+    status text NOT NULL CONSTRAINT gateway_ledger_status_check CHECK (status IN ('approved', 'declined', 'pending', 'voided', 'refunded')),
     reason text,
     requests integer NOT NULL DEFAULT 1,
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -69,6 +74,13 @@ const TABLE = `
   CREATE INDEX IF NOT EXISTS gateway_ledger_order_id ON gateway_ledger (order_id);
   -- A charge is refunded once, in full, whatever key the refund comes with.
   CREATE UNIQUE INDEX IF NOT EXISTS gateway_ledger_one_refund ON gateway_ledger (charge_key) WHERE kind = 'refund';
+  -- A table from before voids: its status check lacks 'voided'.
+  DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'gateway_ledger_status_check' AND pg_get_constraintdef(oid) LIKE '%voided%') THEN
+      ALTER TABLE gateway_ledger DROP CONSTRAINT IF EXISTS gateway_ledger_status_check;
+      ALTER TABLE gateway_ledger ADD CONSTRAINT gateway_ledger_status_check CHECK (status IN ('approved', 'declined', 'pending', 'voided', 'refunded'));
+    END IF;
+  END $$;
 `;
 
 /** Any number: serialises concurrent starts of several simulator replicas on one database. */
@@ -156,6 +168,38 @@ const statusOf = (answer: CardAnswer): { status: EntryStatus; reason: string | n
 const sameCharge = (row: Row, c: ChargeRequest): boolean =>
   row.kind === 'charge' && row.order_id === c.orderId && row.payment_method === c.paymentMethod && Math.abs(Number(row.amount) - c.amount) < 0.005;
 
+/** A charge key voided for this order: whatever the charge asked under it, the answer is `voided`. */
+const voidedFor = (row: Row, c: ChargeRequest): boolean => row.kind === 'charge' && row.status === 'voided' && row.order_id === c.orderId;
+
+/** What voiding a charge key found and did. */
+export interface VoidResult {
+  /**
+   * `voided`: no charge was made under the key (none asked, or its card network never
+   * answered): the key is a tombstone now. `declined`: the charge was declined, nothing taken.
+   * `refunded`: the charge was approved; it is refunded in full (`refund`).
+   */
+  outcome: 'voided' | 'declined' | 'refunded';
+  charge: LedgerEntry;
+  refund: LedgerEntry | null;
+  /** Voided before: this is that answer again. */
+  replayed: boolean;
+}
+
+/** Records a full refund of `charge` under `key`; undefined when the charge has a refund already (under any key). */
+async function insertRefund(tx: SqlTx, key: string, charge: Row, amount: number): Promise<Row | undefined> {
+  const [inserted] = await tx.$queryRawUnsafe<Row[]>(
+    `INSERT INTO gateway_ledger (idempotency_key, kind, order_id, amount, charge_key, status)
+     VALUES ($1, 'refund', $2, $3, $4, 'refunded')
+     ON CONFLICT DO NOTHING
+     RETURNING ${columns()}`,
+    key,
+    charge.order_id,
+    amount,
+    charge.idempotency_key,
+  );
+  return inserted;
+}
+
 export function ledger(deps: { transaction: TransactionRunner<SqlTx>; sql: SqlClient }) {
   return {
     /**
@@ -189,6 +233,7 @@ export function ledger(deps: { transaction: TransactionRunner<SqlTx>; sql: SqlCl
         const settled: Array<{ key: string; status: EntryStatus; reason: string | null }> = [];
         for (const c of charges) {
           const row = byKey.get(c.idempotencyKey)!;
+          // (A voided key stays voided: not pending.)
           if (row.inserted || row.status !== 'pending' || !sameCharge(row, c)) continue;
           const next = statusOf(rules(c, row.requests));
           if (next.status !== 'pending') settled.push({ key: c.idempotencyKey, ...next });
@@ -207,6 +252,8 @@ export function ledger(deps: { transaction: TransactionRunner<SqlTx>; sql: SqlCl
         }
         return charges.map((c): ChargeResult => {
           const row = byKey.get(c.idempotencyKey)!;
+          // Voided by its caller before any charge: answered so (the void is the first, final answer), nothing charged.
+          if (voidedFor(row, c)) return { idempotencyKey: c.idempotencyKey, status: 'voided', reason: row.reason, replayed: true, entry: entryOf(row) };
           if (!sameCharge(row, c)) {
             return { idempotencyKey: c.idempotencyKey, status: 'rejected', code: 'GATEWAY.IDEMPOTENCY_KEY_REUSED', reason: `idempotency key ${c.idempotencyKey} was used for another operation` };
           }
@@ -242,19 +289,60 @@ export function ledger(deps: { transaction: TransactionRunner<SqlTx>; sql: SqlCl
         if (r.amount - Number(charge.amount) >= 0.005) {
           throw new AppError('GATEWAY.REFUND_EXCEEDS_CHARGE', `refund of ${r.amount} exceeds charge ${r.chargeKey} of ${charge.amount}`, { category: 'validation' });
         }
-        const [inserted] = await tx.$queryRawUnsafe<Row[]>(
-          `INSERT INTO gateway_ledger (idempotency_key, kind, order_id, amount, charge_key, status)
-           VALUES ($1, 'refund', $2, $3, $4, 'refunded')
-           ON CONFLICT DO NOTHING
-           RETURNING ${columns()}`,
-          r.idempotencyKey,
-          charge.order_id,
-          r.amount,
-          r.chargeKey,
-        );
+        const inserted = await insertRefund(tx, r.idempotencyKey, charge, r.amount);
         // Not inserted: the charge has a refund under another key (the key itself was looked up above, under the charge's lock).
         if (!inserted) throw new AppError('GATEWAY.CHARGE_ALREADY_REFUNDED', `charge ${r.chargeKey} is refunded already`, { category: 'conflict' });
         return { entry: entryOf(inserted), replayed: false };
+      });
+    },
+
+    /**
+     * Voids a charge key for its order, once and for all, whatever was asked under it so far:
+     * nothing → a tombstone (any later charge under the key is answered `voided`); pending (the
+     * card network never answered) → voided; declined → nothing to do; approved → refunded in
+     * full under `refundKey` (or found refunded already, under any key). Asked again, the same
+     * answer. The key's row is created or locked first, so a charge racing the void either
+     * comes first (and is refunded) or finds the tombstone.
+     */
+    async void(v: { chargeKey: string; orderId: string; amount: number; refundKey: string }): Promise<VoidResult> {
+      return deps.transaction(async (tx) => {
+        const [tombstone] = await tx.$queryRawUnsafe<Row[]>(
+          `INSERT INTO gateway_ledger (idempotency_key, kind, order_id, amount, status, reason)
+           VALUES ($1, 'charge', $2, $3, 'voided', 'voided before any charge')
+           ON CONFLICT (idempotency_key) DO NOTHING
+           RETURNING ${columns()}`,
+          v.chargeKey,
+          v.orderId,
+          v.amount,
+        );
+        if (tombstone) return { outcome: 'voided', charge: entryOf(tombstone), refund: null, replayed: false };
+        // The key exists (ON CONFLICT waited for a racing charge to commit): lock it; refunds and voids of it take turns.
+        const [charge] = await tx.$queryRawUnsafe<Row[]>(`SELECT ${columns()} FROM gateway_ledger WHERE idempotency_key = $1 FOR UPDATE`, v.chargeKey);
+        if (!charge || charge.kind !== 'charge' || charge.order_id !== v.orderId) {
+          throw new AppError('GATEWAY.IDEMPOTENCY_KEY_REUSED', `idempotency key ${v.chargeKey} was used for another operation`, { category: 'conflict' });
+        }
+        switch (charge.status) {
+          case 'voided':
+            return { outcome: 'voided', charge: entryOf(charge), refund: null, replayed: true };
+          case 'declined':
+            return { outcome: 'declined', charge: entryOf(charge), refund: null, replayed: false };
+          case 'pending': {
+            const [updated] = await tx.$queryRawUnsafe<Row[]>(
+              `UPDATE gateway_ledger SET status = 'voided', reason = 'voided before the card network answered', updated_at = now() WHERE idempotency_key = $1 RETURNING ${columns()}`,
+              v.chargeKey,
+            );
+            return { outcome: 'voided', charge: entryOf(updated!), refund: null, replayed: false };
+          }
+          default: {
+            // Approved: give the money back, once.
+            const [existing] = await tx.$queryRawUnsafe<Row[]>(`SELECT ${columns()} FROM gateway_ledger WHERE kind = 'refund' AND charge_key = $1`, v.chargeKey);
+            if (existing) return { outcome: 'refunded', charge: entryOf(charge), refund: entryOf(existing), replayed: true };
+            const refund = await insertRefund(tx, v.refundKey, charge, Number(charge.amount));
+            // Not inserted: the refund key names another operation (the charge's own refund was looked up above, under its lock).
+            if (!refund) throw new AppError('GATEWAY.IDEMPOTENCY_KEY_REUSED', `idempotency key ${v.refundKey} was used for another operation`, { category: 'conflict' });
+            return { outcome: 'refunded', charge: entryOf(charge), refund: entryOf(refund), replayed: false };
+          }
+        }
       });
     },
 

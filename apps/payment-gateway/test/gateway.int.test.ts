@@ -8,6 +8,7 @@ import { PG_ADMIN_URL, uniqueName, urlFor } from '@orderflow/testkit';
 import { isLoopback } from '../src/api';
 import { gatewayConfigSchema } from '../src/config';
 import { buildGateway, type Gateway } from '../src/gateway';
+import { ensureLedger } from '../src/ledger';
 
 const logger = createLogger({ service: 'payment-gateway-test', level: 'error', silent: !process.env.TEST_LOG_LEVEL });
 
@@ -20,6 +21,7 @@ describe('payment gateway simulator (real PostgreSQL)', () => {
   const batch = (charges: Array<{ idempotencyKey: string; orderId: string; amount: number; paymentMethod: string }>) => request(gateway.app).post('/v1/charges/batch').send({ charges });
   const refund = (key: string, body: { chargeKey: string; amount: number }) => request(gateway.app).post('/v1/refunds').set('Idempotency-Key', key).send(body);
   const lookup = (key: string, g = gateway) => request(g.app).get(`/v1/ledger/${encodeURIComponent(key)}`);
+  const voidKey = (orderId: string, amount: number) => request(gateway.app).post('/v1/voids').send({ chargeKey: `charge:${orderId}`, orderId, amount, refundKey: `refund:${orderId}` });
   const id = (): string => uniqueName('order');
 
   beforeAll(async () => {
@@ -33,7 +35,7 @@ describe('payment gateway simulator (real PostgreSQL)', () => {
     await admin.end();
   });
   afterEach(() => {
-    gateway.switchboard.set({ outage: null, latencyMs: 0, failureRate: 0 });
+    gateway.switchboard.set({ outage: null, latencyMs: 0, latencyOperations: undefined, failureRate: 0 });
   });
 
   it('charges once per idempotency key: the same request again gets the first answer (200, replayed), not a second charge', async () => {
@@ -128,6 +130,38 @@ describe('payment gateway simulator (real PostgreSQL)', () => {
     }
   });
 
+  it('a ledger table from before voids (its status check without "voided") is brought up to date at start', async () => {
+    const name = uniqueName('gateway_old');
+    const admin = new Pool({ connectionString: PG_ADMIN_URL, max: 1 });
+    await admin.query(`CREATE DATABASE "${name}"`);
+    const db = new Pool({ connectionString: urlFor(name), max: 1 });
+    try {
+      await db.query(`CREATE TABLE gateway_ledger (
+        idempotency_key text PRIMARY KEY,
+        kind text NOT NULL CHECK (kind IN ('charge', 'refund')),
+        order_id text NOT NULL,
+        amount numeric(14, 2) NOT NULL CHECK (amount >= 0),
+        payment_method text,
+        charge_key text,
+        status text NOT NULL CHECK (status IN ('approved', 'declined', 'pending', 'refunded')),
+        reason text,
+        requests integer NOT NULL DEFAULT 1,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        CHECK ((kind = 'refund') = (charge_key IS NOT NULL)))`);
+      await db.query(`INSERT INTO gateway_ledger (idempotency_key, kind, order_id, amount, payment_method, status) VALUES ('charge:o-1', 'charge', 'o-1', 1, 'pm_card_ok', 'approved')`);
+      await ensureLedger(urlFor(name));
+      await ensureLedger(urlFor(name)); // and again: nothing to do
+      await db.query(`INSERT INTO gateway_ledger (idempotency_key, kind, order_id, amount, status) VALUES ('charge:o-2', 'charge', 'o-2', 0, 'voided')`);
+      await expect(db.query(`INSERT INTO gateway_ledger (idempotency_key, kind, order_id, amount, status) VALUES ('charge:o-3', 'charge', 'o-3', 0, 'lost')`)).rejects.toThrow(/gateway_ledger_status_check/);
+      expect((await db.query('SELECT count(*)::int AS n FROM gateway_ledger')).rows[0].n).toBe(2);
+    } finally {
+      await db.end();
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
+    }
+  });
+
   it('with the outage switch on, every API request is answered 503 and nothing is recorded; /ready says so, /health does not', async () => {
     gateway.switchboard.set({ outage: 'unavailable' });
     const orderId = id();
@@ -162,6 +196,76 @@ describe('payment gateway simulator (real PostgreSQL)', () => {
     expect((await lookup(`charge:${orderId}`)).body.status).toBe('approved');
     expect((await pending).status).toBe(201);
     expect(Date.now() - started).toBeGreaterThanOrEqual(390);
+  });
+
+  it('latency can be set for some operations only; a lookup that finds nothing is late too (callers probe with it)', async () => {
+    const admin = request(gateway.app);
+    expect((await admin.put('/admin/latency').send({ ms: 400, operations: ['charge'] })).body).toEqual({ outage: null, latencyMs: 400, latencyOperations: ['charge'], failureRate: 0 });
+    const orderId = id();
+    const elapsed = async (call: () => Promise<unknown>): Promise<number> => {
+      const started = Date.now();
+      await call();
+      return Date.now() - started;
+    };
+    expect(await elapsed(() => charge(`charge:${orderId}`, { orderId, amount: 2, paymentMethod: 'pm_card_ok' }))).toBeGreaterThanOrEqual(390);
+    expect(await elapsed(() => lookup(`charge:${orderId}`))).toBeLessThan(300);
+    expect(await elapsed(() => voidKey(id(), 1))).toBeLessThan(300);
+    // Without operations: all of them again.
+    expect((await admin.put('/admin/latency').send({ ms: 400 })).body.latencyOperations).toBeUndefined();
+    expect(await elapsed(async () => expect((await lookup('probe:nothing-here')).status).toBe(404))).toBeGreaterThanOrEqual(390);
+    expect((await admin.put('/admin/latency').send({ ms: 1, operations: ['everything'] })).status).toBe(400);
+  });
+
+  it('voiding a key no charge was made under leaves a tombstone: a charge asked later under it is answered voided and charges nothing, alone or in a batch', async () => {
+    const orderId = id();
+    const voided = await voidKey(orderId, 12);
+    expect([voided.status, voided.body.outcome, voided.body.charge.status, voided.body.refund]).toEqual([201, 'voided', 'voided', null]);
+    const again = await voidKey(orderId, 12);
+    expect([again.status, again.body.outcome, again.body.replayed]).toEqual([200, 'voided', true]);
+    const one = await charge(`charge:${orderId}`, { orderId, amount: 12, paymentMethod: 'pm_card_ok' });
+    expect([one.status, one.body.status, one.body.replayed]).toEqual([200, 'voided', true]);
+    // Whatever the charge asks: the key is voided for the order.
+    const inBatch = await batch([{ idempotencyKey: `charge:${orderId}`, orderId, amount: 99, paymentMethod: 'pm_card_declined' }]);
+    expect(inBatch.body.results.map((r: { status: string; replayed: boolean }) => [r.status, r.replayed])).toEqual([['voided', true]]);
+    expect((await lookup(`charge:${orderId}`)).body).toEqual(expect.objectContaining({ kind: 'charge', status: 'voided', requests: 3 }));
+    expect((await refund(`refund:${orderId}`, { chargeKey: `charge:${orderId}`, amount: 12 })).body.code).toBe('GATEWAY.CHARGE_NOT_REFUNDABLE');
+    expect((await lookup(`refund:${orderId}`)).status).toBe(404);
+  });
+
+  it('voiding an approved charge (its answer lost to the caller) refunds it in full under the refund key, once; a refund asked later under that key is that refund', async () => {
+    const orderId = id();
+    await charge(`charge:${orderId}`, { orderId, amount: 21.5, paymentMethod: 'pm_card_ok' });
+    const voided = await voidKey(orderId, 21.5);
+    expect([voided.status, voided.body.outcome, voided.body.charge.status, voided.body.refund.idempotencyKey, voided.body.refund.amount, voided.body.refund.chargeKey]).toEqual([
+      201, 'refunded', 'approved', `refund:${orderId}`, 21.5, `charge:${orderId}`,
+    ]);
+    expect((await voidKey(orderId, 21.5)).body).toEqual(expect.objectContaining({ outcome: 'refunded', replayed: true }));
+    const later = await refund(`refund:${orderId}`, { chargeKey: `charge:${orderId}`, amount: 21.5 });
+    expect([later.status, later.body.replayed]).toEqual([200, true]);
+    expect((await charge(`charge:${orderId}`, { orderId, amount: 21.5, paymentMethod: 'pm_card_ok' })).body.status).toBe('approved');
+  });
+
+  it('voiding a pending charge (the card network never answered) voids it for good; a declined one needs nothing; a key of another order is refused', async () => {
+    const flaky = id();
+    expect((await charge(`charge:${flaky}`, { orderId: flaky, amount: 4, paymentMethod: 'pm_card_flaky' })).status).toBe(503);
+    expect((await voidKey(flaky, 4)).body).toEqual(expect.objectContaining({ outcome: 'voided', refund: null, replayed: false }));
+    // The third request would have been approved.
+    for (let i = 0; i < 3; i++) expect((await charge(`charge:${flaky}`, { orderId: flaky, amount: 4, paymentMethod: 'pm_card_flaky' })).body.status).toBe('voided');
+    const declined = id();
+    await charge(`charge:${declined}`, { orderId: declined, amount: 5, paymentMethod: 'pm_card_declined' });
+    expect((await voidKey(declined, 5)).body).toEqual(expect.objectContaining({ outcome: 'declined', refund: null }));
+    const other = await request(gateway.app).post('/v1/voids').send({ chargeKey: `charge:${flaky}`, orderId: 'someone-else', amount: 1, refundKey: 'refund:someone-else' });
+    expect([other.status, other.body.code]).toEqual([409, 'GATEWAY.IDEMPOTENCY_KEY_REUSED']);
+  });
+
+  it('a void racing a charge under the same key never leaves money kept: the charge came first and is refunded, or it found the tombstone', async () => {
+    const orders = Array.from({ length: 20 }, () => id());
+    await Promise.all(orders.map((o) => Promise.all([charge(`charge:${o}`, { orderId: o, amount: 3, paymentMethod: 'pm_card_ok' }), voidKey(o, 3)])));
+    for (const o of orders) {
+      const entry = (await lookup(`charge:${o}`)).body as { status: string };
+      if (entry.status === 'approved') expect((await lookup(`refund:${o}`)).body).toEqual(expect.objectContaining({ status: 'refunded', amount: 3 }));
+      else expect([entry.status, (await lookup(`refund:${o}`)).status]).toEqual(['voided', 404]);
+    }
   });
 
   it('a failure rate of 1 answers every API request 503 without recording anything', async () => {

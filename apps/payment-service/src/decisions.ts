@@ -12,16 +12,21 @@ export type ChargeStatus = 'SUCCEEDED' | 'FAILED' | 'VOIDED';
 /**
  * A reservation for an order that already has its CHARGE row (another reservation event
  * charged it, or the order was cancelled first). One charge per order: nothing is charged
- * again. A cancelled order still answers `payment.failed`, so inventory releases the stock
- * it has just reserved (its release is idempotent).
+ * again. A cancelled order — its charge voided, or charged and refunded (a charge whose
+ * answer was lost, refunded by the cancellation that voided it) — still answers
+ * `payment.failed`, so inventory releases the stock it has just reserved (its release is
+ * idempotent).
  */
-export function answerToRepeatedReservation(status: ChargeStatus): { reason: string } | null {
-  return status === 'VOIDED' ? { reason: REASON_CANCELLED } : null;
+export function answerToRepeatedReservation(status: ChargeStatus, refunded = false): { reason: string } | null {
+  return status === 'VOIDED' || (status === 'SUCCEEDED' && refunded) ? { reason: REASON_CANCELLED } : null;
 }
 
 export type Cancellation =
   | { action: 'refund'; amount: number }
-  /** Nothing charged yet: remember the cancellation so a later reservation charges nothing. */
+  /**
+   * No charge here yet: remember the cancellation so a later reservation charges nothing, and
+   * void the charge key at the gateway, which may have charged all the same (a lost answer).
+   */
   | { action: 'void' }
   | { action: 'none'; why: 'charge failed' | 'already refunded' | 'already cancelled' };
 

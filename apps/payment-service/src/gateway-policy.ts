@@ -72,3 +72,8 @@ export function breakerOptions(o: { resetMs: number }) {
 export const chargeKey = (orderId: string): string => `charge:${orderId}`;
 /** The idempotency key of an order's refund. */
 export const refundKey = (orderId: string): string => `refund:${orderId}`;
+/**
+ * The key the paused consumers' probe looks up (`GET /v1/ledger/:key`): never used for an
+ * operation, so answered 404 — by the API, through its whole path — whenever the gateway serves.
+ */
+export const PROBE_KEY = 'probe:payment-service';

@@ -7,6 +7,7 @@ import {
   chargeKey,
   CIRCUIT_STATES,
   countsAgainstGateway,
+  PROBE_KEY,
   refundKey,
   verdictOf,
   type CircuitState,
@@ -25,7 +26,18 @@ export type CardAnswer =
   | { outcome: 'approved' }
   | { outcome: 'declined'; reason: string }
   /** The card network is unavailable for this card (the flaky test card): try this order again later. */
-  | { outcome: 'unavailable' };
+  | { outcome: 'unavailable' }
+  /** The order's charge was voided (its cancellation came first, see `void`): nothing was charged, nothing will be. */
+  | { outcome: 'voided' };
+
+/** What voiding an order's charge found at the gateway. */
+export type VoidAnswer =
+  /** No charge was made under the key (none asked, or the card network never answered): none ever will be. */
+  | { outcome: 'voided' }
+  /** The charge was declined: nothing was taken. */
+  | { outcome: 'declined' }
+  /** The charge had been approved (its answer never reached us): it is refunded in full, under `refund:<orderId>`. */
+  | { outcome: 'refunded'; amount: number };
 
 /** What the payment service needs of its payment gateway (the simulator, apps/payment-gateway). */
 export interface PaymentGateway {
@@ -42,7 +54,19 @@ export interface PaymentGateway {
    * no money: there is nothing to give back.
    */
   refund(refund: { orderId: string; amount: number }): Promise<'refunded' | 'charge-unknown'>;
-  /** Whether consumers paused for the gateway may take messages again: a probe through the breaker answered. */
+  /**
+   * Voids the order's charge key (`charge:<orderId>`) — a cancellation of an order this service
+   * has no charge of. The gateway may have one all the same: a charge whose answer was lost, or
+   * whose transaction here rolled back (a timeout, a flaky card in its batch, a failed commit,
+   * an import chunk retried later). Voiding refunds such a charge (`refund:<orderId>`), and
+   * otherwise leaves a tombstone that answers any later charge under the key `voided`, charging
+   * nothing. Idempotent: asked again, the same answer. `amount`: the order's total, recorded.
+   */
+  voidCharge(order: { orderId: string; amount: number }): Promise<VoidAnswer>;
+  /**
+   * Whether consumers paused for the gateway may take messages again: a real operation of its
+   * API (a ledger lookup) answered in time, through the breaker.
+   */
   answers(): Promise<boolean>;
   /** For `/ready`'s detail. */
   status(): { url: string; circuit: CircuitState };
@@ -75,11 +99,13 @@ class GatewayCallError extends Error {
 }
 
 interface Call {
-  operation: 'charge' | 'refund' | 'probe';
+  operation: 'charge' | 'refund' | 'void' | 'probe';
   method: 'GET' | 'POST';
   path: string;
   body?: unknown;
   idempotencyKey?: string;
+  /** Error statuses that are answers here (the probe's 404). */
+  accept?: readonly number[];
 }
 
 interface Answer {
@@ -136,12 +162,13 @@ export function httpPaymentGateway(o: GatewayOptions): PaymentGateway {
     try {
       body = await res.body.json();
     } catch (err) {
+      if (call.accept?.includes(res.statusCode)) return { status: res.statusCode, body: null };
       // A body that is not JSON (a proxy's error page) or a connection lost while reading it.
       const failure: GatewayFailure =
         res.statusCode >= 400 ? { kind: 'status', status: res.statusCode } : err instanceof SyntaxError ? { kind: 'malformed', detail: err.message } : failureOfError(err);
       throw new GatewayCallError(failure, `payment gateway ${call.operation}: answered ${res.statusCode}, body unreadable (${(err as Error).message})`, { cause: err });
     }
-    if (res.statusCode >= 400) {
+    if (res.statusCode >= 400 && !call.accept?.includes(res.statusCode)) {
       const problem = body as { code?: string; detail?: string };
       throw new GatewayCallError({ kind: 'status', status: res.statusCode, code: problem.code }, `payment gateway ${call.operation}: ${res.statusCode} ${problem.code ?? ''} ${problem.detail ?? ''}`.trim());
     }
@@ -167,15 +194,18 @@ export function httpPaymentGateway(o: GatewayOptions): PaymentGateway {
   });
 
   /**
-   * The probe of paused consumers: the gateway's `/ready`, asked THROUGH the breaker, like any
-   * call. So an outage opens the breaker within a few probes (a paused consumer makes no other
-   * calls), an open breaker keeps the probes off the gateway (refused at once) until its reset
-   * time, and the first probe after it is the half-open trial: answered, the breaker closes
-   * and the consumers take messages again.
+   * The probe of paused consumers: a real operation of the API — the ledger lookup of a key
+   * nobody uses, answered 404 — not the gateway's `/ready`, which answers while its API is too
+   * slow for our timeout or fails every request: the consumers would resume only to fail again,
+   * round after round. Asked THROUGH the breaker, like any call, within the same timeout. So an
+   * outage opens the breaker within a few probes (a paused consumer makes no other calls), an
+   * open breaker keeps the probes off the gateway (refused at once) until its reset time, and
+   * the first probe after it is the half-open trial: answered, the breaker closes and the
+   * consumers take messages again.
    */
   const answers = async (): Promise<boolean> => {
     try {
-      await breaker.fire({ operation: 'probe', method: 'GET', path: '/ready' });
+      await breaker.fire({ operation: 'probe', method: 'GET', path: `/v1/ledger/${encodeURIComponent(PROBE_KEY)}`, accept: [404] });
       return true;
     } catch {
       return false;
@@ -198,6 +228,8 @@ export function httpPaymentGateway(o: GatewayOptions): PaymentGateway {
         throw new DependencyUnavailableError('PAYMENT.GATEWAY_UNAVAILABLE', failure.kind === 'timeout' ? `${message} (it may have charged: the retry asks again with the same idempotency key)` : message, {
           dependency: DEPENDENCY,
           answers,
+          // Refused by the open breaker: the request was not made, no evidence against the message.
+          tried: failure.kind !== 'circuit_open',
           cause: err,
         });
       }
@@ -227,6 +259,8 @@ export function httpPaymentGateway(o: GatewayOptions): PaymentGateway {
             return { outcome: 'declined', reason: r.reason ?? 'card declined' };
           case 'unavailable':
             return { outcome: 'unavailable' };
+          case 'voided':
+            return { outcome: 'voided' };
           default:
             // `rejected`: the key was used for other parameters. Nothing was charged; asking again cannot help.
             throw permanentError('PAYMENT.GATEWAY_REJECTED', `payment gateway refused charge ${r.idempotencyKey}: ${r.code ?? r.status} ${r.reason ?? ''}`.trim());
@@ -243,6 +277,25 @@ export function httpPaymentGateway(o: GatewayOptions): PaymentGateway {
         if (failure instanceof GatewayCallError && failure.failure.kind === 'status' && failure.failure.code === 'GATEWAY.CHARGE_NOT_FOUND') return 'charge-unknown';
         throw err;
       }
+    },
+
+    async voidCharge({ orderId, amount }) {
+      const answer = await call({
+        operation: 'void',
+        method: 'POST',
+        path: '/v1/voids',
+        body: { chargeKey: chargeKey(orderId), orderId, amount, refundKey: refundKey(orderId) },
+      });
+      const body = answer.body as { outcome?: string; refund?: { amount?: unknown } | null };
+      switch (body.outcome) {
+        case 'voided':
+          return { outcome: 'voided' };
+        case 'declined':
+          return { outcome: 'declined' };
+        case 'refunded':
+          if (typeof body.refund?.amount === 'number') return { outcome: 'refunded', amount: body.refund.amount };
+      }
+      throw permanentError('PAYMENT.GATEWAY_REJECTED', `payment gateway void of ${chargeKey(orderId)}: answer not understood`);
     },
 
     answers,

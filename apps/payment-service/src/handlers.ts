@@ -15,7 +15,7 @@ import type { Tx } from './db';
 import { answerToRepeatedReservation, decideCancellation, REASON_CANCELLED, type ChargeStatus } from './decisions';
 import type { PaymentGateway } from './gateway';
 import { BULK_EVENTS, SAGA_EVENTS } from './queues';
-import { chargesOf, insertPayments, markDeclined, paymentsOf, type NewPayment } from './store';
+import { chargesOf, insertPayments, markCharged, markNotCharged, paymentsOf, type NewPayment } from './store';
 
 interface Deps {
   /** Decides the cards (the payment gateway, over HTTP). */
@@ -45,16 +45,22 @@ type ChargeAnswer =
  * makes an external charge and its row one decision.
  *
  * When the call fails nothing is written (the rollback takes the provisional rows): the gateway
- * unavailable throws DependencyUnavailableError, and the consumer gives the messages back and
- * waits for it; their retry asks again with the same idempotency keys, so an order charged
- * before a lost answer or a failed commit is answered, not charged again. A card whose network
- * is unavailable (the flaky test card) throws a transient error: the messaging loop retries the
+ * unavailable throws DependencyUnavailableError, and the consumer keeps the messages and waits
+ * for it; their retry asks again with the same idempotency keys, so an order charged before a
+ * lost answer or a failed commit is answered, not charged again. A card whose network is
+ * unavailable (the flaky test card) throws a transient error: the messaging loop retries the
  * message later, with its own attempt count.
+ *
+ * Until that retry the order has no row here although the gateway may have charged it: a
+ * cancellation handled meanwhile (another replica, the other lane) voids the charge key at the
+ * gateway, which refunds such a charge or makes any later charge under the key answer
+ * `voided` (see `refundOrVoid`); the retry then finds the cancellation's rows, or is answered
+ * `voided` by the gateway.
  */
 async function chargeOrders(deps: Deps, items: ReadonlyArray<{ reservation: Reservation; attempt: number }>, ctx: Ctx): Promise<ChargeAnswer[]> {
-  const answerExisting = (r: Reservation, status: ChargeStatus): ChargeAnswer => {
-    const answer = answerToRepeatedReservation(status);
-    ctx.logger.info('order already has a charge; nothing charged', { orderId: r.orderId, status });
+  const answerExisting = (r: Reservation, { status, refunded }: { status: ChargeStatus; refunded: boolean }): ChargeAnswer => {
+    const answer = answerToRepeatedReservation(status, refunded);
+    ctx.logger.info('order already has a charge; nothing charged', { orderId: r.orderId, status, refunded });
     return answer ? { kind: 'failed', payload: { orderId: r.orderId, customerId: r.customerId, reason: answer.reason } } : null;
   };
   const answers: ChargeAnswer[] = items.map(() => null);
@@ -72,9 +78,9 @@ async function chargeOrders(deps: Deps, items: ReadonlyArray<{ reservation: Rese
   if (before.length > 0) {
     const existing = await chargesOf(ctx.tx, before.map((x) => x.row.orderId));
     for (const { index, row } of before) {
-      const status = existing.get(row.orderId);
-      if (!status) throw transientError('PAYMENT.CHARGE_CONFLICT', `charge of order ${row.orderId} conflicted but is not visible yet`);
-      answers[index] = answerExisting(items[index]!.reservation, status);
+      const charge = existing.get(row.orderId);
+      if (!charge) throw transientError('PAYMENT.CHARGE_CONFLICT', `charge of order ${row.orderId} conflicted but is not visible yet`);
+      answers[index] = answerExisting(items[index]!.reservation, charge);
     }
   }
   const cards = await deps.gateway.charge(charged.map(({ row, paymentMethod }) => ({ orderId: row.orderId, amount: row.amount, paymentMethod })));
@@ -82,18 +88,23 @@ async function chargeOrders(deps: Deps, items: ReadonlyArray<{ reservation: Rese
   if (unavailable.length > 0) {
     throw transientError('PAYMENT.CARD_NETWORK_UNAVAILABLE', `card network unavailable for order ${unavailable.map((x) => x.row.orderId).join(', ')} (attempt ${unavailable[0]!.row.attempts})`);
   }
-  const declined: Array<{ id: string; reason: string }> = [];
+  const notCharged: Array<{ id: string; status: 'FAILED' | 'VOIDED'; reason: string }> = [];
   charged.forEach(({ index, row }, i) => {
     const card = cards[i]!;
     const { orderId, customerId } = row;
     if (card.outcome === 'declined') {
-      declined.push({ id: row.id, reason: card.reason });
+      notCharged.push({ id: row.id, status: 'FAILED', reason: card.reason });
       answers[index] = { kind: 'failed', payload: { orderId, customerId, reason: card.reason } };
+    } else if (card.outcome === 'voided') {
+      // A cancellation voided the key at the gateway, and its own transaction here did not commit (its retry will find this row).
+      notCharged.push({ id: row.id, status: 'VOIDED', reason: REASON_CANCELLED });
+      answers[index] = { kind: 'failed', payload: { orderId, customerId, reason: REASON_CANCELLED } };
+      ctx.logger.info('the gateway answered the charge voided (the order was cancelled); nothing charged', { orderId });
     } else {
       answers[index] = { kind: 'completed', payload: { orderId, customerId, paymentId: row.id, amount: row.amount } };
     }
   });
-  await markDeclined(ctx.tx, declined, deps.now());
+  await markNotCharged(ctx.tx, notCharged, deps.now());
   return answers;
 }
 
@@ -115,8 +126,9 @@ async function charge(deps: Deps, events: ReadonlyArray<EventOf<typeof inventory
 
 /**
  * `order.cancelled` → refund a successful charge once; remember a cancellation that comes
- * before any charge (a VOIDED charge row) so the reservation that may still follow charges
- * nothing; a failed charge needs nothing.
+ * before any charge here (a VOIDED charge row) so the reservation that may still follow charges
+ * nothing, and void the charge key at the gateway, which may have charged the order all the
+ * same; a failed charge needs nothing.
  */
 async function refundOrVoid(deps: Deps, event: EventOf<typeof orderCancelled>, ctx: Ctx): Promise<void> {
   const { orderId, customerId, total } = event.payload;
@@ -138,11 +150,28 @@ async function refundOrVoid(deps: Deps, event: EventOf<typeof orderCancelled>, c
       return;
     }
     case 'void': {
-      // Nothing is charged: the amount only records the order's total, if it was priced (0 if not).
-      const inserted = await insertPayments(ctx.tx, [{ ...base, id: newId(), type: 'CHARGE', status: 'VOIDED', amount: total ?? 0 }], deps.now());
+      const id = newId();
+      // The row first, as for a charge: it is the order's lock while the gateway is called. The
+      // amount only records the order's total, if it was priced (0 if not).
+      const inserted = await insertPayments(ctx.tx, [{ ...base, id, type: 'CHARGE', status: 'VOIDED', amount: total ?? 0 }], deps.now());
       // A reservation charged the order concurrently (another replica): decide again on the retry, which sees that charge.
       if (inserted.size === 0) throw transientError('PAYMENT.CHARGE_CONFLICT', `order ${orderId} was charged while its cancellation was handled`);
-      ctx.logger.info('order cancelled before payment; charge voided', { orderId });
+      // No charge here does not mean none at the gateway: a charge whose answer was lost, or whose
+      // transaction rolled back (a timeout, a flaky card in its batch, a failed commit, a chunk
+      // retried later), waits for its retry with no row here. Voiding the key settles it there:
+      // such a charge is refunded, and any later one is answered `voided`. Throws like a refund
+      // when the gateway is unavailable: nothing is written, the message waits.
+      const voided = await deps.gateway.voidCharge({ orderId, amount: total ?? 0 });
+      if (voided.outcome === 'refunded') {
+        // The money moved and came back: the rows say so, as the gateway's ledger does.
+        await markCharged(ctx.tx, id, voided.amount, deps.now());
+        const refundId = newId();
+        await insertPayments(ctx.tx, [{ ...base, id: refundId, type: 'REFUND', status: 'SUCCEEDED', amount: voided.amount }], deps.now());
+        ctx.publish(paymentRefunded, { orderId, customerId, paymentId: refundId, amount: voided.amount }, { correlationId: event.correlationId, causationId: event.eventId });
+        ctx.logger.warn('order cancelled before its charge was answered: the gateway had charged it, refunded', { orderId, paymentId: refundId, amount: voided.amount });
+        return;
+      }
+      ctx.logger.info('order cancelled before payment; charge voided', { orderId, atGateway: voided.outcome });
       return;
     }
     case 'none':

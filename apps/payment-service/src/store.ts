@@ -4,13 +4,18 @@ import type { ChargeStatus } from './decisions';
 // The SQL of the saga's payments: a fixed handful of statements per delivered batch, whatever
 // its size. The unique (order_id, type) row is what makes a charge or a refund happen once.
 
-/** The CHARGE rows of these orders (committed ones: ON CONFLICT waited for any racing insert). */
-export async function chargesOf(tx: Tx, orderIds: readonly string[]): Promise<Map<string, ChargeStatus>> {
-  const rows = await tx.$queryRawUnsafe<Array<{ order_id: string; status: ChargeStatus }>>(
-    `SELECT order_id::text, status::text FROM payments WHERE order_id = ANY($1::uuid[]) AND type = 'CHARGE'`,
+/**
+ * The CHARGE rows of these orders, and whether each was refunded (committed rows: ON CONFLICT
+ * waited for any racing insert).
+ */
+export async function chargesOf(tx: Tx, orderIds: readonly string[]): Promise<Map<string, { status: ChargeStatus; refunded: boolean }>> {
+  const rows = await tx.$queryRawUnsafe<Array<{ order_id: string; status: ChargeStatus; refunded: boolean }>>(
+    `SELECT c.order_id::text, c.status::text,
+            EXISTS (SELECT 1 FROM payments r WHERE r.order_id = c.order_id AND r.type = 'REFUND') AS refunded
+       FROM payments c WHERE c.order_id = ANY($1::uuid[]) AND c.type = 'CHARGE'`,
     [...orderIds],
   );
-  return new Map(rows.map((r) => [r.order_id, r.status]));
+  return new Map(rows.map((r) => [r.order_id, { status: r.status, refunded: r.refunded }]));
 }
 
 export interface NewPayment {
@@ -48,17 +53,32 @@ export async function insertPayments(tx: Tx, rows: readonly NewPayment[], at: Da
 }
 
 /**
- * The charges the gateway declined: their rows, written as provisional successes before the
- * call (the row is the order's lock meanwhile), become FAILED with the reason. One statement.
+ * The charges the gateway did not approve: their rows, written as provisional successes before
+ * the call (the row is the order's lock meanwhile), become FAILED (declined) or VOIDED (the key
+ * was voided by a cancellation) with the reason. One statement.
  */
-export async function markDeclined(tx: Tx, declined: ReadonlyArray<{ id: string; reason: string }>, at: Date): Promise<void> {
-  if (declined.length === 0) return;
+export async function markNotCharged(tx: Tx, rows: ReadonlyArray<{ id: string; status: 'FAILED' | 'VOIDED'; reason: string }>, at: Date): Promise<void> {
+  if (rows.length === 0) return;
   await tx.$executeRawUnsafe(
-    `UPDATE payments p SET status = 'FAILED', reason = v.reason, updated_at = $3::timestamptz
-       FROM unnest($1::uuid[], $2::text[]) AS v(id, reason)
+    `UPDATE payments p SET status = v.status::"PaymentStatus", reason = v.reason, updated_at = $4::timestamptz
+       FROM unnest($1::uuid[], $2::text[], $3::text[]) AS v(id, status, reason)
       WHERE p.id = v.id`,
-    declined.map((d) => d.id),
-    declined.map((d) => d.reason),
+    rows.map((d) => d.id),
+    rows.map((d) => d.status),
+    rows.map((d) => d.reason),
+    at.toISOString(),
+  );
+}
+
+/**
+ * A cancellation's VOIDED row when voiding found the order charged at the gateway after all (an
+ * answer that never reached us): the row becomes that successful charge, of the gateway's amount.
+ */
+export async function markCharged(tx: Tx, id: string, amount: number, at: Date): Promise<void> {
+  await tx.$executeRawUnsafe(
+    `UPDATE payments SET status = 'SUCCEEDED', amount = $2::numeric, reason = NULL, updated_at = $3::timestamptz WHERE id = $1::uuid`,
+    id,
+    amount,
     at.toISOString(),
   );
 }

@@ -8,6 +8,11 @@ describe('a reservation for an order that already has its charge row', () => {
     expect(answerToRepeatedReservation('SUCCEEDED')).toBeNull();
     expect(answerToRepeatedReservation('FAILED')).toBeNull();
   });
+
+  it('after a charge refunded (a cancellation that found the charge made at the gateway) it answers payment.failed "order cancelled" too', () => {
+    expect(answerToRepeatedReservation('SUCCEEDED', true)).toEqual({ reason: 'order cancelled' });
+    expect(answerToRepeatedReservation('SUCCEEDED', false)).toBeNull();
+  });
 });
 
 describe('cancellation decision', () => {

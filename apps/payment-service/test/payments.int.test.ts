@@ -216,8 +216,9 @@ describe('payment service (real PostgreSQL and RabbitMQ, the gateway simulator o
     expect(failed?.payload).toEqual({ orderId, customerId: 'alice', reason: 'order cancelled' });
     expect((await payments(orderId)).map((p) => [p.type, p.status])).toEqual([['CHARGE', 'VOIDED']]);
     expect(await published(orderId, 'payment.completed')).toBe(0);
-    // Never sent to the gateway.
-    expect(await gateway.entries([orderId])).toEqual([]);
+    // Never charged at the gateway: the cancellation voided the key there (a tombstone), and the
+    // reservation, which found the VOIDED row, asked nothing.
+    expect(await gateway.entries([orderId])).toEqual([{ idempotency_key: `charge:${orderId}`, kind: 'charge', order_id: orderId, status: 'voided', requests: 1 }]);
   });
 
   it('when an order is cancelled while its flaky charge waits for a retry, the retry charges nothing', async () => {
@@ -228,8 +229,9 @@ describe('payment service (real PostgreSQL and RabbitMQ, the gateway simulator o
     expect(failed?.payload.reason).toBe('order cancelled');
     expect((await payments(orderId)).map((p) => [p.type, p.status])).toEqual([['CHARGE', 'VOIDED']]);
     expect(await published(orderId, 'payment.completed')).toBe(0);
-    // The gateway was asked before the cancellation (card network unavailable), never after it: never approved.
-    expect(await gateway.entries([orderId])).toEqual([expect.objectContaining({ kind: 'charge', status: 'pending' })]);
+    // The gateway was asked before the cancellation (card network unavailable); the cancellation
+    // voided the key, so it can never be approved.
+    expect(await gateway.entries([orderId])).toEqual([expect.objectContaining({ kind: 'charge', status: 'voided' })]);
   });
 
   it("reading payments needs a token and a uuid orderId; a customer sees only their own orders' payments", async () => {

@@ -32,6 +32,8 @@ export interface GatewaySimulator {
   entry(key: string): Promise<GatewayEntry | undefined>;
   /** Every ledger row of these orders, straight from the simulator's database. */
   entries(orderIds: readonly string[]): Promise<Array<{ idempotency_key: string; kind: string; order_id: string; status: string; requests: number }>>;
+  /** What the gateway kept of each of these orders: its approved charges minus its refunds (0 for an order it never charged). */
+  kept(orderIds: readonly string[]): Promise<Map<string, number>>;
   /** Stops the process and drops its database. */
   stop(): Promise<void>;
 }
@@ -72,6 +74,18 @@ export async function startGatewaySimulator(env: Record<string, string> = {}): P
     async entries(orderIds) {
       const { rows } = await db.query('SELECT idempotency_key, kind, order_id, status, requests FROM gateway_ledger WHERE order_id = ANY($1::text[]) ORDER BY idempotency_key', [orderIds]);
       return rows;
+    },
+    async kept(orderIds) {
+      const { rows } = await db.query<{ order_id: string; kind: string; status: string; amount: number }>(
+        'SELECT order_id, kind, status, amount::float8 AS amount FROM gateway_ledger WHERE order_id = ANY($1::text[])',
+        [orderIds],
+      );
+      const kept = new Map(orderIds.map((id) => [id, 0]));
+      for (const r of rows) {
+        const sign = r.kind === 'charge' && r.status === 'approved' ? 1 : r.kind === 'refund' ? -1 : 0;
+        kept.set(r.order_id, Math.round(((kept.get(r.order_id) ?? 0) + sign * r.amount) * 100) / 100);
+      }
+      return kept;
     },
     async stop() {
       await db.end();

@@ -44,12 +44,20 @@ export class AppError extends Error {
 export class DependencyUnavailableError extends AppError {
   readonly dependency: string;
   readonly answers: () => Promise<boolean>;
+  /**
+   * Whether the dependency was really asked (false: refused before trying, by an open circuit
+   * breaker). Only a request that was made is evidence against the message that asked for it: a
+   * message whose request keeps failing right after the probe answered is then retried as a
+   * message, not waited for without end (libs/messaging, consumer/batches.ts).
+   */
+  readonly tried: boolean;
 
-  constructor(code: string, message: string, options: { dependency: string; answers: () => Promise<boolean>; cause?: unknown }) {
+  constructor(code: string, message: string, options: { dependency: string; answers: () => Promise<boolean>; tried?: boolean; cause?: unknown }) {
     super(code, message, { category: 'transient', cause: options.cause });
     this.name = 'DependencyUnavailableError';
     this.dependency = options.dependency;
     this.answers = options.answers;
+    this.tried = options.tried ?? true;
   }
 }
 

@@ -1,6 +1,8 @@
 import amqplib from 'amqplib';
 import { DependencyUnavailableError } from '@orderflow/errors';
 import { Messaging, onBatch } from '../src';
+import { DeliveryLedger } from '../src/consumer/delivery';
+import { OUTAGE_STRIKES } from '../src/consumer/outage';
 import { Harness, type Tx } from './harness';
 import { AMQP_URL, logger, waitFor, workRequested } from './support';
 
@@ -86,6 +88,110 @@ describe('a dependency a handler declares unavailable (real RabbitMQ and Postgre
       } finally {
         await conn.close();
       }
+    } finally {
+      await consumer.stop(1_000).catch(() => undefined);
+      await h.close();
+    }
+  }, 60_000);
+
+  /** A consumer of `work.requested` on the harness's topology whose handler is `handle`, and the outcomes it observed. */
+  function consumerOf(h: Harness, name: string, handle: (keys: string[]) => void) {
+    const outcomes: string[] = [];
+    const consumer = new Messaging<Tx>({
+      topology: h.topology,
+      amqpUrl: AMQP_URL,
+      connectionName: `${h.connectionName}-${name}`,
+      pool: h.db.pool,
+      transaction: (fn) => h.db.prisma.$transaction(fn, { maxWait: 10_000, timeout: 30_000 }),
+      logger,
+      relayPollIntervalMs: 60_000,
+      batchSize: 20,
+      maxDeliveries: 2,
+      observe: (outcome) => outcomes.push(outcome),
+    });
+    const start = () =>
+      consumer.start({
+        'work-requested': [
+          onBatch([workRequested], async (events, ctx) => {
+            handle(events.map((e) => e.payload.key));
+            for (const e of events) await ctx.tx.ledgerEntry.create({ data: { key: e.payload.key, eventId: e.eventId } });
+          }),
+        ],
+      });
+    return { consumer, outcomes, start };
+  }
+
+  it('a request the dependency fails every time while its probe answers is the message\'s own failure: retried, then parked with its error; the others are handled, and no pause gives anything back', async () => {
+    const h = await Harness.create({ retryDelaysMs: [100, 200] });
+    let probes = 0;
+    // The dependency answers its probe at once: only the poison's request fails (a payload it
+    // answers 500 to, a call that always outlasts its timeout).
+    const answers = async (): Promise<boolean> => {
+      probes++;
+      return true;
+    };
+    let poisonTries = 0;
+    const { consumer, outcomes, start } = consumerOf(h, 'poison', (keys) => {
+      if (!keys.includes('poison')) return;
+      poisonTries++;
+      throw new DependencyUnavailableError('TEST.GATEWAY_500', 'the gateway answers 500 to this request', { dependency: 'test-gateway', answers });
+    });
+    const givenBack = jest.spyOn(DeliveryLedger.prototype, 'giveBack');
+    try {
+      await h.messaging.start();
+      await start();
+      const healthy = Array.from({ length: 10 }, (_, i) => `healthy-${i}`);
+      // One outbox transaction: the poison in the middle of the batch, healthy messages before and after it.
+      await h.request(...healthy.slice(0, 3), 'poison', ...healthy.slice(3));
+      await waitFor(async () => (await h.messaging.deadLetters.count()) >= 1 && (await h.ledger()).length >= healthy.length, 'the healthy messages handled and the poison parked', 40_000);
+      // The relay publishes at least once: a second copy of the poison, if any, climbs its own
+      // ladder. Wait until no copy is tried any more.
+      for (let last = -1; last !== poisonTries; ) {
+        last = poisonTries;
+        await new Promise((r) => setTimeout(r, 2_000));
+      }
+      expect((await h.ledger()).map((r) => r.key).sort()).toEqual([...healthy].sort());
+      // Parked by the service, with its error, after its retries — not dead-lettered by the
+      // broker at its delivery limit after looping pause → probe answers → resume → fail.
+      const parked = await h.messaging.deadLetters.list();
+      expect(parked.length).toBeGreaterThanOrEqual(1);
+      for (const p of parked) {
+        expect(p).toEqual(expect.objectContaining({ reason: 'retries-exhausted', errorCode: 'TEST.GATEWAY_500', attempts: 3, eventType: 'work.requested' }));
+        expect((p.body as { payload: { key: string } }).payload.key).toBe('poison');
+        expect(p.error).toContain('the gateway answers 500 to this request');
+      }
+      expect(outcomes.filter((o) => o === 'retry')).toHaveLength(2 * parked.length);
+      expect(outcomes.filter((o) => o === 'park')).toHaveLength(parked.length);
+      // Each try of the poison met the "outage" OUTAGE_STRIKES times, with a probe that answered between them.
+      expect(poisonTries).toBeGreaterThanOrEqual(3 * OUTAGE_STRIKES);
+      expect(probes).toBeGreaterThanOrEqual(3 * (OUTAGE_STRIKES - 1));
+      // The pauses kept what the consumer held (the interrupted batch, the prefetch window): nothing
+      // went back to the queue, so the broker counted no return (x-delivery-count) for any of them.
+      expect(givenBack).not.toHaveBeenCalled();
+      await waitFor(() => consumer.isReady(), 'consuming again');
+    } finally {
+      givenBack.mockRestore();
+      await consumer.stop(1_000).catch(() => undefined);
+      await h.close();
+    }
+  }, 60_000);
+
+  it('a request refused untried (an open circuit breaker) is no strike against its message: it waits, however often the probe answers', async () => {
+    const h = await Harness.create({ retryDelaysMs: [100, 200] });
+    let refusals = 3 * OUTAGE_STRIKES;
+    const answers = async (): Promise<boolean> => true;
+    const { consumer, outcomes, start } = consumerOf(h, 'untried', () => {
+      if (refusals-- > 0) throw new DependencyUnavailableError('TEST.CIRCUIT_OPEN', 'circuit open, not tried', { dependency: 'test-gateway', answers, tried: false });
+    });
+    try {
+      await h.messaging.start();
+      await start();
+      const keys = Array.from({ length: 5 }, (_, i) => `waits-${i}`);
+      await h.request(...keys);
+      await waitFor(async () => (await h.ledger()).length === keys.length, 'every message handled once the calls go through', 30_000);
+      expect(refusals).toBeLessThan(0);
+      expect(outcomes.filter((o) => o === 'retry' || o === 'park')).toEqual([]);
+      expect(await h.messaging.deadLetters.count()).toBe(0);
     } finally {
       await consumer.stop(1_000).catch(() => undefined);
       await h.close();

@@ -1,14 +1,16 @@
 import type { SqlClient } from '@orderflow/db';
+import type { Logger } from '@orderflow/logging';
 import { attemptOf } from '../headers';
-import { decode, type Decoded, type Delivery, type HandlerTable } from './delivery';
+import { decode, idOf, type Decoded, type Delivery, type HandlerTable } from './delivery';
 import type { PoisonGuard } from './poison';
 import type { Settlement } from './settlement';
-import { outageOf, type Outage } from './outage';
+import { OUTAGE_STRIKES, outageOf, type Outage } from './outage';
 import type { HandlerTransaction } from './transaction';
 
 export interface BatchOptions<Tx extends SqlClient> {
   queue: string;
   sql: SqlClient;
+  logger: Logger;
   handlers: HandlerTable<Tx>;
   transaction: HandlerTransaction<Tx>;
   settlement: Settlement;
@@ -29,6 +31,12 @@ export interface Interrupted {
  * which is no message's fault.
  */
 export class BatchProcessor<Tx extends SqlClient> {
+  /**
+   * Outages met in a row by the message heading a group (by message id), tried requests only:
+   * see `OUTAGE_STRIKES`. Forgotten with the message's outcome; bounded.
+   */
+  private readonly strikes = new Map<string, number>();
+
   constructor(private readonly o: BatchOptions<Tx>) {}
 
   /**
@@ -64,12 +72,14 @@ export class BatchProcessor<Tx extends SqlClient> {
     try {
       if (group[0]!.suspect && (await poison.parkedAtDeliveryLimit(group[0]!))) return undefined;
       settlement.settle(group, await this.o.transaction.run(group), started);
+      this.forgetStrikes(group);
       return undefined;
     } catch (err) {
-      const outage = await outageOf(err, this.o.sql);
+      const outage = await this.outageFor(group[0]!, err);
       if (outage) return { unhandled: group, outage };
       if (group.length === 1) {
         await settlement.fail(group[0]!, err, started);
+        this.forgetStrikes(group);
         // The handler failed: an outcome (retried, parked, or requeued when the move failed).
         // The limit is on deliveries in a row that end without one.
         if (group[0]!.counted) await poison.forgetDeliveries(group[0]!);
@@ -82,12 +92,45 @@ export class BatchProcessor<Tx extends SqlClient> {
         try {
           settlement.settle([d], await this.o.transaction.run([d]), one);
         } catch (e) {
-          const outage = await outageOf(e, this.o.sql);
+          const outage = await this.outageFor(d, e);
           if (outage) return { unhandled: group.slice(i), outage };
           await settlement.fail(d, e, one);
         }
+        this.forgetStrikes([d]);
       }
       return undefined;
+    }
+  }
+
+  /**
+   * The outage `err` reveals (see `outageOf`), unless the message heading the failed group has
+   * met it `OUTAGE_STRIKES` times in a row with its request tried: then the dependency answers
+   * its probe but not this request, and the failure is taken for the message's own (retried on
+   * the ladder, parked when that is spent). A group so failed is re-run message by message, so
+   * the others are handled and only the one whose request fails alone is retried.
+   */
+  private async outageFor(head: Decoded, err: unknown): Promise<Outage | undefined> {
+    const outage = await outageOf(err, this.o.sql);
+    if (!outage || !outage.tried) return outage;
+    const id = idOf(head);
+    if (id === undefined) return outage;
+    const strikes = (this.strikes.get(id) ?? 0) + 1;
+    this.strikes.delete(id);
+    this.strikes.set(id, strikes);
+    if (this.strikes.size > 1_000) this.strikes.delete(this.strikes.keys().next().value!);
+    if (strikes < OUTAGE_STRIKES) return outage;
+    this.o.logger.warn(`${outage.dependency} answers its probe but failed this message's request ${strikes} times in a row: handled as the message's own failure`, {
+      queue: this.o.queue, eventType: head.event.eventType, eventId: head.event.eventId, correlationId: head.event.correlationId, dependency: outage.dependency, code: outage.code, err: outage.reason,
+    });
+    return undefined;
+  }
+
+  /** The messages have an outcome: their strikes are over. */
+  private forgetStrikes(done: readonly Decoded[]): void {
+    if (this.strikes.size === 0) return;
+    for (const d of done) {
+      const id = idOf(d);
+      if (id !== undefined) this.strikes.delete(id);
     }
   }
 }

@@ -93,6 +93,16 @@ export class DeliveryLedger {
   }
 
   /**
+   * Deliveries left unhandled but kept by the consumer to handle again (a pause: see
+   * `QueueConsumer.pause`): remembered as if given back — a suspect counted already is not
+   * counted again when it is handled — but not returned to the queue.
+   */
+  keep(deliveries: readonly Delivery[]): void {
+    // Only a redelivery is looked up (see `PoisonGuard.groupsOf`).
+    for (const d of deliveries) if (d.msg.fields.redelivered) this.remember(d);
+  }
+
+  /**
    * What was known of a redelivered message when it was given back (true: a suspect counted
    * already; false: not a suspect; undefined: nothing), forgotten as it is looked up.
    */

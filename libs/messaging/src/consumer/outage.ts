@@ -12,10 +12,26 @@ export interface Outage {
   dependency: string;
   /** Whether the dependency answers again (a probe; throwing or hanging counts as no). */
   answers: () => Promise<boolean>;
+  /**
+   * Whether the failing request really reached for the dependency (false: a circuit breaker
+   * refused it untried). Only a tried request counts as a strike against its message (below).
+   */
+  tried: boolean;
   /** The failure that revealed it, for the log. */
   code: string;
   reason: string;
 }
+
+/**
+ * How many times in a row a message may meet an outage — each time after the dependency's probe
+ * said it answers again, and its own request was tried — before the failure is taken for the
+ * message's own: a transient failure like any other, retried on the ladder and, when that is
+ * spent, parked in the service's dead-letter queue with the error (inspectable, replayable).
+ * Without it a request the dependency fails every time (a payload it cannot take, a call that
+ * always outlasts its timeout while the probe answers at once) would pause, resume and fail
+ * for ever, its messages never tried for real. Small: a real outage fails the probe, not this.
+ */
+export const OUTAGE_STRIKES = 3;
 
 /** Waits between probes while a dependency is away: growing from the first to the last. */
 const PROBE_DELAY_MS = { first: 100, max: 2_000 };
@@ -59,8 +75,8 @@ export function databaseAnswers(sql: SqlClient): Promise<boolean> {
 export async function outageOf(err: unknown, sql: SqlClient): Promise<Outage | undefined> {
   const reported = { code: errorCode(err), reason: errorMessage(err) };
   const dependency = unavailableDependencyOf(err);
-  if (dependency) return { dependency: dependency.dependency, answers: dependency.answers, ...reported };
-  if (isConnectionError(err) && !(await databaseAnswers(sql))) return { dependency: 'database', answers: () => databaseAnswers(sql), ...reported };
+  if (dependency) return { dependency: dependency.dependency, answers: dependency.answers, tried: dependency.tried, ...reported };
+  if (isConnectionError(err) && !(await databaseAnswers(sql))) return { dependency: 'database', answers: () => databaseAnswers(sql), tried: true, ...reported };
   return undefined;
 }
 

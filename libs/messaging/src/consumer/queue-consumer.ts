@@ -26,7 +26,7 @@ interface Lane {
  * delay) or parked. A redelivery whose earlier delivery ended without an outcome runs alone
  * and counted, and is parked after `maxDeliveries` (`PoisonGuard`). While a dependency is
  * away — the database, or one a handler declared unavailable (a payment gateway) — the
- * consumer takes nothing: what it held goes back to the queue untouched (`pause`).
+ * consumer takes nothing more, and keeps what it holds, in order, for when it answers (`pause`).
  */
 export class QueueConsumer<Tx extends SqlClient> {
   private channel: ManagedChannel<ConfirmChannel> | undefined;
@@ -56,6 +56,7 @@ export class QueueConsumer<Tx extends SqlClient> {
     this.batches = new BatchProcessor({
       queue: o.queue,
       sql: o.sql,
+      logger: o.logger,
       handlers: handlerTable(o.handlers),
       transaction: new HandlerTransaction({ topology: o.topology, queue: o.queue, transaction: o.transaction, logger: o.logger, onEventsEnqueued: o.onEventsEnqueued }),
       settlement,
@@ -153,11 +154,6 @@ export class QueueConsumer<Tx extends SqlClient> {
   }
 
   private onDelivery(channel: ConfirmChannel, msg: ConsumeMessage | null): void {
-    if (this.paused && msg !== null) {
-      // Sent before the broker saw the cancel: straight back.
-      this.ledger.giveBack([{ channel, msg }]);
-      return;
-    }
     if (msg === null) {
       // The broker cancelled us (queue deleted): a fresh channel re-declares and re-consumes.
       this.o.logger.warn('consumer cancelled by broker', { queue: this.o.queue });
@@ -165,16 +161,17 @@ export class QueueConsumer<Tx extends SqlClient> {
       void channel.close().catch(() => undefined);
       return;
     }
+    // While paused (sent before the broker saw the cancel) it waits in its lane with the rest.
     const lane = this.lanes[laneOf(msg.properties.correlationId, this.lanes.length)]!;
     lane.buffer.push({ channel, msg });
     this.kick(lane);
   }
 
   private kick(lane: Lane): void {
-    if (lane.processing) return;
+    if (lane.processing || this.paused || this.stopping) return;
     lane.processing = this.run(lane).finally(() => {
       lane.processing = undefined;
-      if (lane.buffer.length > 0 && !this.stopping) this.kick(lane);
+      if (lane.buffer.length > 0) this.kick(lane);
     });
   }
 
@@ -189,10 +186,11 @@ export class QueueConsumer<Tx extends SqlClient> {
       if (batch.length > 0) {
         const interrupted = await this.batches.process(batch);
         if (interrupted) {
-          // A dependency is away. Cancel first: a message nacked while still subscribed can
-          // come straight back.
+          // A dependency is away: the unhandled messages go back to the head of their lane, in
+          // their order, to be handled first once it answers (see `pause`).
+          this.ledger.keep(interrupted.unhandled);
+          lane.buffer.unshift(...interrupted.unhandled.map(({ channel, msg }) => ({ channel, msg })));
           this.pause(interrupted.outage);
-          this.ledger.giveBack(interrupted.unhandled);
         }
       }
       lane.lastBatchAt = performance.now();
@@ -200,20 +198,25 @@ export class QueueConsumer<Tx extends SqlClient> {
   }
 
   /**
-   * Stops consuming while a dependency is away: cancels the subscription, gives back what the
-   * prefetch window holds, probes the dependency with growing delays and consumes again once
-   * it answers. The same for the database and for a dependency a handler declared unavailable:
-   * the messages wait in the queue, none spends a retry or is parked for the outage, and once
-   * the dependency is back the backlog drains by itself. Meanwhile the consumer is not active
-   * (a bulk lane, whose readiness is consuming, is not ready), but not gone either: a restart
-   * would not bring the dependency back.
+   * Stops consuming while a dependency is away: cancels the subscription, probes the dependency
+   * with growing delays and, once it answers, handles what it kept and consumes again. The same
+   * for the database and for a dependency a handler declared unavailable: none spends a retry
+   * or is parked for the outage, and once the dependency is back the backlog drains by itself.
+   *
+   * What the consumer holds — the batch the outage interrupted and the prefetch window — it
+   * keeps, unacknowledged, in queue order, instead of giving it back: a quorum queue counts
+   * every return in `x-delivery-count`, and its `x-delivery-limit` (a backstop, see
+   * docs/decisions.md) would dead-letter a message that a few dozen pauses gave back without it
+   * ever being handled. The cost: another replica cannot take those few messages meanwhile (a
+   * stop gives them back; a channel closed meanwhile returns them, and they are then dropped
+   * here: see `run`). Meanwhile the consumer is not active (a bulk lane, whose readiness is
+   * consuming, is not ready), but not gone either: a restart would not bring the dependency back.
    */
   private pause(outage: Outage): void {
     if (this.paused || this.stopping) return;
     this.paused = outage;
     this.o.logger.warn(`${outage.dependency} unavailable: consumer paused until it answers`, { queue: this.o.queue, dependency: outage.dependency, code: outage.code, err: outage.reason });
     this.unsubscribe();
-    for (const lane of this.lanes) this.ledger.giveBack(lane.buffer.splice(0));
     void this.resumeOnceAnswered(outage);
   }
 
@@ -224,6 +227,8 @@ export class QueueConsumer<Tx extends SqlClient> {
     if (!answered) return;
     this.paused = undefined;
     this.o.logger.info(`${outage.dependency} answers again: consumer resumed`, { queue: this.o.queue, dependency: outage.dependency });
+    // What was kept first, each lane in its order; deliveries to come join behind.
+    for (const lane of this.lanes) if (lane.buffer.length > 0) this.kick(lane);
     // If this fails the channel is closing: its re-open subscribes.
     await this.subscribe().catch((err: unknown) => this.o.logger.warn('could not resume consuming', { queue: this.o.queue, err: errorMessage(err) }));
     // Not consuming now (and no channel event to say so): brought back by `reconsume`.
