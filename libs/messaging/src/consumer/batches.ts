@@ -125,6 +125,11 @@ export class BatchProcessor<Tx extends SqlClient> {
     return undefined;
   }
 
+  /** A probe of the dependency failed during a pause: the failures that struck were the outage's. */
+  outageConfirmed(): void {
+    this.strikes.clear();
+  }
+
   /** The messages have an outcome: their strikes are over. */
   private forgetStrikes(done: readonly Decoded[]): void {
     if (this.strikes.size === 0) return;

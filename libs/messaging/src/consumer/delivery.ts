@@ -98,8 +98,9 @@ export class DeliveryLedger {
    * counted again when it is handled — but not returned to the queue.
    */
   keep(deliveries: readonly Delivery[]): void {
-    // Only a redelivery is looked up (see `PoisonGuard.groupsOf`).
-    for (const d of deliveries) if (d.msg.fields.redelivered) this.remember(d);
+    // Every one, first deliveries too: if the channel closes during the pause the broker
+    // redelivers them, and that redelivery must not be taken for a suspect.
+    for (const d of deliveries) this.remember(d);
   }
 
   /**

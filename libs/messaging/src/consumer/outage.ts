@@ -76,7 +76,9 @@ export async function outageOf(err: unknown, sql: SqlClient): Promise<Outage | u
   const reported = { code: errorCode(err), reason: errorMessage(err) };
   const dependency = unavailableDependencyOf(err);
   if (dependency) return { dependency: dependency.dependency, answers: dependency.answers, tried: dependency.tried, ...reported };
-  if (isConnectionError(err) && !(await databaseAnswers(sql))) return { dependency: 'database', answers: () => databaseAnswers(sql), tried: true, ...reported };
+  // tried: false — the database did not answer at that moment, so this is an outage, not a
+  // request of this message's failing (no strike: see `BatchProcessor.outageFor`).
+  if (isConnectionError(err) && !(await databaseAnswers(sql))) return { dependency: 'database', answers: () => databaseAnswers(sql), tried: false, ...reported };
   return undefined;
 }
 
@@ -84,7 +86,12 @@ export async function outageOf(err: unknown, sql: SqlClient): Promise<Outage | u
  * Probes the dependency with growing delays until it answers (true) or `stopping()` (false).
  * `onWait` receives, for each wait, the function that ends it early (a stop).
  */
-export async function untilAnswers(outage: Outage, stopping: () => boolean, onWait: (wake: (() => void) | undefined) => void): Promise<boolean> {
+export async function untilAnswers(
+  outage: Outage,
+  stopping: () => boolean,
+  onWait: (wake: (() => void) | undefined) => void,
+  onProbeFailed: () => void = () => undefined,
+): Promise<boolean> {
   for (let delay = PROBE_DELAY_MS.first; ; delay = Math.min(2 * delay, PROBE_DELAY_MS.max)) {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, delay);
@@ -96,5 +103,6 @@ export async function untilAnswers(outage: Outage, stopping: () => boolean, onWa
     onWait(undefined);
     if (stopping()) return false;
     if (await answersWithin(outage.answers)) return !stopping();
+    onProbeFailed();
   }
 }

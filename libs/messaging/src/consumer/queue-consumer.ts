@@ -180,6 +180,8 @@ export class QueueConsumer<Tx extends SqlClient> {
     while (lane.buffer.length > 0 && !this.stopping && !this.paused) {
       const busy = performance.now() - lane.lastBatchAt < linger;
       if (busy && lane.buffer.length < this.o.batchSize) await new Promise((r) => setTimeout(r, linger));
+      // Another lane may have paused the consumer (or a stop begun) while this one lingered.
+      if (this.paused || this.stopping) break;
       // Deliveries of a channel that has since closed are redelivered by the broker anyway.
       // (Never drop one of a live channel: a later multiple-ack would settle it unhandled.)
       const batch = lane.buffer.splice(0, this.o.batchSize).filter((d) => !this.ledger.isClosed(d.channel));
@@ -221,9 +223,16 @@ export class QueueConsumer<Tx extends SqlClient> {
   }
 
   private async resumeOnceAnswered(outage: Outage): Promise<void> {
-    const answered = await untilAnswers(outage, () => this.stopping, (wake) => {
-      this.wakeProbe = wake;
-    });
+    const answered = await untilAnswers(
+      outage,
+      () => this.stopping,
+      (wake) => {
+        this.wakeProbe = wake;
+      },
+      // A probe failed: the dependency really was away, so the failures that paused are not
+      // the held messages' own (strikes are for a dependency that answers but fails a request).
+      () => this.batches.outageConfirmed(),
+    );
     if (!answered) return;
     this.paused = undefined;
     this.o.logger.info(`${outage.dependency} answers again: consumer resumed`, { queue: this.o.queue, dependency: outage.dependency });
