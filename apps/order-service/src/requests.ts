@@ -6,7 +6,7 @@ import { totalOf } from './decide';
 
 /**
  * `POST /api/orders` as clients send it, Orderflow's own shape and those of the systems it
- * replaces (../shared/notes/reference-requests.md, docs/contract.md), and its normalisation into
+ * replaces (docs/contract.md, "POST /api/orders"), and its normalisation into
  * one placement. The schema only checks each field; `placementOf` applies the rules that need
  * the caller (whose customer) or several fields at once (items or productIds).
  */

@@ -18,7 +18,7 @@ function refusal(body: unknown, caller: Principal = customer('alice')): string[]
 
 const ok = { items: [{ productId: 'PROD-002', quantity: 1 }] };
 
-// The requests of ../shared/notes/reference-requests.md, as their systems' READMEs write them.
+// The requests of the systems Orderflow replaces, as their READMEs write them (docs/contract.md).
 describe('the requests of the systems Orderflow replaces', () => {
   it('A (Kafka + gateway): no customerId, no payment method, price and productName per line → the token’s customer, lines priced as claimed, the claimed total their sum', () => {
     const body = {

@@ -1,6 +1,6 @@
 /**
  * The classic scenarios of the order-saga systems Orderflow replaces (their READMEs' "testing
- * scenarios", ../shared/notes/reference-requests.md), run through the gateway against a running
+ * scenarios"; docs/contract.md), run through the gateway against a running
  * system: a successful order, insufficient inventory, a batch showing the payment failure rate
  * with its compensations, and a cancel after confirmation. Each prints what their users look
  * at — the orders' outcomes, the stock before and after, the payments and the notifications

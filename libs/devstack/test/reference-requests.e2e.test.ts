@@ -4,7 +4,7 @@ import { gatewayCall, runScenarios } from '../src/scenarios';
 import { systemUnderTest } from './system-under-test';
 
 /**
- * The requests and scenarios of the systems Orderflow replaces (../shared/notes/reference-requests.md),
+ * The requests and scenarios of the systems Orderflow replaces (their READMEs; docs/contract.md),
  * against the whole system started as `npm start` starts it, through the Nginx gateway. Each
  * request is sent as their READMEs write it, adjusted only for the host, the /api prefix and a
  * bearer token; the catalog holds their products at their prices.
