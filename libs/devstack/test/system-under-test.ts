@@ -8,7 +8,7 @@ import { GATEWAY_LIMITS_LIFTED } from '../src/gateway';
  * tests, and stops and removes it after them (`dropDatabasesByPrefix` takes the ledger's too). The end-to-end suites drive
  * it only through `gateway` (Nginx is required; `.ci/run` installs it).
  */
-export function systemUnderTest(name: string): {
+export function systemUnderTest(name: string, env: Record<string, string> = {}): {
   readonly system: RunningSystem;
   readonly gateway: string;
   /** The payment gateway simulator startSystem runs first: its URL (and admin switches) and its ledger's database. */
@@ -28,7 +28,7 @@ export function systemUnderTest(name: string): {
       basePort,
       databasePrefix: dbPrefix,
       topologyPrefix,
-      env: { RETRY_DELAYS_MS: '200,400,800', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn', PAYMENT_SUCCESS_RATE: '1' },
+      env: { RETRY_DELAYS_MS: '200,400,800', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn', PAYMENT_SUCCESS_RATE: '1', ...env },
       stdio: process.env.TEST_LOG_LEVEL ? 'inherit' : 'ignore',
     });
     if (!system.gatewayUrl) throw new Error('Nginx is required for the end-to-end tests (.ci/run installs it)');
