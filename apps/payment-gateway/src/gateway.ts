@@ -8,7 +8,8 @@ import { adminApi, gatewayApi } from './api';
 import { decideCharge } from './cards';
 import type { GatewayConfig } from './config';
 import { Switchboard } from './faults';
-import { ensureLedger, ledger } from './ledger';
+import { ledger } from './ledger';
+import { ensureLedger } from './ledger-schema';
 
 export interface Gateway {
   app: Express;

@@ -8,7 +8,7 @@ import { PG_ADMIN_URL, uniqueName, urlFor } from '@orderflow/testkit';
 import { isLoopback } from '../src/api';
 import { gatewayConfigSchema } from '../src/config';
 import { buildGateway, type Gateway } from '../src/gateway';
-import { ensureLedger } from '../src/ledger';
+import { ensureLedger } from '../src/ledger-schema';
 
 const logger = createLogger({ service: 'payment-gateway-test', level: 'error', silent: !process.env.TEST_LOG_LEVEL });
 
@@ -135,6 +135,9 @@ describe('payment gateway simulator (real PostgreSQL)', () => {
     const admin = new Pool({ connectionString: PG_ADMIN_URL, max: 1 });
     await admin.query(`CREATE DATABASE "${name}"`);
     const db = new Pool({ connectionString: urlFor(name), max: 1 });
+    // An idle connection ended by the server (seen once while other suites ran beside this one)
+    // is replaced at the next query; unheard, the pool's error event would fail the suite.
+    for (const pool of [admin, db]) pool.on('error', () => undefined);
     try {
       await db.query(`CREATE TABLE gateway_ledger (
         idempotency_key text PRIMARY KEY,
