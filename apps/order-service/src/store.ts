@@ -6,7 +6,8 @@ import type { Contact, OrderEvent, OrderState, Placed } from './history';
 
 export type { OrderState } from './history';
 
-interface StateRow {
+/** An `orders` row as `STATE_COLUMNS` reads it. */
+export interface StateRow {
   id: string;
   status: OrderStatus;
   customer_id: string;
@@ -18,9 +19,10 @@ interface StateRow {
   shipping_address: string | null;
   version: number;
 }
-const STATE_COLUMNS = `o.id::text, o.status::text AS status, o.customer_id, o.total::float8 AS total, o.unit_prices::float8[] AS unit_prices,
+/** The columns of an order's state, the table aliased `o`. */
+export const STATE_COLUMNS = `o.id::text, o.status::text AS status, o.customer_id, o.total::float8 AS total, o.unit_prices::float8[] AS unit_prices,
   o.import_id::text, o.customer_email, o.customer_phone, o.shipping_address, o.version`;
-const stateOf = (r: StateRow): OrderState => ({
+export const stateOf = (r: StateRow): OrderState => ({
   id: r.id,
   status: r.status,
   customerId: r.customer_id,

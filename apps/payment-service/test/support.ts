@@ -1,15 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { Pool } from 'pg';
-import { createMetricsRegistry } from '@orderflow/http';
 import { buildService, type Service } from '@orderflow/service';
 import { freePorts, PG_ADMIN_URL, uniqueName, urlFor, waitFor } from '@orderflow/testkit';
-import { api } from '../src/api';
 import type { PaymentConfig } from '../src/config';
-import { database, type Db, type Tx } from '../src/db';
-import { httpPaymentGateway, type PaymentGateway } from '../src/gateway';
-import { subscriptions } from '../src/handlers';
-import { topology } from '../src/topology';
+import type { Db, Tx } from '../src/db';
+import type { PaymentGateway } from '../src/gateway';
+import { paymentService } from '../src/service';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
@@ -103,18 +100,8 @@ export async function startGatewaySimulator(env: Record<string, string> = {}): P
 
 /** The payment service wired as main.ts wires it (its gateway client on its metrics registry), not started. */
 export function buildPaymentService(config: PaymentConfig): { service: Service<Db, Tx>; gateway: PaymentGateway } {
-  const metrics = createMetricsRegistry('payment-service');
-  const gateway = httpPaymentGateway({ url: config.PAYMENT_GATEWAY_URL, timeoutMs: config.PAYMENT_GATEWAY_TIMEOUT_MS, breakerResetMs: config.PAYMENT_GATEWAY_BREAKER_RESET_MS, metrics });
-  const service = buildService({
-    name: 'payment-service',
-    config,
-    topology,
-    database,
-    metrics,
-    routes: api,
-    subscriptions: (deps) => subscriptions({ ...deps, gateway }),
-    readinessDetail: () => ({ paymentGateway: gateway.status() }),
-  });
+  const { definition, gateway } = paymentService(config);
+  const service = buildService(definition);
   const stop = async (): Promise<void> => {
     await service.stop();
     await gateway.close();

@@ -96,39 +96,22 @@ describe('a dependency a handler declares unavailable (real RabbitMQ and Postgre
 
   it('a dependency that keeps going down (each pause sees a probe fail) strikes nobody: the held messages wait through every outage and are handled, none retried', async () => {
     const h = await Harness.create({ retryDelaysMs: [100, 200, 400] });
-    const outcomes: string[] = [];
     // Each outage: the request fails, the first probe fails, the second answers; then the next
     // outage starts with the next request. More outages than OUTAGE_STRIKES.
     const outages = OUTAGE_STRIKES + 2;
     let failed = 0;
     let probesThisOutage = 0;
     const answers = async (): Promise<boolean> => ++probesThisOutage >= 2;
-    const consumer = new Messaging<Tx>({
-      topology: h.topology,
-      amqpUrl: AMQP_URL,
-      connectionName: `${h.connectionName}-flapping`,
-      pool: h.db.pool,
-      transaction: (fn) => h.db.prisma.$transaction(fn, { maxWait: 10_000, timeout: 30_000 }),
-      logger,
-      relayPollIntervalMs: 60_000,
-      batchSize: 20,
-      maxDeliveries: 2,
-      observe: (outcome) => outcomes.push(outcome),
+    const { consumer, outcomes, start } = consumerOf(h, 'flapping', () => {
+      if (failed < outages) {
+        failed++;
+        probesThisOutage = 0;
+        throw new DependencyUnavailableError('TEST.GATEWAY_DOWN', 'the gateway went down again', { dependency: 'test-gateway', answers });
+      }
     });
     try {
       await h.messaging.start();
-      await consumer.start({
-        'work-requested': [
-          onBatch([workRequested], async (events, ctx) => {
-            if (failed < outages) {
-              failed++;
-              probesThisOutage = 0;
-              throw new DependencyUnavailableError('TEST.GATEWAY_DOWN', 'the gateway went down again', { dependency: 'test-gateway', answers });
-            }
-            for (const e of events) await ctx.tx.ledgerEntry.create({ data: { key: e.payload.key, eventId: e.eventId } });
-          }),
-        ],
-      });
+      await start();
       const keys = Array.from({ length: 5 }, (_, i) => `flap-${i}`);
       await h.request(...keys);
       await waitFor(async () => (await h.ledger()).length === keys.length, 'handled once the dependency stays up', 30_000);

@@ -1,0 +1,35 @@
+import { createMetricsRegistry } from '@orderflow/http';
+import type { ServiceDefinition } from '@orderflow/service';
+import { api } from './api';
+import type { PaymentConfig } from './config';
+import { database, type Db, type Tx } from './db';
+import { httpPaymentGateway, type PaymentGateway } from './gateway';
+import { subscriptions } from './handlers';
+import { topology } from './topology';
+
+/**
+ * The payment service's wiring, for main.ts to run and the tests to build: its gateway client,
+ * whose breaker and call metrics go on the service's own registry, handed to the handlers.
+ */
+export function paymentService(config: PaymentConfig): { definition: ServiceDefinition<Db, Tx>; gateway: PaymentGateway } {
+  const metrics = createMetricsRegistry('payment-service');
+  const gateway = httpPaymentGateway({
+    url: config.PAYMENT_GATEWAY_URL,
+    timeoutMs: config.PAYMENT_GATEWAY_TIMEOUT_MS,
+    breakerResetMs: config.PAYMENT_GATEWAY_BREAKER_RESET_MS,
+    metrics,
+  });
+  const definition: ServiceDefinition<Db, Tx> = {
+    name: 'payment-service',
+    config,
+    topology,
+    database,
+    metrics,
+    routes: api,
+    subscriptions: (deps) => subscriptions({ ...deps, gateway }),
+    // Ready stays about the database: while the gateway is down payments wait in their queue,
+    // and taking this process out of service (or restarting it) would not bring the gateway back.
+    readinessDetail: () => ({ paymentGateway: gateway.status() }),
+  };
+  return { definition, gateway };
+}
