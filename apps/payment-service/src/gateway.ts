@@ -1,7 +1,7 @@
 import CircuitBreaker from 'opossum';
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import { Pool } from 'undici';
 import { DependencyUnavailableError, permanentError } from '@orderflow/errors';
+import type { Tracing } from '@orderflow/tracing';
 import {
   breakerOptions,
   chargeKey,
@@ -13,6 +13,7 @@ import {
   type CircuitState,
   type GatewayFailure,
 } from './gateway-policy';
+import { GatewayCallError, gatewayTransport, type Answer, type Call } from './gateway-http';
 
 /** One order to charge. */
 export interface Charge {
@@ -82,60 +83,20 @@ export interface GatewayOptions {
   breakerResetMs: number;
   /** Where the breaker's state and the calls' durations are reported. */
   metrics: Registry;
+  /** On: a client span per call (the probe aside), its `traceparent` sent along. */
+  tracing?: Tracing;
 }
 
 const DEPENDENCY = 'payment-gateway';
 
-/** A failed call, with what went wrong (gateway-policy.ts decides what it means). */
-class GatewayCallError extends Error {
-  constructor(
-    readonly failure: GatewayFailure,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'GatewayCallError';
-  }
-}
-
-interface Call {
-  operation: 'charge' | 'refund' | 'void' | 'probe';
-  method: 'GET' | 'POST';
-  path: string;
-  body?: unknown;
-  idempotencyKey?: string;
-  /** Error statuses that are answers here (the probe's 404). */
-  accept?: readonly number[];
-}
-
-interface Answer {
-  status: number;
-  body: unknown;
-}
-
-/** The failure an error of the HTTP client stands for. */
-function failureOfError(err: unknown): GatewayFailure {
-  const e = err as { name?: string; code?: string };
-  if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT') return { kind: 'timeout' };
-  return { kind: 'unreachable', code: e.code ?? e.name ?? 'UNKNOWN' };
-}
-
 /**
- * The payment gateway over HTTP: keep-alive connections (a pool per process, so a batch's call
- * costs no handshake), a deadline per call that aborts the request, and a circuit breaker
+ * The payment gateway over HTTP (`gatewayTransport`: keep-alive connections, a deadline per
+ * call, a client span per call while tracing is on) behind a circuit breaker
  * (opossum) that fails fast while the gateway is down — a paused consumer then waits for the
  * breaker's trial instead of hammering a dead gateway with every redelivered batch.
  */
 export function httpPaymentGateway(o: GatewayOptions): PaymentGateway {
-  const base = new URL(o.url);
-  const prefix = base.pathname.replace(/\/+$/, '');
-  const pool = new Pool(base.origin, {
-    // Batches are few and serial per lane: a handful of connections serves every lane of a process.
-    connections: 8,
-    keepAliveTimeout: 30_000,
-    // Below the simulator's (and most servers') 65 s, so the server never closes a connection under a request.
-    keepAliveMaxTimeout: 60_000,
-  });
+  const { send, close } = gatewayTransport(o);
 
   const duration = new Histogram({
     name: 'payment_gateway_call_duration_seconds',
@@ -144,36 +105,6 @@ export function httpPaymentGateway(o: GatewayOptions): PaymentGateway {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [o.metrics],
   });
-
-  const send = async (call: Call): Promise<Answer> => {
-    let res;
-    try {
-      res = await pool.request({
-        method: call.method,
-        path: `${prefix}${call.path}`,
-        headers: { 'content-type': 'application/json', ...(call.idempotencyKey ? { 'idempotency-key': call.idempotencyKey } : {}) },
-        body: call.body === undefined ? undefined : JSON.stringify(call.body),
-        signal: AbortSignal.timeout(o.timeoutMs),
-      });
-    } catch (err) {
-      throw new GatewayCallError(failureOfError(err), `payment gateway ${call.operation}: ${(err as Error).message}`, { cause: err });
-    }
-    let body: unknown;
-    try {
-      body = await res.body.json();
-    } catch (err) {
-      if (call.accept?.includes(res.statusCode)) return { status: res.statusCode, body: null };
-      // A body that is not JSON (a proxy's error page) or a connection lost while reading it.
-      const failure: GatewayFailure =
-        res.statusCode >= 400 ? { kind: 'status', status: res.statusCode } : err instanceof SyntaxError ? { kind: 'malformed', detail: err.message } : failureOfError(err);
-      throw new GatewayCallError(failure, `payment gateway ${call.operation}: answered ${res.statusCode}, body unreadable (${(err as Error).message})`, { cause: err });
-    }
-    if (res.statusCode >= 400 && !call.accept?.includes(res.statusCode)) {
-      const problem = body as { code?: string; detail?: string };
-      throw new GatewayCallError({ kind: 'status', status: res.statusCode, code: problem.code }, `payment gateway ${call.operation}: ${res.statusCode} ${problem.code ?? ''} ${problem.detail ?? ''}`.trim());
-    }
-    return { status: res.statusCode, body };
-  };
 
   const breaker = new CircuitBreaker(send, {
     ...breakerOptions({ resetMs: o.breakerResetMs }),
@@ -302,7 +233,7 @@ export function httpPaymentGateway(o: GatewayOptions): PaymentGateway {
     status: () => ({ url: o.url, circuit: circuit() }),
     async close() {
       breaker.shutdown();
-      await pool.close();
+      await close();
     },
   };
 }

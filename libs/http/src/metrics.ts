@@ -1,6 +1,7 @@
-import type { Request, RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import { PROBE_PATHS } from './probes';
+import { routePattern } from './route-pattern';
 
 const DURATION_METRIC = 'http_request_duration_seconds';
 
@@ -37,30 +38,11 @@ export function measureRequests(registry: Registry): RequestHandler {
 
   return (req, res, next) => {
     if (PROBE_PATHS.has(req.path)) return next();
-    const matchedRoute = trackRoute(req);
+    const matchedRoute = routePattern(req);
     const stop = duration.startTimer({ method: req.method });
     res.on('close', () => {
-      // The route pattern, never the raw path: ids in paths would explode the label cardinality.
       stop({ route: matchedRoute() ?? 'unmatched', status: String(res.statusCode) });
     });
     next();
   };
-}
-
-// Express restores `req.baseUrl` when an error leaves a mounted router, so reading
-// `req.baseUrl + req.route.path` at the end would lose the mount prefix of failed requests.
-// The full pattern is captured at the moment the router assigns `req.route`.
-function trackRoute(req: Request): () => string | undefined {
-  let route: { path?: unknown } | undefined;
-  let pattern: string | undefined;
-  Object.defineProperty(req, 'route', {
-    configurable: true,
-    enumerable: true,
-    get: () => route,
-    set: (value: { path?: unknown } | undefined) => {
-      route = value;
-      if (value) pattern = req.baseUrl + String(value.path);
-    },
-  });
-  return () => pattern;
 }

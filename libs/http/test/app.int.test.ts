@@ -112,6 +112,26 @@ describe('probes', () => {
     expect(down.body).toEqual({ status: 'not ready', checks: { database: false }, ...detail });
   });
 
+  it('GET /ready reads a figure of detailOnRequest only when the caller names it (a probe does not): null when it fails, unknown names ignored, the status still the checks\' alone', async () => {
+    let reads = 0;
+    let databaseUp = true;
+    const { app } = buildApp({
+      readiness: { database: () => databaseUp },
+      detailOnRequest: {
+        lag: async () => ++reads && 1.5,
+        broken: async () => {
+          throw new Error('database away');
+        },
+      },
+    });
+    expect((await request(app).get('/ready').expect(200)).body).toEqual({ status: 'ready', checks: { database: true } });
+    expect(reads).toBe(0);
+    expect((await request(app).get('/ready?include=lag,broken,toString,nonsense').expect(200)).body).toEqual({ status: 'ready', checks: { database: true }, lag: 1.5, broken: null });
+    expect(reads).toBe(1);
+    databaseUp = false;
+    expect((await request(app).get('/ready?include=lag').expect(503)).body).toEqual({ status: 'not ready', checks: { database: false }, lag: 1.5 });
+  });
+
   it('GET /health answers 503 with the reason while liveness says the process is stuck, and 200 again once it is not', async () => {
     let stuck = false;
     const { app, lines } = buildApp({ liveness: () => (stuck ? { alive: false, reason: 'consumer gone: x.saga' } : { alive: true }) });

@@ -23,8 +23,11 @@ export interface ParkedMessage {
   body: unknown;
 }
 
+/** Which parked messages: all of the given criteria must hold (none given: every message). */
 export interface ParkedFilter {
   parkedId?: string;
+  /** A selection: any of these ids. The whole selection is one walk of the queue. */
+  parkedIds?: Iterable<string>;
   errorCode?: string;
   originalQueue?: string;
 }
@@ -115,23 +118,54 @@ function describe(msg: GetMessage): ParkedMessage {
   };
 }
 
-const matches = (m: ParkedMessage, f: ParkedFilter): boolean =>
-  (!f.parkedId || m.parkedId === f.parkedId) &&
-  (!f.errorCode || m.errorCode === f.errorCode) &&
-  (!f.originalQueue || m.originalQueue === f.originalQueue);
+function matcher(f: ParkedFilter): (m: ParkedMessage) => boolean {
+  const ids = f.parkedIds === undefined ? undefined : new Set(f.parkedIds);
+  return (m) =>
+    (!f.parkedId || m.parkedId === f.parkedId) &&
+    (!ids || ids.has(m.parkedId)) &&
+    (!f.errorCode || m.errorCode === f.errorCode) &&
+    (!f.originalQueue || m.originalQueue === f.originalQueue);
+}
+
+/** The last walk queued on each dead-letter queue of a broker (settles, never rejects). */
+const walks = new WeakMap<Broker, Map<string, Promise<void>>>();
+
+/**
+ * Runs `fn` once every walk of `queue` this process started before has ended. A walk holds
+ * every message it has taken until it ends, so a walk running beside it would see only what
+ * is left: a replay would miss the messages a list holds, and a list would answer fewer.
+ * Within one process, walks queue up here. Processes do not see each other's walks (replicas
+ * of a service, two operators reaching two of them): there the same race stays possible,
+ * for the length of a walk (docs/contract.md, "Dead letters").
+ */
+function oneWalkAtATime<T>(broker: Broker, queue: string, fn: () => Promise<T>): Promise<T> {
+  let queues = walks.get(broker);
+  if (!queues) walks.set(broker, (queues = new Map()));
+  const mine = (queues.get(queue) ?? Promise.resolve()).then(fn);
+  const done = mine.then(
+    () => undefined,
+    () => undefined,
+  );
+  queues.set(queue, done);
+  void done.then(() => {
+    if (queues.get(queue) === done) queues.delete(queue);
+  });
+  return mine;
+}
 
 /**
  * Walks the dead-letter queue once without losing anything: every message is taken unacked,
  * `visit` decides to keep it or to settle it, and all kept messages are returned to the queue
  * together at the end (returning them one by one would hand them straight back to `get`).
+ * Answers the queue's depth when the walk began: no walk of this process held any message then.
  */
-async function walk(
+function walk(
   broker: Broker,
   topology: Topology,
   visit: (msg: GetMessage, parked: ParkedMessage, ch: ConfirmChannel) => Promise<'keep' | 'settled'>,
   limit = Infinity,
-): Promise<void> {
-  await broker.withChannel(true, async (ch) => {
+): Promise<number> {
+  return oneWalkAtATime(broker, topology.deadLetterQueue, () => broker.withChannel(true, async (ch) => {
     const { messageCount } = await ch.checkQueue(topology.deadLetterQueue);
     let kept = 0;
     for (let seen = 0; seen < Math.min(messageCount, limit); seen++) {
@@ -146,17 +180,28 @@ async function walk(
       if ((await ch.checkQueue(topology.deadLetterQueue)).messageCount >= kept) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-  });
+    return messageCount;
+  }));
+}
+
+/**
+ * The dead-letter queue's depth and the first `limit` parked messages that match, oldest
+ * first, from one walk (they stay parked): the depth is the queue's count when that walk
+ * began, so it agrees with the messages.
+ */
+export async function parkedSnapshot(broker: Broker, topology: Topology, filter: ParkedFilter = {}, limit = 1000): Promise<{ depth: number; items: ParkedMessage[] }> {
+  const matches = matcher(filter);
+  const items: ParkedMessage[] = [];
+  const depth = await walk(broker, topology, async (_msg, parked) => {
+    if (matches(parked)) items.push(parked);
+    return 'keep';
+  }, limit);
+  return { depth, items };
 }
 
 /** Lists parked messages, oldest first (they stay parked). */
 export async function listParked(broker: Broker, topology: Topology, filter: ParkedFilter = {}, limit = 1000): Promise<ParkedMessage[]> {
-  const found: ParkedMessage[] = [];
-  await walk(broker, topology, async (_msg, parked) => {
-    if (matches(parked, filter)) found.push(parked);
-    return 'keep';
-  }, limit);
-  return found;
+  return (await parkedSnapshot(broker, topology, filter, limit)).items;
 }
 
 /**
@@ -170,8 +215,9 @@ export async function replayParked(broker: Broker, topology: Topology, filter: P
   let replayed = 0;
   /** Messages left parked, by the queue they were to go back to: how many and why. */
   const notReplayed = new Map<string, { count: number; reason: string }>();
+  const matches = matcher(filter);
   await walk(broker, topology, async (msg, parked, ch) => {
-    if (!matches(parked, filter) || !parked.originalQueue) return 'keep';
+    if (!matches(parked) || !parked.originalQueue) return 'keep';
     const headers: Record<string, unknown> = { ...msg.properties.headers };
     for (const h of [H.attempt, H.lastError, H.parkedId, H.parkedAt, H.parkReason, H.error, H.errorCode, H.attempts, H.originalQueue, ...DEATH_HEADERS]) {
       delete headers[h];
@@ -218,8 +264,9 @@ export async function replayParked(broker: Broker, topology: Topology, filter: P
 /** Deletes matching parked messages for good. */
 export async function discardParked(broker: Broker, topology: Topology, filter: ParkedFilter): Promise<number> {
   let discarded = 0;
+  const matches = matcher(filter);
   await walk(broker, topology, async (msg, parked, ch) => {
-    if (!matches(parked, filter)) return 'keep';
+    if (!matches(parked)) return 'keep';
     ch.ack(msg);
     discarded++;
     return 'settled';
@@ -227,7 +274,10 @@ export async function discardParked(broker: Broker, topology: Topology, filter: 
   return discarded;
 }
 
-/** Messages waiting in the dead-letter queue (for metrics and the auditor). */
+/**
+ * Messages waiting in the dead-letter queue (for metrics and the auditor): the broker's count
+ * of ready messages, so fewer while a walk (of any process) holds some.
+ */
 export async function parkedCount(broker: Broker, topology: Topology): Promise<number> {
   return broker.withChannel(false, async (ch) => (await ch.checkQueue(topology.deadLetterQueue)).messageCount);
 }

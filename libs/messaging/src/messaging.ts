@@ -4,13 +4,14 @@ import type { Logger } from '@orderflow/logging';
 import { Broker } from './broker/connection';
 import { QueueConsumer } from './consumer/queue-consumer';
 import type { ConsumerStatus } from './consumer/options';
-import { discardParked, listParked, parkedCount, replayParked, type ParkedFilter, type ParkedMessage } from './dead-letters';
+import { discardParked, listParked, parkedCount, parkedSnapshot, replayParked, type ParkedFilter, type ParkedMessage } from './dead-letters';
 import { selectLanes, type Lanes, type Subscriptions } from './handlers';
 import { assertSubscriptions, partsOf } from './subscriptions';
 import { startInboxRetention } from './inbox';
 import { enqueueEvents, eventFactory, type OutgoingEvent } from './outbox/write';
 import { OutboxRelay } from './outbox/relay';
 import { pgStatements, type SqlClient, type TransactionRunner } from '@orderflow/db';
+import type { Tracing } from '@orderflow/tracing';
 import { assertTopology, declareBoundExchanges, QueueMismatchError, type Topology } from './topology';
 
 export interface MessagingOptions<Tx extends SqlClient> {
@@ -42,6 +43,12 @@ export interface MessagingOptions<Tx extends SqlClient> {
    */
   maxDeliveries?: number;
   observe?: (outcome: 'ack' | 'retry' | 'park' | 'duplicate', seconds: number, eventType: string) => void;
+  /**
+   * Tracing, when on: events carry the context of the code that emitted them through the
+   * outbox (`trace_context`) into their message's headers; publishes, consumer batches and
+   * handlers are spans. Off (undefined), none of it runs.
+   */
+  tracing?: Tracing;
 }
 
 /** What publishing code gets: `publish` buffers an event that commits with the transaction. */
@@ -101,8 +108,9 @@ export class Messaging<Tx extends SqlClient> {
       logger: o.logger,
       batchSize: o.relayBatchSize,
       pollIntervalMs: o.relayPollIntervalMs,
+      tracing: o.tracing,
     });
-    this.newEvent = eventFactory(o.topology);
+    this.newEvent = eventFactory(o.topology, o.tracing);
     this.broker.onStateChange(() => this.connectionNow());
   }
 
@@ -157,6 +165,7 @@ export class Messaging<Tx extends SqlClient> {
         lingerMs: own.lingerMs ?? this.o.lingerMs,
         onEventsEnqueued: (events) => this.relay.publish(events),
         observe: this.o.observe,
+        tracing: this.o.tracing,
       });
       await consumer.start();
       this.consumers.push(consumer);
@@ -211,6 +220,8 @@ export class Messaging<Tx extends SqlClient> {
 
   readonly deadLetters = {
     list: (filter?: ParkedFilter, limit?: number): Promise<ParkedMessage[]> => listParked(this.broker, this.o.topology, filter, limit),
+    /** The depth and the first parked messages, from one walk (they agree). */
+    snapshot: (filter?: ParkedFilter, limit?: number): Promise<{ depth: number; items: ParkedMessage[] }> => parkedSnapshot(this.broker, this.o.topology, filter, limit),
     replay: (filter: ParkedFilter): Promise<number> => replayParked(this.broker, this.o.topology, filter),
     discard: (filter: ParkedFilter): Promise<number> => discardParked(this.broker, this.o.topology, filter),
     count: (): Promise<number> => parkedCount(this.broker, this.o.topology),

@@ -12,10 +12,12 @@ export interface Behaviour {
   permanent?: boolean;
   /** Simulated work before the effect is written. */
   delayMs?: number;
+  /** Work for another key the handler requests (publishes) with its effect. */
+  then?: string;
 }
 
 /** The Messaging options a test may set; the rest are the harness's. */
-type MessagingKnobs = Pick<MessagingOptions<Tx>, 'relayPollIntervalMs' | 'batchSize' | 'lingerMs' | 'inboxRetentionMs'> & Partial<Pick<MessagingOptions<Tx>, 'amqpUrl'>>;
+type MessagingKnobs = Pick<MessagingOptions<Tx>, 'relayPollIntervalMs' | 'batchSize' | 'lingerMs' | 'inboxRetentionMs' | 'tracing'> & Partial<Pick<MessagingOptions<Tx>, 'amqpUrl'>>;
 
 /**
  * One service-like setup per test file: its own database, its own prefixed topology, a
@@ -75,6 +77,7 @@ export class Harness {
           }
           if (b?.delayMs) await new Promise((r) => setTimeout(r, b.delayMs));
           await ctx.tx.ledgerEntry.create({ data: { key, eventId: event.eventId } });
+          if (b?.then) ctx.publish(workRequested, { key: b.then });
           this.finished.push(key);
         }),
       ],

@@ -43,6 +43,17 @@ describe('outboxInsert', () => {
     expect(own).toEqual(['a', 'b', 'c']);
   });
 
+  it('events that carry a trace context (tracing on) add the trace_context column, one text[] before the envelopes; events without leave it out', () => {
+    const traced = { ...event(1), traceContext: '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}' };
+    const { sql, params } = outboxInsert([traced, event(2)], { keys: ['k1', 'k2'] });
+    expect(sql).toContain('INSERT INTO outbox_events (event_id, exchange, routing_key, envelope, trace_context)');
+    expect(sql).toMatch(/\$4::uuid\[\], \$5::text\[\]\)\s+AS e\(event_id, exchange, routing_key, envelope, key, trace_context\)/);
+    expect(placeholders(sql)).toEqual([1, 2, 3, 6, 7, 4, 5]);
+    expect(params[4]).toEqual([traced.traceContext, null]);
+    expect(params.slice(5)).toEqual([JSON.stringify(event(1).envelope), JSON.stringify(event(2).envelope)]);
+    expect(outboxInsert([event(1)]).sql).not.toContain('trace_context');
+  });
+
   it('refuses keys that do not match the events one to one', () => {
     expect(() => outboxInsert([event(1)], { keys: [] })).toThrow(expect.objectContaining({ code: 'OUTBOX.KEYS_MISMATCH' }));
   });

@@ -1,5 +1,6 @@
 import type { SqlClient } from '@orderflow/db';
 import type { Logger } from '@orderflow/logging';
+import { startBatch, type Tracing } from '@orderflow/tracing';
 import { attemptOf } from '../headers';
 import { decode, idOf, type Decoded, type Delivery, type HandlerTable } from './delivery';
 import type { PoisonGuard } from './poison';
@@ -15,6 +16,8 @@ export interface BatchOptions<Tx extends SqlClient> {
   transaction: HandlerTransaction<Tx>;
   settlement: Settlement;
   poison: PoisonGuard;
+  /** On: each batch is a span, linking its messages' contexts, in which their handlers' spans start. */
+  tracing?: Tracing;
 }
 
 /** Deliveries left unhandled because a dependency is away, and which one. */
@@ -44,7 +47,24 @@ export class BatchProcessor<Tx extends SqlClient> {
    * declared unavailable) is away — no message's fault: they go back to the queue as they came,
    * and the consumer takes no more until it answers. Undefined when every delivery has an outcome.
    */
-  async process(batch: Delivery[]): Promise<Interrupted | undefined> {
+  process(batch: Delivery[]): Promise<Interrupted | undefined> {
+    return this.o.tracing ? this.traced(this.o.tracing, batch) : this.handle(batch);
+  }
+
+  /** `handle` inside the batch's span, which it ends with the outcome. */
+  private async traced(tracing: Tracing, batch: Delivery[]): Promise<Interrupted | undefined> {
+    const span = startBatch(tracing, this.o.queue, batch.map((d) => d.msg.properties.headers));
+    try {
+      const interrupted = await tracing.run(span.context, () => this.handle(batch));
+      span.end(interrupted ? `${interrupted.outage.dependency} unavailable: ${interrupted.outage.reason}` : undefined);
+      return interrupted;
+    } catch (err) {
+      span.end(err);
+      throw err;
+    }
+  }
+
+  private async handle(batch: Delivery[]): Promise<Interrupted | undefined> {
     const decoded: Decoded[] = [];
     for (const d of batch) {
       const result = decode(d, this.o.handlers, this.o.queue);

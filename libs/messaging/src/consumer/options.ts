@@ -1,5 +1,6 @@
 import type { Logger } from '@orderflow/logging';
 import type { SqlClient, TransactionRunner } from '@orderflow/db';
+import type { Tracing } from '@orderflow/tracing';
 import type { Broker } from '../broker/connection';
 import type { HandlerSpec } from '../handlers';
 import type { OutgoingEvent } from '../outbox/write';
@@ -37,6 +38,8 @@ export interface ConsumerOptions<Tx extends SqlClient> {
   onEventsEnqueued: (events: readonly OutgoingEvent[]) => void;
   /** Observes each handled message: outcome and seconds spent. */
   observe?: Observe;
+  /** On: a span per batch and per handled message, and the handlers' events carry their context. */
+  tracing?: Tracing;
 }
 
 export type Outcome = 'ack' | 'retry' | 'park' | 'duplicate';

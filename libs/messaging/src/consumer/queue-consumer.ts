@@ -58,9 +58,10 @@ export class QueueConsumer<Tx extends SqlClient> {
       sql: o.sql,
       logger: o.logger,
       handlers: handlerTable(o.handlers),
-      transaction: new HandlerTransaction({ topology: o.topology, queue: o.queue, transaction: o.transaction, logger: o.logger, onEventsEnqueued: o.onEventsEnqueued }),
+      transaction: new HandlerTransaction({ topology: o.topology, queue: o.queue, transaction: o.transaction, logger: o.logger, onEventsEnqueued: o.onEventsEnqueued, tracing: o.tracing }),
       settlement,
       poison: new PoisonGuard({ queue: o.queue, sql: o.sql, logger: o.logger, maxDeliveries: o.maxDeliveries ?? 5, ledger: this.ledger, settlement, observe: o.observe }),
+      tracing: o.tracing,
     });
     this.liveness = new ConsumerLiveness({ queue: o.queue, logger: o.logger, state: () => this.stateNow(), reconsume: () => this.reconsume() });
   }

@@ -1,6 +1,7 @@
 import type { ConfirmChannel } from 'amqplib';
 import type { Pool } from 'pg';
 import type { Logger } from '@orderflow/logging';
+import { startPublish, type PublishSpan, type Tracing } from '@orderflow/tracing';
 import { takeReturn } from '../broker/returns';
 import { postponeReturned, propertiesOf, type ReturnBackoff, type ReturnedEvent } from './returns';
 import { jsonOf, type OutgoingEvent } from './write';
@@ -15,6 +16,8 @@ export interface DirectPublisherOptions {
    * first return, doubling with each further return, at most `maxMs` (defaults 1 s and 60 s).
    */
   unroutableRetry?: ReturnBackoff;
+  /** On: each publish is a producer span, the child of its row's context, carried in the message's headers. */
+  tracing?: Tracing;
 }
 
 /** A published row is deleted: the outbox holds only what is still to publish. */
@@ -44,22 +47,29 @@ export class DirectPublisher {
   /** Publishes on `channel`; a publish the channel refuses leaves its row to a sweep. */
   publish(channel: ConfirmChannel, events: readonly OutgoingEvent[]): void {
     const timestamp = Math.floor(Date.now() / 1000);
+    const { tracing } = this.options;
     for (const e of events) {
       this.unconfirmed++;
       const { eventId } = e.envelope;
+      let span: PublishSpan | undefined;
+      // Inside the try: whatever throws here must still settle this publish's count (`drain` waits for it).
       try {
-        channel.publish(e.exchange, e.routingKey, Buffer.from(jsonOf(e)), propertiesOf(eventId, e.routingKey, e.envelope.correlationId, timestamp), (err) => {
+        span = tracing ? startPublish(tracing, { exchange: e.exchange, routingKey: e.routingKey, eventId, correlationId: e.envelope.correlationId, traceContext: e.traceContext }) : undefined;
+        channel.publish(e.exchange, e.routingKey, Buffer.from(jsonOf(e)), propertiesOf(eventId, e.routingKey, e.envelope.correlationId, timestamp, span?.headers), (err) => {
+          let returned: ReturnType<typeof takeReturn>;
           if (err) this.unconfirmedWarning(String(err));
           else {
             // Confirmed is not delivered: a mandatory message no queue took was returned first.
-            const returned = takeReturn(channel, eventId);
+            returned = takeReturn(channel, eventId);
             if (returned) this.postpone({ eventId, returned });
             else this.forget(eventId);
           }
+          span?.end(err ? `not confirmed: ${String(err)}` : returned ? `returned: ${returned.replyText}` : undefined);
           this.confirmedOne();
         });
       } catch (err) {
         // The channel closed under us (no callback will come): the reconnect's sweep publishes the rows.
+        span?.end(err);
         this.unconfirmedWarning((err as Error).message);
         this.confirmedOne();
         return;

@@ -2,6 +2,7 @@ import type { ConfirmChannel } from 'amqplib';
 import type { Pool } from 'pg';
 import type { Logger } from '@orderflow/logging';
 import { withClient } from '@orderflow/db';
+import { startPublish, type PublishSpan } from '@orderflow/tracing';
 import type { ManagedChannel } from '../broker/channels';
 import type { Broker } from '../broker/connection';
 import { takeReturn } from '../broker/returns';
@@ -30,6 +31,8 @@ interface OutboxRow {
   envelope: string;
   correlation_id: string | null;
   attempts: number;
+  /** Selected only while tracing is on. */
+  trace_context?: string | null;
 }
 
 /**
@@ -77,9 +80,15 @@ export class OutboxRelay {
   /** Rows the sweep published. */
   private swept = 0;
 
+  /** The sweep's claim; it reads the rows' trace context only while tracing is on. */
+  private readonly claim: string;
+
   constructor(private readonly options: RelayOptions) {
     this.batchSize = options.batchSize ?? 500;
     this.direct = new DirectPublisher(options);
+    this.claim = `SELECT id::text, event_id::text, exchange, routing_key, envelope, envelope::jsonb->>'correlationId' AS correlation_id, attempts${options.tracing ? ', trace_context' : ''}
+             FROM outbox_events WHERE ${due('$2')}
+            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`;
   }
 
   /** Rows published since start (both paths): for benchmarks and metrics. */
@@ -156,12 +165,7 @@ export class OutboxRelay {
     return withClient(this.options.pool, async (client) => {
       try {
         await client.query('BEGIN');
-        const { rows } = await client.query<OutboxRow>(
-          `SELECT id::text, event_id::text, exchange, routing_key, envelope, envelope::jsonb->>'correlationId' AS correlation_id, attempts
-             FROM outbox_events WHERE ${due('$2')}
-            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-          [this.batchSize, graceMs / 1000],
-        );
+        const { rows } = await client.query<OutboxRow>(this.claim, [this.batchSize, graceMs / 1000]);
         if (rows.length === 0) {
           await client.query('COMMIT');
           return 0;
@@ -187,14 +191,27 @@ export class OutboxRelay {
   private async publishRows(channel: ConfirmChannel, rows: OutboxRow[]): Promise<ReturnedEvent[]> {
     const timestamp = Math.floor(Date.now() / 1000);
     const returned: ReturnedEvent[] = [];
-    for (const row of rows) {
-      const eventId = row.event_id;
-      channel.publish(row.exchange, row.routing_key, Buffer.from(row.envelope), propertiesOf(eventId, row.routing_key, row.correlation_id, timestamp), (err) => {
-        const r = err ? undefined : takeReturn(channel, eventId);
-        if (r) returned.push({ eventId, returned: r });
-      });
+    const { tracing } = this.options;
+    const spans: PublishSpan[] = [];
+    try {
+      for (const row of rows) {
+        const eventId = row.event_id;
+        const span = tracing
+          ? startPublish(tracing, { exchange: row.exchange, routingKey: row.routing_key, eventId, correlationId: row.correlation_id, traceContext: row.trace_context })
+          : undefined;
+        if (span) spans.push(span);
+        channel.publish(row.exchange, row.routing_key, Buffer.from(row.envelope), propertiesOf(eventId, row.routing_key, row.correlation_id, timestamp, span?.headers), (err) => {
+          const r = err ? undefined : takeReturn(channel, eventId);
+          if (r) returned.push({ eventId, returned: r });
+          span?.end(err ? `not confirmed: ${String(err)}` : r ? `returned: ${r.replyText}` : undefined);
+        });
+      }
+      await this.confirms(channel);
+    } catch (err) {
+      // The spans whose confirm came keep its outcome (a span ends once); the others fail with the batch.
+      for (const span of spans) span.end(err);
+      throw err;
     }
-    await this.confirms(channel);
     return returned;
   }
 

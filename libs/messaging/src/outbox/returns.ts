@@ -1,3 +1,4 @@
+import type { Options } from 'amqplib';
 import type { Pool, PoolClient } from 'pg';
 import type { Logger } from '@orderflow/logging';
 import type { Returned } from '../broker/returns';
@@ -58,9 +59,12 @@ export async function postponeReturned(db: Pool | PoolClient, events: readonly R
   }
 }
 
-/** AMQP properties of an outbox event: the same whichever path (direct or sweep) publishes it. */
-export function propertiesOf(eventId: string, routingKey: string, correlationId: string | null | undefined, timestamp: number) {
-  return {
+/**
+ * AMQP properties of an outbox event: the same whichever path (direct or sweep) publishes it.
+ * `headers`: the publish's trace context, only while tracing is on.
+ */
+export function propertiesOf(eventId: string, routingKey: string, correlationId: string | null | undefined, timestamp: number, headers?: Record<string, string>) {
+  const properties: Options.Publish = {
     persistent: true,
     // No queue bound for it (a binding deleted, a queue not declared yet): returned, not dropped.
     mandatory: true,
@@ -70,4 +74,6 @@ export function propertiesOf(eventId: string, routingKey: string, correlationId:
     type: routingKey,
     timestamp,
   };
+  if (headers) properties.headers = headers;
+  return properties;
 }

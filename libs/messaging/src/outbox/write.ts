@@ -1,6 +1,7 @@
 import { createEvent, type EnvelopeMeta, type Envelope, type EventContract, type PayloadOf } from '@orderflow/events';
 import { AppError } from '@orderflow/errors';
 import type { SqlClient } from '@orderflow/db';
+import type { Tracing } from '@orderflow/tracing';
 import type { Topology } from '../topology';
 
 /** An event on its way to the broker: what one outbox row holds. */
@@ -8,6 +9,11 @@ export interface OutgoingEvent {
   exchange: string;
   routingKey: string;
   envelope: Envelope;
+  /**
+   * The trace context of the code that emitted it (`Tracing.capture`), kept in the row so the
+   * publish after the commit continues its trace. Only set while tracing is on.
+   */
+  traceContext?: string;
 }
 
 /** An event's envelope as JSON, made once: the outbox row and the direct publish send the same text. */
@@ -21,17 +27,24 @@ export function jsonOf(e: OutgoingEvent): string {
   return json;
 }
 
-/** Builds outgoing events for one service: envelope filled in, exchange resolved from its topology. */
-export function eventFactory(topology: Topology) {
-  return <C extends EventContract>(
-    contract: C,
-    payload: PayloadOf<C>,
-    meta: Omit<EnvelopeMeta, 'source'>,
-  ): OutgoingEvent => ({
+/**
+ * Builds outgoing events for one service: envelope filled in, exchange resolved from its
+ * topology and, with `tracing`, the active trace context captured (the request or handler
+ * that emits the event). Without it nothing is captured: tracing off costs no work per event.
+ */
+export function eventFactory(topology: Topology, tracing?: Tracing) {
+  const make = <C extends EventContract>(contract: C, payload: PayloadOf<C>, meta: Omit<EnvelopeMeta, 'source'>): OutgoingEvent => ({
     exchange: topology.exchangeFor(contract),
     routingKey: contract.type,
     envelope: createEvent(contract, payload, { ...meta, source: topology.service }),
   });
+  if (!tracing) return make;
+  return <C extends EventContract>(contract: C, payload: PayloadOf<C>, meta: Omit<EnvelopeMeta, 'source'>): OutgoingEvent => {
+    const event = make(contract, payload, meta);
+    const traceContext = tracing.capture();
+    if (traceContext !== undefined) event.traceContext = traceContext;
+    return event;
+  };
 }
 
 /** PostgreSQL's limit on the parameters of one statement (their count is a 16-bit field). */
@@ -63,29 +76,35 @@ export interface OutboxInsertOptions {
  * Each envelope is a parameter of its own (`ARRAY[$n, …]`): as one text[] literal, pg would
  * escape every quote of the JSON and PostgreSQL parse it back, which costs a bulk event
  * dearly (see docs/performance.md).
+ *
+ * Events that carry a trace context (tracing on) add the `trace_context` column; without any,
+ * the statement is the one it always was.
  */
 export function outboxInsert(events: readonly OutgoingEvent[], options: OutboxInsertOptions = {}): { sql: string; params: unknown[] } {
   const { params: before = [], where, keys } = options;
   if (keys && keys.length !== events.length) {
     throw new AppError('OUTBOX.KEYS_MISMATCH', `${keys.length} keys for ${events.length} outbox events`, { category: 'permanent' });
   }
-  const fixed = keys ? 4 : 3;
+  const traced = events.some((e) => e.traceContext !== undefined);
+  const fixed = 3 + (keys ? 1 : 0) + (traced ? 1 : 0);
   if (before.length + fixed + events.length > MAX_PARAMS) {
     throw new AppError('OUTBOX.TOO_MANY_PARAMETERS', `${before.length} parameters and ${events.length} events exceed one statement's ${MAX_PARAMS}`, { category: 'permanent' });
   }
   const p = (i: number): string => `$${before.length + 1 + i}`;
   const envelopes = events.map((_, i) => `${p(fixed + i)}::text`).join(', ');
+  const trace = traced ? { column: ', trace_context', value: ', e.trace_context', array: `, ${p(fixed - 1)}::text[]` } : { column: '', value: '', array: '' };
   return {
-    sql: `INSERT INTO outbox_events (event_id, exchange, routing_key, envelope)
-     SELECT e.event_id, e.exchange, e.routing_key, e.envelope
-       FROM unnest(${p(0)}::uuid[], ${p(1)}::text[], ${p(2)}::text[], ARRAY[${envelopes}]::text[]${keys ? `, ${p(3)}::uuid[]` : ''})
-         AS e(event_id, exchange, routing_key, envelope${keys ? ', key' : ''})${where ? `\n      WHERE ${where}` : ''}`,
+    sql: `INSERT INTO outbox_events (event_id, exchange, routing_key, envelope${trace.column})
+     SELECT e.event_id, e.exchange, e.routing_key, e.envelope${trace.value}
+       FROM unnest(${p(0)}::uuid[], ${p(1)}::text[], ${p(2)}::text[], ARRAY[${envelopes}]::text[]${keys ? `, ${p(3)}::uuid[]` : ''}${trace.array})
+         AS e(event_id, exchange, routing_key, envelope${keys ? ', key' : ''}${trace.column})${where ? `\n      WHERE ${where}` : ''}`,
     params: [
       ...before,
       events.map((e) => e.envelope.eventId),
       events.map((e) => e.exchange),
       events.map((e) => e.routingKey),
       ...(keys ? [keys] : []),
+      ...(traced ? [events.map((e) => e.traceContext ?? null)] : []),
       ...events.map(jsonOf),
     ],
   };
