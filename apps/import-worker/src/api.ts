@@ -8,7 +8,17 @@ import type { Db } from './db';
 import { type importer, UploadInterrupted } from './importer';
 import { jobExists, rejectedPage } from './jobs';
 
-const idParam = z.object({ id: z.uuid() });
+export const idParam = z.object({ id: z.uuid() });
+
+/** The answer to an accepted upload (202); the OpenAPI document is written from it. */
+export const uploadAccepted = z.object({
+  importId: z.uuid(),
+  state: z.literal('PROCESSING'),
+  rows: z.object({ read: z.number().int(), accepted: z.number().int(), rejected: z.number().int() }),
+  chunks: z.number().int().meta({ description: 'Chunks of orders published to the order service' }),
+  bytes: z.number().int(),
+  uploadSeconds: z.number(),
+});
 const PAGE = 5_000;
 
 export interface ImportsApiDeps {
@@ -40,7 +50,7 @@ export function importsApi(deps: ImportsApiDeps) {
         res
           .status(202)
           .location(`/api/imports/${received.importId}`)
-          .json({ importId: received.importId, state: 'PROCESSING', rows: received.rows, chunks: received.chunks, bytes: received.bytes, uploadSeconds: received.seconds });
+          .json({ importId: received.importId, state: 'PROCESSING', rows: received.rows, chunks: received.chunks, bytes: received.bytes, uploadSeconds: received.seconds } satisfies z.output<typeof uploadAccepted>);
       } catch (err) {
         const importId = (err as { importId?: string }).importId;
         if (err instanceof UploadInterrupted) return; // nobody is left to answer

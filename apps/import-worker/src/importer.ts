@@ -10,6 +10,7 @@ import type { Chunk, RowCounts } from './csv/orders';
 import { NotCsvError, readCsv, type ReadProgress } from './csv/reader';
 import type { Db, Tx } from './db';
 import { heartbeat, insertJob, insertRejected, markFailed, markReceived, type Progress } from './jobs';
+import { importRows } from './metrics';
 import { ChunkPublisher } from './publisher';
 
 export interface ImporterDeps {
@@ -69,6 +70,7 @@ export class UploadInterrupted extends Error {
 export function importer(deps: ImporterDeps) {
   const { config, sql, messaging, logger, now } = deps;
   const waits = uploadWaits(deps.metrics);
+  const countRows = importRows(deps.metrics);
   const exchange = messaging.topology.exchangeFor(importChunkV2);
   const backlogQueue = `${config.TOPOLOGY_PREFIX}${config.IMPORT_BACKLOG_QUEUE}`;
 
@@ -89,11 +91,12 @@ export function importer(deps: ImporterDeps) {
   }
 
   async function fail(importId: string, reason: string, progress: Progress): Promise<void> {
-    await messaging.transaction(async (tx, publish) => {
-      if (await markFailed(tx, importId, reason, progress, now())) {
-        publish(importFailed, { importId, reason, rows: progress.rows, chunks: progress.chunks }, { correlationId: importId });
-      }
+    const failed = await messaging.transaction(async (tx, publish) => {
+      if (!(await markFailed(tx, importId, reason, progress, now()))) return false;
+      publish(importFailed, { importId, reason, rows: progress.rows, chunks: progress.chunks }, { correlationId: importId });
+      return true;
     });
+    if (failed) countRows(progress.rows);
   }
 
   /** Reads `source` to the end; resolves once the upload is accepted, rejects once it has failed. */
@@ -138,6 +141,7 @@ export function importer(deps: ImporterDeps) {
         return true;
       });
       if (!accepted) throw new AppError('IMPORT.FAILED', `import ${importId} was failed while it was being received`, { category: 'conflict' });
+      countRows(final.rows);
       const seconds = (Date.now() - started) / 1000;
       logger.info('import received', { importId, ...final.rows, chunks: final.chunks, bytes: final.bytes, seconds });
       return { importId, rows: final.rows, chunks: final.chunks, bytes: final.bytes, seconds };

@@ -1,9 +1,11 @@
+import type { Registry } from 'prom-client';
 import { errorMessage } from '@orderflow/errors';
 import { importFailed } from '@orderflow/events';
 import type { Logger } from '@orderflow/logging';
 import type { Messaging } from '@orderflow/messaging';
 import type { Tx } from './db';
 import { failOrphans } from './jobs';
+import { importRows } from './metrics';
 
 /**
  * Fails the imports whose upload died with its worker (killed, out of memory, node lost): a
@@ -13,8 +15,9 @@ import { failOrphans } from './jobs';
  * client uploads the file again (orders already imported are skipped, so nothing is doubled
  * and nothing is missing). Any replica may sweep: the UPDATE claims each job once.
  */
-export function startSweeper(deps: { messaging: Messaging<Tx>; logger: Logger; now: () => Date; staleAfterS: number; instanceId: string }): () => void {
+export function startSweeper(deps: { messaging: Messaging<Tx>; logger: Logger; now: () => Date; staleAfterS: number; instanceId: string; metrics?: Registry }): () => void {
   const { messaging, logger, now } = deps;
+  const countRows = importRows(deps.metrics);
   const sweep = async (restarted: { instanceId: string; since: Date } | null): Promise<void> => {
     const failed = await messaging.transaction(async (tx, publish) => {
       const jobs = await failOrphans(tx, deps.staleAfterS, restarted, now());
@@ -24,6 +27,7 @@ export function startSweeper(deps: { messaging: Messaging<Tx>; logger: Logger; n
       }
       return jobs;
     });
+    for (const job of failed) countRows(job.rows);
     for (const job of failed) logger.warn('import failed: its worker stopped while receiving it', { importId: job.id, line: job.lastLine, chunks: job.chunks });
   };
   // Jobs of this instance from before this process started: their process is gone.

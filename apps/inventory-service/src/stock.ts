@@ -3,6 +3,8 @@
  * functions read (order state, product stock and price), call them, and write what they return.
  */
 
+import { STOCK_FAILURE_REASONS } from '@orderflow/events';
+
 /**
  * What inventory knows about an order (table `order_stock`). `NEW`: first heard of in the
  * current transaction (the handler's claim); it is always resolved before the commit.
@@ -66,7 +68,7 @@ export type Reservation =
   | { ok: false; unavailable: Shortage[]; unknown: string[]; mismatches: PriceMismatch[]; totalMismatch?: TotalMismatch };
 
 /** The reason inventory.failed carries for a client price that is not the catalog's begins with this. */
-export const PRICE_MISMATCH = 'PRICE_MISMATCH';
+export const PRICE_MISMATCH = STOCK_FAILURE_REASONS.priceMismatch;
 
 // Money is compared and summed in whole cents: prices have at most 2 decimals, floats do not add exactly.
 const cents = (amount: number): number => Math.round(amount * 100);
@@ -130,10 +132,10 @@ export function failureReason(r: Extract<Reservation, { ok: false }>): string {
       ? [`${PRICE_MISMATCH}: ${r.mismatches.map((m) => `line ${m.line} (${m.productId}): client price ${money(m.claimed)}, catalog price ${money(m.catalog)}`).join('; ')}`]
       : []),
     ...(r.totalMismatch ? [`${PRICE_MISMATCH}: total: client total ${money(r.totalMismatch.claimed)}, catalog total ${money(r.totalMismatch.catalog)}`] : []),
-    ...(r.unknown.length > 0 ? [`unknown product ${r.unknown.join(', ')}`] : []),
+    ...(r.unknown.length > 0 ? [`${STOCK_FAILURE_REASONS.unknownProduct} ${r.unknown.join(', ')}`] : []),
     ...r.unavailable
       .filter((s) => !unknown.has(s.productId))
-      .map((s) => `insufficient stock for ${s.productId} (requested ${s.requested}, available ${s.available})`),
+      .map((s) => `${STOCK_FAILURE_REASONS.insufficientStock} for ${s.productId} (requested ${s.requested}, available ${s.available})`),
   ];
   return parts.join('; ');
 }

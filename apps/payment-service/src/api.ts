@@ -1,9 +1,26 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import { authenticate, principalOf, validate } from '@orderflow/http';
+import { authenticate, principalOf, timestamp, validate } from '@orderflow/http';
 import type { Db } from './db';
 
-const query = z.object({ orderId: z.uuid() });
+export const query = z.object({ orderId: z.uuid() });
+
+/** The answer: the order's charge and refund records; the OpenAPI document is written from it. */
+export const paymentList = z.object({
+  items: z.array(
+    z.object({
+      id: z.uuid(),
+      orderId: z.uuid(),
+      type: z.enum(['CHARGE', 'REFUND']),
+      status: z.enum(['SUCCEEDED', 'FAILED', 'VOIDED']),
+      amount: z.number(),
+      attempts: z.number().int(),
+      reason: z.string().nullable(),
+      createdAt: timestamp,
+      updatedAt: timestamp,
+    }),
+  ),
+});
 
 /**
  * `GET /api/payments?orderId=`: the order's charge and refund records, oldest first. A
@@ -32,7 +49,7 @@ export function api(deps: { db: Db }) {
           createdAt: r.createdAt.toISOString(),
           updatedAt: r.updatedAt.toISOString(),
         })),
-      });
+      } satisfies z.output<typeof paymentList>);
     });
   };
 }

@@ -14,6 +14,7 @@ import { BULK_LANE, onBatch, type HandlerContext, type Subscriptions } from '@or
 import type { Tx } from './db';
 import { answerToRepeatedReservation, decideCancellation, REASON_CANCELLED, type ChargeStatus } from './decisions';
 import type { PaymentGateway } from './gateway';
+import { countPayment } from './metrics';
 import { BULK_EVENTS, SAGA_EVENTS } from './queues';
 import { chargesOf, insertPayments, markCharged, markNotCharged, paymentsOf, type NewPayment } from './store';
 
@@ -92,6 +93,7 @@ async function chargeOrders(deps: Deps, items: ReadonlyArray<{ reservation: Rese
   charged.forEach(({ index, row }, i) => {
     const card = cards[i]!;
     const { orderId, customerId } = row;
+    countPayment(ctx.tx, 'charge', card.outcome === 'approved' ? 'succeeded' : 'failed', row.amount);
     if (card.outcome === 'declined') {
       notCharged.push({ id: row.id, status: 'FAILED', reason: card.reason });
       answers[index] = { kind: 'failed', payload: { orderId, customerId, reason: card.reason } };
@@ -144,6 +146,7 @@ async function refundOrVoid(deps: Deps, event: EventOf<typeof orderCancelled>, c
       if (inserted.size === 0) return;
       // Throws like a charge when the gateway is unavailable: nothing is written, the message waits.
       const refund = await deps.gateway.refund({ orderId, amount: decision.amount });
+      countPayment(ctx.tx, 'refund', 'succeeded', decision.amount);
       if (refund === 'charge-unknown') ctx.logger.warn('the gateway has no charge for this order (made before payments went through it): nothing to give back there', { orderId });
       ctx.publish(paymentRefunded, { orderId, customerId, paymentId: id, amount: decision.amount }, { correlationId: event.correlationId, causationId: event.eventId });
       ctx.logger.info('payment refunded', { orderId, paymentId: id, amount: decision.amount });
@@ -167,6 +170,8 @@ async function refundOrVoid(deps: Deps, event: EventOf<typeof orderCancelled>, c
         await markCharged(ctx.tx, id, voided.amount, deps.now());
         const refundId = newId();
         await insertPayments(ctx.tx, [{ ...base, id: refundId, type: 'REFUND', status: 'SUCCEEDED', amount: voided.amount }], deps.now());
+        countPayment(ctx.tx, 'charge', 'succeeded', voided.amount);
+        countPayment(ctx.tx, 'refund', 'succeeded', voided.amount);
         ctx.publish(paymentRefunded, { orderId, customerId, paymentId: refundId, amount: voided.amount }, { correlationId: event.correlationId, causationId: event.eventId });
         ctx.logger.warn('order cancelled before its charge was answered: the gateway had charged it, refunded', { orderId, paymentId: refundId, amount: voided.amount });
         return;

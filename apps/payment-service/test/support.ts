@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import { buildService, type Service } from '@orderflow/service';
 import { freePorts, PG_ADMIN_URL, uniqueName, urlFor, waitFor } from '@orderflow/testkit';
+import type { Tracing } from '@orderflow/tracing';
 import type { PaymentConfig } from '../src/config';
 import type { Db, Tx } from '../src/db';
 import type { PaymentGateway } from '../src/gateway';
@@ -98,9 +99,12 @@ export async function startGatewaySimulator(env: Record<string, string> = {}): P
   };
 }
 
-/** The payment service wired as main.ts wires it (its gateway client on its metrics registry), not started. */
-export function buildPaymentService(config: PaymentConfig): { service: Service<Db, Tx>; gateway: PaymentGateway } {
-  const { definition, gateway } = paymentService(config);
+/**
+ * The payment service wired as main.ts wires it (its gateway client on its metrics registry), not
+ * started; `tracing`: the test's, for the service and its gateway client (the test stops it).
+ */
+export function buildPaymentService(config: PaymentConfig, options: { tracing?: Tracing } = {}): { service: Service<Db, Tx>; gateway: PaymentGateway } {
+  const { definition, gateway } = paymentService(config, options);
   const service = buildService(definition);
   const stop = async (): Promise<void> => {
     await service.stop();

@@ -44,8 +44,8 @@ export interface PoolsOptions {
  */
 export function createPools(o: PoolsOptions): { http: Pool; messaging: Pool } {
   const options = sessionOptions(o.timeouts);
-  const http = new Pool({ connectionString: o.url, max: o.httpSize, options });
-  const messaging = new Pool({ connectionString: o.url, max: o.messagingSize, options });
+  const http = new Pool({ connectionString: o.url, max: o.httpSize, min: 1, options });
+  const messaging = new Pool({ connectionString: o.url, max: o.messagingSize, min: 1, options });
   // An idle client losing its server (database restart) must not crash the process.
   for (const p of [http, messaging]) p.on('error', o.onIdleError);
   return { http, messaging };

@@ -42,6 +42,17 @@ const stockFailure = z.object({
   reason: z.string().min(1),
   unavailable: z.array(z.object({ productId: z.string(), requested: z.number().int(), available: z.number().int() })),
 });
+/**
+ * How inventory.failed's `reason` begins for each cause. The reason names them in this order — a
+ * price mismatch, then unknown products, then each shortage — so its beginning is the first
+ * cause: the words after it are for people, these beginnings for code (inventory writes them, the
+ * order service turns them into its reason codes).
+ */
+export const STOCK_FAILURE_REASONS = {
+  priceMismatch: 'PRICE_MISMATCH',
+  unknownProduct: 'unknown product',
+  insufficientStock: 'insufficient stock',
+} as const;
 const stockRelease = z.object({ orderId, reason: z.string().min(1) });
 const charge = z.object({ orderId, customerId: z.string().min(1), paymentId: z.uuid(), amount: money });
 const chargeFailure = z.object({ orderId, customerId: z.string().min(1), reason: z.string().min(1) });

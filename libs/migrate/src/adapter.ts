@@ -97,11 +97,43 @@ function asPostgresError(error: unknown): unknown {
   });
 }
 
+const ADVISORY_LOCK = /^\s*SELECT pg_advisory_lock\((\d+)\)\s*;?\s*$/i;
+const LOCK_POLL_MS = 100;
+
+/**
+ * Defect 4: the engine serializes migrators with `SELECT pg_advisory_lock(…)`, a statement that
+ * holds its snapshot while it waits. A `CREATE INDEX CONCURRENTLY` of the migrator that holds
+ * the lock waits for every older snapshot to end — that one's too: a deadlock (PostgreSQL aborts
+ * the index build, and the migration is recorded as failed). So the lock is taken by asking
+ * `pg_try_advisory_lock` until it is granted: between two tries the waiting migrator holds no
+ * snapshot. The engine gets the answer its own statement would have given.
+ */
+function withPollingAdvisoryLock(adapter: SqlDriverAdapter): SqlDriverAdapter {
+  const queryRaw = adapter.queryRaw.bind(adapter);
+  const executeRaw = adapter.executeRaw.bind(adapter);
+  const lock = async (key: string) => {
+    for (;;) {
+      const granted = await queryRaw({ sql: `SELECT pg_try_advisory_lock(${key}) AS granted`, args: [], argTypes: [] });
+      if (granted.rows[0]?.[0] === true) return granted;
+      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+    }
+  };
+  adapter.queryRaw = async (query) => {
+    const key = ADVISORY_LOCK.exec(query.sql)?.[1];
+    return key === undefined ? queryRaw(query) : lock(key);
+  };
+  adapter.executeRaw = async (query) => {
+    const key = ADVISORY_LOCK.exec(query.sql)?.[1];
+    return key === undefined ? executeRaw(query) : (await lock(key)).rows.length;
+  };
+  return adapter;
+}
+
 /** Opens a `@prisma/adapter-pg` adapter on `url` with the fixes the schema engine needs. */
 async function connectAdapter(url: string): Promise<SqlDriverAdapter> {
   // allowExitOnIdle: an idle pooled connection must not keep a CLI process alive.
   const pool = new pg.Pool({ connectionString: url, Client: CharAsTextClient, allowExitOnIdle: true });
-  const adapter = withCharColumns(await new PrismaPg(pool, { disposeExternalPool: true }).connect());
+  const adapter = withPollingAdvisoryLock(withCharColumns(await new PrismaPg(pool, { disposeExternalPool: true }).connect()));
   const startTransaction = adapter.startTransaction.bind(adapter);
   adapter.startTransaction = async (...args) => withCharColumns(await startTransaction(...args));
   // Defect 2: the stock executeScript splits the script on ';' (breaking string literals,

@@ -49,6 +49,23 @@ describe('applyMigrations with a script that cannot be split on semicolons', () 
       { migration_name: '20200101000001_tricky_then_fails', finished_at: null, logs: expect.stringContaining('division by zero') },
     ]);
   });
+
+  test('a CREATE INDEX CONCURRENTLY alone in its migration (comments aside) is built outside a transaction block; beside another statement PostgreSQL refuses it', async () => {
+    const paths = await writeMigrations('concurrently', {
+      '20200101000000_table': 'CREATE TABLE events (at timestamptz NOT NULL);',
+      '20200101000001_index': '-- CreateIndex\n-- Without blocking writes\nCREATE INDEX CONCURRENTLY IF NOT EXISTS "events_at_idx" ON "events" USING BRIN ("at");\n',
+    });
+    await expect(callInChild('applyMigrations', { url, ...paths })).resolves.toEqual(['20200101000000_table', '20200101000001_index']);
+    expect(await query(url, "SELECT indexdef FROM pg_indexes WHERE indexname = 'events_at_idx'")).toEqual([
+      { indexdef: 'CREATE INDEX events_at_idx ON public.events USING brin (at)' },
+    ]);
+    expect(await query(url, "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'events_at_idx'")).toEqual([{ indisvalid: true }]);
+
+    const mixed = await writeMigrations('concurrently-mixed', {
+      '20200101000002_mixed': 'CREATE TABLE more (at timestamptz);\nCREATE INDEX CONCURRENTLY "more_at_idx" ON "more" ("at");',
+    });
+    await expect(callInChild('applyMigrations', { url, ...mixed })).rejects.toThrow(/cannot run inside a transaction block/);
+  });
 });
 
 afterAll(removeTempDirs);

@@ -6,8 +6,13 @@ import { createApp, createMetricsRegistry } from '@orderflow/http';
 import { createLogger, type Logger } from '@orderflow/logging';
 import { Messaging, type Subscriptions, type Topology } from '@orderflow/messaging';
 import { createPools, pgStatements, type SqlClient, type TransactionRunner } from '@orderflow/db';
+import { tracingFromEnv, type Tracing } from '@orderflow/tracing';
 import { jwtOptionsOf, type ServiceConfig } from './config';
 import { deadLettersApi } from './dead-letters-api';
+import { queueMetrics } from './queue-metrics';
+
+/** `/ready?include=outboxLagSeconds` adds the age of the oldest unsent outbox row in seconds (0: none; null: unknown), as `messaging_outbox_lag_seconds`. */
+export const READY_OUTBOX_LAG = 'outboxLagSeconds';
 
 /** What a service's routes and handlers are built from. */
 export interface ServiceDeps<Client, Tx extends SqlClient> {
@@ -30,9 +35,14 @@ export interface ServiceDefinition<Client, Tx extends SqlClient> {
   topology: (prefix: string, retryDelaysMs: readonly number[]) => Topology;
   /**
    * Builds the Prisma client on the HTTP pool and the transaction runner of the handlers on
-   * the messaging pool (separate pools: a burst of requests must not starve the saga).
+   * the messaging pool (separate pools: a burst of requests must not starve the saga). Given
+   * the service's registry and logger, for what its transactions count once they commit
+   * (`TransactionScope`).
    */
-  database: (pools: { http: Pool; messaging: Pool }) => { client: Client; transaction: TransactionRunner<Tx>; disconnect: () => Promise<void> };
+  database: (
+    pools: { http: Pool; messaging: Pool },
+    observe: { metrics: Registry; logger: Logger },
+  ) => { client: Client; transaction: TransactionRunner<Tx>; disconnect: () => Promise<void> };
   routes?: (deps: ServiceDeps<Client, Tx>) => (router: Router) => void;
   subscriptions?: (deps: ServiceDeps<Client, Tx>) => Subscriptions<Tx>;
   /** Runs once at start, before consuming (e.g. seed data). */
@@ -53,6 +63,8 @@ export interface ServiceDefinition<Client, Tx extends SqlClient> {
   bodyLimit?: string;
   logger?: Logger;
   now?: () => Date;
+  /** Traces (tests: an in-memory exporter). Default: from the OTEL_* variables, off unless they ask for it. */
+  tracing?: Tracing;
 }
 
 export interface Service<Client, Tx extends SqlClient> {
@@ -68,6 +80,8 @@ export interface Service<Client, Tx extends SqlClient> {
 export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinition<Client, Tx>): Service<Client, Tx> {
   const { config } = def;
   const logger = def.logger ?? createLogger({ service: def.name, level: config.LOG_LEVEL });
+  // Decided once, here: off, no span is started and no trace context is carried anywhere.
+  const tracing = def.tracing ?? tracingFromEnv(def.name, { report: (message, meta) => logger.warn(message, meta) });
   const pools = createPools({
     url: config.DATABASE_URL,
     httpSize: config.DB_POOL_SIZE,
@@ -80,8 +94,8 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
     onIdleError: (err) => logger.warn('idle database client failed', { err: err.message }),
   });
   const { http: pool, messaging: messagingPool } = pools;
-  const database = def.database(pools);
   const metrics = def.metrics ?? createMetricsRegistry(def.name);
+  const database = def.database(pools, { metrics, logger });
   const processing = new Histogram({
     name: 'messaging_handle_duration_seconds',
     help: 'Time to handle one message (its share of a batch), by outcome',
@@ -103,13 +117,17 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
     inboxRetentionMs: config.INBOX_RETENTION_HOURS * 3_600_000,
     maxDeliveries: config.MAX_DELIVERIES,
     observe: (outcome, seconds, eventType) => processing.observe({ event_type: eventType, outcome }, seconds),
+    tracing,
   });
+  const deadLetterQueue = messaging.topology.deadLetterQueue;
+  const queues = queueMetrics(metrics, messaging.broker, () => [...Object.keys(messaging.status().consumers), deadLetterQueue]);
   new Gauge({
     name: 'messaging_dead_letter_depth',
-    help: 'Messages parked in the dead-letter queue',
+    help: 'Messages parked in the dead-letter queue (-1: unknown, as orderflow_queue_messages)',
     registers: [metrics],
     async collect() {
-      this.set(await messaging.deadLetters.count().catch(() => -1));
+      // The same reading as orderflow_queue_messages: one bounded read of the broker per scrape.
+      this.set((await queues()).get(deadLetterQueue)?.messages ?? -1);
     },
   });
   new Gauge({
@@ -152,6 +170,7 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
     metrics,
     bodyLimit: def.bodyLimit,
     rawBodyTypes: def.rawBodyTypes,
+    tracing,
     // Ready = can serve its HTTP API, which needs the database only: while the broker is away,
     // reads work and writes wait in the outbox. A bulk-lane process has no API: its work is
     // consuming, so it is ready only while it consumes.
@@ -160,6 +179,9 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
       ...(config.LANES === 'bulk' ? { consumers: () => messaging.isReady() } : {}),
     },
     readinessDetail: () => ({ ...messaging.status(), ...def.readinessDetail?.() }),
+    // For GET /api/admin/system, which asks every process once: the lag is read on the relay's
+    // pool (its sweep keeps a connection open), beside the probe's check, only when asked.
+    detailOnRequest: { [READY_OUTBOX_LAG]: () => messaging.relay.lagSeconds() },
     liveness: () => {
       const limitS = config.CONSUMER_GONE_LIVENESS_S;
       const gone = messaging.consumersGoneLongerThan(limitS * 1000);
@@ -190,6 +212,8 @@ export function buildService<Client, Tx extends SqlClient>(def: ServiceDefinitio
       await database.disconnect().catch(() => undefined);
       await pool.end().catch(() => undefined);
       await messagingPool.end().catch(() => undefined);
+      // Last: the spans of the final publishes are exported too. A tracing a test gave is the test's to stop.
+      if (!def.tracing) await tracing?.shutdown();
     },
   };
 }

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { parseConfig } from '@orderflow/config';
 import { permanentError } from '@orderflow/errors';
 import { createEvent, defineEvent } from '@orderflow/events';
-import { defineTopology, on } from '@orderflow/messaging';
+import { MessageHeaders as H, defineTopology, on } from '@orderflow/messaging';
 import { pgTransactions, type SqlClient } from '@orderflow/db';
 import { AMQP_URL, PG_ADMIN_URL, bearer, deleteTopologies, serviceEnv, uniqueName, uniquePrefix, urlFor, waitFor } from '@orderflow/testkit';
 import { buildService, serviceConfigSchema, type Service } from '../src';
@@ -89,6 +89,105 @@ describe('dead-letter operations over HTTP (real RabbitMQ and PostgreSQL)', () =
     const discarded = await request(service.app).post(`${base}/discard`).set('Authorization', admin).send({ errorCode: 'TASK.A' });
     expect(discarded.body).toEqual({ discarded: 2 });
     expect((await request(service.app).get(base).set('Authorization', admin)).body).toMatchObject({ depth: 0, groups: [] });
+  });
+
+  it('replays and discards a selection by ids, leaving the rest of the group parked', async () => {
+    broken.add('TASK.C');
+    for (const key of ['c1', 'c2', 'c3']) await send(key, 'TASK.C');
+    const listed = await waitFor(async () => {
+      const res = await request(service.app).get(base).set('Authorization', admin);
+      return res.body.depth === 3 && res.body;
+    }, 'three parked messages');
+    // The list carries no bodies: open each to learn which task it holds.
+    const ids = new Map<string, string>();
+    for (const m of listed.items as Array<{ parkedId: string }>) {
+      const one = await request(service.app).get(`${base}/${m.parkedId}`).set('Authorization', admin);
+      ids.set(one.body.body.payload.key, m.parkedId);
+    }
+    const idOf = (key: string): string => ids.get(key)!;
+
+    broken.delete('TASK.C');
+    const replayed = await request(service.app).post(`${base}/replay`).set('Authorization', admin).send({ parkedIds: [idOf('c1'), idOf('c2')] });
+    expect(replayed.body).toEqual({ replayed: 2 });
+    await waitFor(() => handled.includes('c1') && handled.includes('c2'), 'the two selected tasks handled');
+    expect(handled).not.toContain('c3');
+
+    const mixed = await request(service.app).post(`${base}/discard`).set('Authorization', admin).send({ parkedIds: [idOf('c3')], errorCode: 'TASK.C' });
+    expect(mixed.status).toBe(400);
+    const discarded = await request(service.app).post(`${base}/discard`).set('Authorization', admin).send({ parkedIds: [idOf('c3'), randomUUID()] });
+    expect(discarded.body).toEqual({ discarded: 1 });
+    expect((await request(service.app).get(base).set('Authorization', admin)).body).toMatchObject({ depth: 0, groups: [] });
+  });
+
+  /**
+   * Parks tasks straight into the dead-letter queue, as the consumer parks them (fast, and in
+   * this order); answers each key's parked id.
+   */
+  const park = async (keys: string[]): Promise<Map<string, string>> => {
+    const topology = service.deps.messaging.topology;
+    const ids = new Map<string, string>();
+    for (const key of keys) {
+      const event = createEvent(taskRequested, { key }, { source: 'test', correlationId: randomUUID() });
+      const parkedId = randomUUID();
+      ids.set(key, parkedId);
+      const headers = { [H.parkedId]: parkedId, [H.parkReason]: 'permanent-failure', [H.errorCode]: 'TASK.BULK', [H.error]: `broken: ${key}`, [H.originalQueue]: topology.queues[0]!.name };
+      ch.publish(topology.directExchange, topology.deadLetterQueue, Buffer.from(JSON.stringify(event)), { persistent: true, messageId: event.eventId, type: event.eventType, headers });
+    }
+    await ch.waitForConfirms();
+    return ids;
+  };
+  /**
+   * How often the broker has delivered each parked message (its x-delivery-count, by parked
+   * id): read by taking every message and giving it back, which is one delivery more.
+   */
+  const deliveryCounts = async (): Promise<Map<string, number>> => {
+    const queue = service.deps.messaging.topology.deadLetterQueue;
+    const counts = new Map<string, number>();
+    const reader = await conn.createChannel();
+    for (let msg = await reader.get(queue); msg; msg = await reader.get(queue)) {
+      counts.set(String(msg.properties.headers?.[H.parkedId]), Number(msg.properties.headers?.['x-delivery-count'] ?? 0));
+    }
+    reader.nackAll(true);
+    await waitFor(async () => (await reader.checkQueue(queue)).messageCount === counts.size, 'the messages back in the queue');
+    await reader.close();
+    return counts;
+  };
+
+  it('a selection of ids is replayed in one walk of the queue, and exactly those are replayed', async () => {
+    const keys = Array.from({ length: 12 }, (_, i) => `walk-${i}`);
+    const ids = await park(keys);
+    const selected = ['walk-2', 'walk-5', 'walk-9'];
+    const before = await deliveryCounts();
+    expect(before.size).toBe(12);
+
+    const replayed = await request(service.app).post(`${base}/replay`).set('Authorization', admin).send({ parkedIds: selected.map((k) => ids.get(k)) });
+    expect(replayed.body).toEqual({ replayed: 3 });
+    await waitFor(() => selected.every((k) => handled.includes(k)), 'the selected tasks handled');
+    expect(handled.filter((k) => k.startsWith('walk-')).sort()).toEqual([...selected].sort());
+
+    // Each walk delivers every message once: the reading above, then the replay's one walk.
+    const after = await deliveryCounts();
+    expect([...after.keys()].sort()).toEqual(keys.filter((k) => !selected.includes(k)).map((k) => ids.get(k)).sort());
+    expect([...after].filter(([id, n]) => n !== before.get(id)! + 2)).toEqual([]);
+    await request(service.app).post(`${base}/discard`).set('Authorization', admin).send({ errorCode: 'TASK.BULK' });
+  });
+
+  it('a list polled while a selection is replayed neither hides the selection from the replay nor answers an empty depth', async () => {
+    const keys = Array.from({ length: 300 }, (_, i) => `busy-${i}`);
+    const ids = await park(keys);
+    // The oldest: the ones a list walking the queue holds first.
+    const selected = ['busy-0', 'busy-1', 'busy-2'];
+    const list = request(service.app).get(base).set('Authorization', admin).then((r) => r.body);
+    await new Promise((r) => setTimeout(r, 20));
+    const replayed = await request(service.app).post(`${base}/replay`).set('Authorization', admin).send({ parkedIds: selected.map((k) => ids.get(k)) });
+    const listed = await list;
+    expect(replayed.body).toEqual({ replayed: 3 });
+    expect(listed.depth).toBe(listed.items.length);
+    expect([300, 297]).toContain(listed.depth);
+    await waitFor(() => selected.every((k) => handled.includes(k)), 'the selected tasks handled');
+    const left = (await request(service.app).get(base).set('Authorization', admin)).body;
+    expect({ depth: left.depth, items: left.items.length }).toEqual({ depth: 297, items: 297 });
+    expect((await request(service.app).post(`${base}/discard`).set('Authorization', admin).send({ errorCode: 'TASK.BULK' })).body).toEqual({ discarded: 297 });
   });
 
   it('only admins may touch dead letters, and a replay needs a filter', async () => {

@@ -5,7 +5,7 @@ import { orderCreated } from '@orderflow/events';
 import { defineTopology, on, type Subscriptions } from '@orderflow/messaging';
 import { pgTransactions, type SqlClient } from '@orderflow/db';
 import { AMQP_URL, PG_ADMIN_URL, deleteTopologies, serviceEnv, tcpProxy, uniquePrefix, waitFor, type TcpProxy } from '@orderflow/testkit';
-import { buildService, serviceConfigSchema, type Service } from '../src';
+import { buildService, QUEUE_READ_TIMEOUT_MS, serviceConfigSchema, type Service } from '../src';
 
 /** `url` with its host replaced by the proxy's. */
 const through = (url: string, proxy: TcpProxy): string => {
@@ -105,6 +105,25 @@ describe('readiness and liveness of a service (real RabbitMQ and PostgreSQL, out
       expect(back).toMatchObject({ status: 'ready', consumers: { [s.queue]: { state: 'active' } } });
       expect(await metric(s, 'messaging_consumer_active')).toEqual([expect.stringMatching(/ 1$/)]);
     } finally {
+      await s.close();
+    }
+  });
+
+  it('with the broker connected but not answering (a resource alarm), GET /metrics still answers within the read bound: the queue figures and the dead-letter depth are -1 until it answers again', async () => {
+    const s = await probedService();
+    try {
+      s.broker.pause();
+      const started = Date.now();
+      expect(await metric(s, 'messaging_dead_letter_depth')).toEqual([expect.stringMatching(/ -1$/)]);
+      expect(Date.now() - started).toBeLessThan(QUEUE_READ_TIMEOUT_MS + 1_500);
+      // The connection is still up: only the broker's answers are missing.
+      expect(await metric(s, 'messaging_broker_connected')).toEqual([expect.stringMatching(/ 1$/)]);
+      expect(await metric(s, 'orderflow_queue_messages')).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`queue="${s.queue.replace(/\./g, '\\.')}".* -1$`))]));
+      s.broker.resume();
+      await waitFor(async () => (await metric(s, 'messaging_dead_letter_depth'))[0]?.endsWith(' 0') === true, 'the dead-letter depth once the broker answers');
+      expect(await metric(s, 'orderflow_queue_consumers')).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`queue="${s.queue.replace(/\./g, '\\.')}".* 1$`))]));
+    } finally {
+      s.broker.resume();
       await s.close();
     }
   });

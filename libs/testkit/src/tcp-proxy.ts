@@ -8,6 +8,14 @@ export interface TcpProxy {
   stop(): Promise<void>;
   /** Takes connections again, on the same port. */
   start(): Promise<void>;
+  /**
+   * Holds every byte in both directions, connections kept open (and new ones accepted, then
+   * held): a server that stops answering, as a broker under a resource alarm stops reading
+   * the connections that publish.
+   */
+  pause(): void;
+  /** Forwards again, what was held first. */
+  resume(): void;
   /** Stops for good. */
   close(): Promise<void>;
 }
@@ -18,6 +26,17 @@ export interface TcpProxy {
  */
 export async function tcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
+  const pairs = new Set<[client: net.Socket, upstream: net.Socket]>();
+  let paused = false;
+  // Unpiped and paused, a socket reads nothing more: its peer's bytes wait in the kernel buffers.
+  const hold = ([client, upstream]: [net.Socket, net.Socket]): void => {
+    client.unpipe(upstream).pause();
+    upstream.unpipe(client).pause();
+  };
+  const flow = ([client, upstream]: [net.Socket, net.Socket]): void => {
+    client.pipe(upstream);
+    upstream.pipe(client);
+  };
   const track = (socket: net.Socket): void => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -31,10 +50,12 @@ export async function tcpProxy(target: { host: string; port: number }): Promise<
         const upstream = net.connect(target.port, target.host);
         track(client);
         track(upstream);
-        client.pipe(upstream);
-        upstream.pipe(client);
-        client.on('close', () => upstream.destroy());
-        upstream.on('close', () => client.destroy());
+        const pair: [net.Socket, net.Socket] = [client, upstream];
+        pairs.add(pair);
+        if (paused) hold(pair);
+        else flow(pair);
+        client.on('close', () => (upstream.destroy(), pairs.delete(pair)));
+        upstream.on('close', () => (client.destroy(), pairs.delete(pair)));
       });
       s.once('error', reject);
       s.listen(port, '127.0.0.1', () => {
@@ -58,5 +79,13 @@ export async function tcpProxy(target: { host: string; port: number }): Promise<
       if (!server) await listen(port);
     },
     close: stop,
+    pause() {
+      paused = true;
+      pairs.forEach(hold);
+    },
+    resume() {
+      paused = false;
+      pairs.forEach(flow);
+    },
   };
 }
