@@ -35,6 +35,13 @@ module.exports = {
       to: { path: '^libs/', pathNot: ['^libs/$1/', '^libs/[^/]+/src/index\\.ts$'] },
     },
     {
+      name: 'no-code-to-tools',
+      severity: 'error',
+      comment: 'tools/ reads the apps to write documents (the contract); nothing runs it at run time.',
+      from: { path: '^(apps|libs)/' },
+      to: { path: '^tools/' },
+    },
+    {
       name: 'no-production-to-tests',
       severity: 'error',
       from: { path: '^(apps|libs)/[^/]+/src/' },

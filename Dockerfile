@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# One Dockerfile for every app of the workspace:
+# One Dockerfile for every app of the workspace, and for the gateway:
 #   docker build --build-arg APP=order-service -t orderflow/order-service .
+#   docker build --target gateway -t orderflow/gateway .
 # The image runs the app (CMD), its migrations (the Job: node libs/migrate/dist/cli.js deploy <db>)
 # and the Deployment's init container (node dist/wait-for-migrations.js <db>).
 #
@@ -48,7 +49,28 @@ ARG APP
 RUN test -n "$APP" || { echo 'build with --build-arg APP=<folder under apps/>' >&2; exit 1; } \
  && npx tsx k8s/tools/bundle.ts "$APP" /out
 
-# --- runtime: node, the bundles, the migrations; no npm packages, no compiler, non-root
+# --- the gateway's web root: the OpenAPI document, its viewer, the console (npm run build:web)
+FROM deps AS web
+# The console's tsconfig extends the root one, and Vite fails on a missing `extends` target.
+COPY tsconfig.base.json ./
+COPY apps ./apps
+COPY libs ./libs
+COPY docs/openapi.json ./docs/openapi.json
+RUN npx tsx libs/devstack/src/web.ts /web
+
+# --- the gateway: nginx and its web root (GATEWAY_WEB_ROOT). Its configuration is
+# nginx/templates/gateway.conf.template, mounted where the image renders templates (compose: the
+# directory, Kubernetes: a ConfigMap), so a change of limits or routes needs no new image.
+# Runs as the image's uid 101, listening on 8080.
+FROM nginxinc/nginx-unprivileged:1.27-alpine AS gateway
+LABEL org.opencontainers.image.title="orderflow/gateway" \
+      org.opencontainers.image.description="Orderflow gateway: nginx with the API document, its viewer and the console" \
+      org.opencontainers.image.licenses="MIT"
+ENV GATEWAY_WEB_ROOT=/usr/share/orderflow/web
+# Owned by root, read-only for nginx's user.
+COPY --from=web /web/ /usr/share/orderflow/web/
+
+# --- runtime (the default target): node, the bundles, the migrations; no npm packages, no compiler, non-root
 FROM ${NODE_IMAGE} AS runtime
 ARG APP
 LABEL org.opencontainers.image.title="orderflow/${APP}" \

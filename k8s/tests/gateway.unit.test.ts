@@ -4,6 +4,7 @@
  * it, through an upstream variable that both deployments set to a name that resolves.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parse } from 'yaml';
 import { GATEWAY_LIMITS } from '../../libs/devstack/src/gateway';
 import { GATEWAY_TEMPLATE_COPY, GATEWAY_TEMPLATE_SOURCE } from '../tools/generate';
@@ -30,6 +31,8 @@ import {
 const ROUTES: Record<string, string> = {
   '/api/orders': 'order-service',
   '/api/customers': 'order-service',
+  '/api/admin': 'order-service',
+  '/api/dev': 'order-service',
   '/api/inventory': 'inventory-service',
   '/api/payments': 'payment-service',
   '/api/notifications': 'notification-service',
@@ -38,12 +41,17 @@ const ROUTES: Record<string, string> = {
 
 const template = readFileSync(GATEWAY_TEMPLATE_SOURCE, 'utf8');
 
-/** prefix → the `${VARIABLE}` its upstream's server is, read from the template. */
+/**
+ * prefix → the `${VARIABLE}` its upstream's server is, read from the template. An upstream
+ * chosen by a map (`proxy_pass http://$name`) counts as the map's default.
+ */
 function routeVariables(conf: string): Record<string, string> {
   const upstreams = new Map([...conf.matchAll(/upstream\s+(\w+)\s*\{[^}]*?server\s+\$\{([A-Z_]+)\}/g)].map((m) => [m[1], m[2]]));
+  const defaults = new Map([...conf.matchAll(/^map\s+\S+(?:\s+\S+)*?\s+\$(\w+)\s*\{[^}]*?^\s*default\s+(\w+);/gm)].map((m) => [m[1], m[2]]));
   const routes: Record<string, string> = {};
-  for (const [, prefix, body] of conf.matchAll(/location\s+(\/api\/[\w-]+)\s*\{((?:[^{}]|\{[^{}]*\})*)\}/g)) {
-    const upstream = /proxy_pass\s+http:\/\/(\w+)\s*;/.exec(body ?? '')?.[1];
+  for (const [, prefix, body] of conf.matchAll(/location\s+(\/api\/[\w-]+)\/?\s*\{((?:[^{}]|\{[^{}]*\})*)\}/g)) {
+    const target = /proxy_pass\s+http:\/\/(\$?\w+)\s*;/.exec(body ?? '')?.[1];
+    const upstream = target?.startsWith('$') ? defaults.get(target.slice(1)) : target;
     const variable = upstream ? upstreams.get(upstream) : undefined;
     if (prefix && variable) routes[prefix] = variable;
   }
@@ -60,6 +68,29 @@ function addHeaderDepths(conf: string): number[] {
     else if (token[0] === 'add_header') depths.push(depth);
   }
   return depths;
+}
+
+/** A stage of the Dockerfile, from its FROM line to the next. */
+function stage(name: string): string {
+  return readText('Dockerfile').split(/^(?=FROM )/m).find((s) => new RegExp(`^FROM \\S+ AS ${name}\\s*$`, 'm').test(s)) ?? '';
+}
+
+/** A tsconfig and every file its `extends` chain names, relative to the repository. */
+function tsconfigChain(relative: string): string[] {
+  const parent = (JSON.parse(readText(relative)) as { extends?: string }).extends;
+  return parent === undefined ? [relative] : [relative, ...tsconfigChain(path.posix.join(path.posix.dirname(relative), parent))];
+}
+
+/** Whether a .dockerignore (its plain patterns; `**` any directories) keeps `file` out of the build context. */
+function dockerIgnores(ignore: string, file: string): boolean {
+  const patterns = ignore.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  let ignored = false;
+  for (const line of patterns) {
+    const negated = line.startsWith('!');
+    const glob = new RegExp(`^${(negated ? line.slice(1) : line).replace(/[.+^$()|[\]\\]/g, '\\$&').replace(/\*\*\//g, '\0').replace(/\*/g, '[^/]*').replace(/\0/g, '(.*/)?')}(/.*)?$`);
+    if (glob.test(file)) ignored = !negated;
+  }
+  return ignored;
 }
 
 const gatewayPod = () => named<Workload>('Deployment', 'gateway').spec.template.spec;
@@ -83,7 +114,7 @@ describe('gateway config: one source', () => {
 
   it('the variables the template uses are all set, in Kubernetes and in compose', () => {
     const used = [...new Set([...template.matchAll(/\$\{([A-Z_]+)\}/g)].map((m) => m[1] ?? ''))].sort();
-    expect(used).toEqual(['GATEWAY_PORT', 'IMPORT_UPSTREAM', 'INVENTORY_UPSTREAM', 'NOTIFICATION_UPSTREAM', 'ORDER_UPSTREAM', 'PAYMENT_UPSTREAM', ...Object.keys(GATEWAY_LIMITS)].sort());
+    expect(used).toEqual(['GATEWAY_PORT', 'GATEWAY_WEB_ROOT', 'IMPORT_UPSTREAM', 'INVENTORY_UPSTREAM', 'NOTIFICATION_UPSTREAM', 'ORDER_UPSTREAM', 'PAYMENT_UPSTREAM', ...Object.keys(GATEWAY_LIMITS)].sort());
     const k8s = containerEnv(gatewayContainer());
     const local = composeEnv(compose().services.gateway ?? {});
     for (const name of used) {
@@ -96,6 +127,34 @@ describe('gateway config: one source', () => {
       expect(used.every((v) => filter.test(v))).toBe(true);
       expect(['host', 'request_id', 'HOSTNAME', 'PATH'].some((v) => filter.test(v))).toBe(false);
     }
+  });
+
+  it('runs orderflow/gateway at the release, whose web root is where GATEWAY_WEB_ROOT points in Kubernetes and compose', () => {
+    const gateway = stage('gateway');
+    const webRoot = /^ENV GATEWAY_WEB_ROOT=(\S+)$/m.exec(gateway)?.[1];
+    expect(webRoot).toMatch(/^\/\S+$/);
+    // Built by the function npm start builds dist/web with, then copied where the variable points.
+    expect(stage('web')).toMatch(/^RUN npx tsx libs\/devstack\/src\/web\.ts \/web$/m);
+    expect(gateway).toMatch(new RegExp(`^COPY --from=web /web/ ${webRoot}/$`, 'm'));
+    expect(gateway).toMatch(/^FROM nginxinc\/nginx-unprivileged:\S+ AS gateway$/m);
+    expect(containerEnv(gatewayContainer()).GATEWAY_WEB_ROOT).toBe(webRoot);
+    expect(composeEnv(compose().services.gateway ?? {}).GATEWAY_WEB_ROOT).toBe(webRoot);
+    const release = (JSON.parse(readText('package.json')) as { version: string }).version;
+    expect(gatewayContainer().image).toBe(`orderflow/gateway:${release}`);
+    expect(compose().services.gateway?.image).toBe(`orderflow/gateway:${release}`);
+    expect(compose().services.gateway?.build).toEqual({ context: '.', target: 'gateway' });
+  });
+
+  it("the image's web stage has what the console's build reads: the tsconfig files its tsconfigs extend, and no local build", () => {
+    // Vite resolves each source file's tsconfig and fails on a missing `extends` target.
+    const copied = [...stage('web').matchAll(/^COPY (?!--)(\S+) \S+$/gm)].map((m) => (m[1] as string).replace(/\/$/, ''));
+    const inImage = (file: string) => copied.some((c) => file === c || file.startsWith(`${c}/`)) && !dockerIgnores(readText('.dockerignore'), file);
+    const read = [...new Set(['apps/console/tsconfig.json', 'apps/console/tsconfig.node.json'].flatMap(tsconfigChain))];
+    expect(read).toContain('tsconfig.base.json');
+    expect(read.filter((f) => !inImage(f))).toEqual([]);
+    // A local `vite build` (apps/console/dist) or dist/web must not reach the image.
+    expect(['apps/console/dist/index.html', 'dist/web/console/index.html'].filter((f) => !dockerIgnores(readText('.dockerignore'), f))).toEqual([]);
+    expect(dockerIgnores('apps/*/test\n**/x\n!k8s/tools', 'apps/a/test/b.ts') && dockerIgnores('**/x', 'a/b/x') && !dockerIgnores('x', 'a/x')).toBe(true); // the check can fail
   });
 
   it('Kubernetes and compose set the limits to the same defaults as npm start (GATEWAY_LIMITS)', () => {

@@ -82,6 +82,9 @@ function intendedBase(objects: K8sObject[]): string[] {
     ...everyoneOutside.map((o) => `${o} → gateway:8080/TCP`),
     // The gateway → each service's API (not the bulk lanes).
     ...SERVICES.map((s) => `gateway → ${s.app}:${s.port}/TCP`),
+    // The order service (its API pods) → every service process and bulk lane's HTTP port, itself
+    // included: GET /api/admin/system asks each for /ready.
+    ...processPorts.map(([name, port]) => `order-service → ${name}:${port}/TCP`),
     // Each service process → the database server and the broker's AMQP port; migrations → the database.
     ...processPorts.flatMap(([name]) => [`${name} → postgres:5432/TCP`, `${name} → rabbitmq:5672/TCP`]),
     ...migrations.map((m) => `${m} → postgres:5432/TCP`),
@@ -165,9 +168,13 @@ describe('NetworkPolicies of the base (k8s/network-policies)', () => {
     expect(allowed(PAYMENT_GATEWAY.app, 'postgres', 5432)).toBe(true);
   });
 
-  it('the services do not call each other', () => {
-    expect(allowed('order-service', 'inventory-service', 8082)).toBe(false);
+  it('the services do not call each other, but for the order service asking each process for /ready', () => {
+    for (const [name, port] of processPorts) expect([name, allowed('order-service', name, port)]).toEqual([name, true]);
+    expect(allowed('order-service', 'inventory-service', 5432)).toBe(false);
     expect(allowed('order-service-bulk', 'order-service', 8081)).toBe(false);
+    expect(allowed('order-service-bulk', 'inventory-service-bulk', 8087)).toBe(false);
+    expect(allowed('inventory-service', 'order-service', 8081)).toBe(false);
+    expect(allowed('order-service', PAYMENT_GATEWAY.app, PAYMENT_GATEWAY.port)).toBe(false);
   });
 
   it('pods of another namespace reach no service, database or broker, whatever their labels', () => {

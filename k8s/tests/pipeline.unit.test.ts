@@ -5,6 +5,7 @@
  */
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
+import { WEB_PARTS } from '../../libs/devstack/src/web';
 import { PAYMENT_GATEWAY, SERVICES, ROOT, WORKFLOW, buildArg, compose, ofKind, readText, workflow, type Container, type JobObject, type Workload } from './support';
 
 const README_TEST_COMMAND = 'npm ci && npm test';
@@ -16,12 +17,16 @@ const repository = (image: string): string => image.replace(/:[^/:]+$/, '');
 const packageJson = (relative = 'package.json') => JSON.parse(readText(relative)) as { version: string; engines?: { node?: string } };
 
 describe('images', () => {
-  it('every app folder has a place in the deployment', () => {
+  it('every app folder has a place in the deployment: an image of its own, or the gateway\'s web root', () => {
     const folders = readdirSync(path.join(ROOT, 'apps'), { withFileTypes: true })
       .filter((d) => d.isDirectory())
       .map((d) => d.name)
       .sort();
-    expect(folders).toEqual(APPS);
+    // An app built into the gateway's web root (the console) is among its parts' sources.
+    const inWebRoot = WEB_PARTS.flatMap((p) => p.sources())
+      .map((f) => path.relative(path.join(ROOT, 'apps'), f).split(path.sep)[0] ?? '')
+      .filter((app) => app !== '' && !app.startsWith('..'));
+    expect(folders).toEqual([...new Set([...APPS, ...inWebRoot])].sort());
   });
 
   it('Kubernetes runs orderflow/<app> for each app\'s pods, its init container and its migration Job', () => {
@@ -37,8 +42,11 @@ describe('images', () => {
     expect(Object.fromEntries([...used].map(([k, v]) => [k, [...v]]))).toEqual(Object.fromEntries(APPS.map((a) => [a, [imageOf(a)]])));
   });
 
-  it('compose builds each app\'s image under that name, with the Dockerfile\'s APP argument', () => {
-    const built = Object.values(compose().services).filter((s) => s.build !== undefined);
+  it('compose builds each app\'s image under that name, with the Dockerfile\'s APP argument, and the gateway\'s from its target', () => {
+    const gatewayTarget = (s: { build?: unknown }) => typeof s.build === 'object' && (s.build as { target?: string }).target === 'gateway';
+    const built = Object.values(compose().services).filter((s) => s.build !== undefined && !gatewayTarget(s));
+    expect(Object.values(compose().services).filter(gatewayTarget).map((s) => s.image)).toEqual([`orderflow/gateway:${packageJson().version}`]);
+    expect(readText('Dockerfile')).toMatch(/^FROM \S+ AS gateway$/m);
     expect(built.length).toBeGreaterThanOrEqual(APPS.length);
     // Tagged with the release, as k8s/kustomization.yaml's `images` (images.unit.test.ts).
     for (const s of built) expect(s.image).toBe(`${imageOf(buildArg(s, 'APP') ?? '?')}:${packageJson().version}`);
@@ -54,6 +62,14 @@ describe('images', () => {
     const tags = String(build?.with?.tags ?? '').split('\n').map((t) => t.trim()).filter(Boolean);
     expect(tags.length).toBeGreaterThan(0);
     for (const tag of tags) expect(repository(tag)).toBe(imageOf('${{ matrix.app }}'));
+  });
+
+  it('the workflow builds the gateway\'s image from its target, tagged with the commit and the release', () => {
+    const build = Object.values(workflow().jobs)
+      .flatMap((j) => j.steps)
+      .find((s) => s.uses?.startsWith('docker/build-push-action') && s.with?.target === 'gateway');
+    const tags = String(build?.with?.tags ?? '').split('\n').map((t) => t.trim()).filter(Boolean);
+    expect(tags).toEqual(['orderflow/gateway:${{ github.sha }}', 'orderflow/gateway:${{ steps.release.outputs.version }}']);
   });
 });
 

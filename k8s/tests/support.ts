@@ -247,7 +247,7 @@ export const requiredVariables = (spec: ServiceSpec): string[] =>
 export interface ComposeService {
   image?: string;
   entrypoint?: string[] | string;
-  build?: { context?: string; args?: Record<string, string> } | string;
+  build?: { context?: string; target?: string; args?: Record<string, string> } | string;
   command?: string[] | string;
   environment?: Record<string, string | number | null> | string[];
   env_file?: string[] | string;

@@ -7,9 +7,9 @@ import { adjustStock, createProduct, MAX_STOCK, notFound, replaceProduct } from 
 
 const productId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/, 'must be 1-100 letters, digits, ".", "_", ":" or "-"');
 
-const params = z.object({ productId });
+export const params = z.object({ productId });
 
-const listQuery = z.object({
+export const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   /** The last productId of the previous page. */
   cursor: productId.optional(),
@@ -17,13 +17,13 @@ const listQuery = z.object({
 
 // Unknown fields are ignored, so a product read with GET can be sent back as is; `reserved`
 // belongs to the orders holding stock and is never set over HTTP.
-const productBody = z.object({
+export const productBody = z.object({
   name: z.string().trim().min(1).max(200),
   price: z.number().min(0).max(9_999_999_999.99).multipleOf(0.01, 'must have at most 2 decimals'),
   available: z.number().int().min(0).max(MAX_STOCK),
 });
 
-const adjustmentBody = z.object({
+export const adjustmentBody = z.object({
   delta: z
     .number()
     .int()
@@ -33,19 +33,23 @@ const adjustmentBody = z.object({
   reason: z.string().trim().min(1).max(500),
 });
 
-const idempotencyKey = z.object({
+export const idempotencyKey = z.object({
   'Idempotency-Key': z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
 });
 
-export interface ProductView {
-  productId: string;
-  name: string;
-  price: number;
-  available: number;
-  reserved: number;
-  /** The ETag's value: changes with every change of the product (stock moves included). */
-  version: number;
-}
+/** A product as the API answers it; the OpenAPI document is written from it. */
+export const productView = z
+  .object({
+    productId: z.string(),
+    name: z.string(),
+    price: z.number(),
+    available: z.number().int().meta({ description: 'Units that can still be reserved' }),
+    reserved: z.number().int().meta({ description: 'Units held by orders' }),
+    version: z.number().int().meta({ description: "The ETag's value: changes with every change of the product (stock moves included)" }),
+  })
+  .meta({ id: 'Product' });
+export type ProductView = z.output<typeof productView>;
+export const productPage = z.object({ items: z.array(productView), nextCursor: z.string().nullable().meta({ description: 'The cursor of the next page; null on the last' }) });
 
 const view = (p: { id: string; name: string; price: number | { toNumber(): number }; available: number; reserved: number; version: number }): ProductView => ({
   productId: p.id,
@@ -132,7 +136,7 @@ export function api(deps: { db: Db }) {
         take: q.limit + 1,
       });
       const page = rows.slice(0, q.limit);
-      res.json({ items: page.map(view), nextCursor: rows.length > q.limit ? (page[page.length - 1]?.id ?? null) : null });
+      res.json({ items: page.map(view), nextCursor: rows.length > q.limit ? (page[page.length - 1]?.id ?? null) : null } satisfies z.output<typeof productPage>);
     });
 
     router.get('/api/inventory/:productId', authenticate(), async (req, res) => {

@@ -2,6 +2,9 @@ import { inventoryBatchFailed, inventoryBatchReserved, inventoryBatchReleased, i
 import { serviceTopology } from '@orderflow/messaging';
 import { BULK_EVENTS, SAGA_EVENTS } from './queues';
 
+/** The events inventory publishes: the topology declares their exchanges, docs/asyncapi.yaml names it their sender. */
+export const PUBLISHES = [inventoryReserved, inventoryFailed, inventoryReleased, inventoryBatchReserved, inventoryBatchFailed, inventoryBatchReleased] as const;
+
 /**
  * Inventory reserves on order.created and gives stock back on payment.failed and
  * order.cancelled. All three share one queue (`inventory.saga`) so an order's events are
@@ -10,8 +13,4 @@ import { BULK_EVENTS, SAGA_EVENTS } from './queues';
  * Imported orders travel on `inventory.bulk` (a chunk per message), so checkout is never
  * queued behind an import.
  */
-export const topology = serviceTopology({
-  service: 'inventory',
-  publishes: [inventoryReserved, inventoryFailed, inventoryReleased, inventoryBatchReserved, inventoryBatchFailed, inventoryBatchReleased],
-  consumes: { saga: SAGA_EVENTS, bulk: BULK_EVENTS },
-});
+export const topology = serviceTopology({ service: 'inventory', publishes: PUBLISHES, consumes: { saga: SAGA_EVENTS, bulk: BULK_EVENTS } });

@@ -1,16 +1,33 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { AppError } from '@orderflow/errors';
-import { authenticate, principalOf, validate } from '@orderflow/http';
+import { authenticate, principalOf, timestamp, validate } from '@orderflow/http';
 import type { Db } from './db';
 
-const query = z
+export const query = z
   .object({
     orderId: z.uuid().optional(),
     customerId: z.string().min(1).max(200).optional(),
     limit: z.coerce.number().int().min(1).max(500).default(100),
   })
   .refine((q) => q.orderId || q.customerId, { message: 'orderId or customerId is required', path: ['orderId'] });
+
+/** The answer: what was sent; the OpenAPI document is written from it. */
+export const notificationList = z.object({
+  items: z.array(
+    z.object({
+      id: z.uuid(),
+      orderId: z.uuid().nullable(),
+      customerId: z.string(),
+      channel: z.enum(['EMAIL', 'SMS']),
+      recipient: z.string(),
+      template: z.string(),
+      subject: z.string().nullable().meta({ description: "An email's subject line; null for an SMS" }),
+      body: z.string(),
+      sentAt: timestamp,
+    }),
+  ),
+});
 
 /** `GET /api/notifications?orderId=|customerId=`: what was sent, newest first. */
 export function api(deps: { db: Db }) {
@@ -30,7 +47,7 @@ export function api(deps: { db: Db }) {
         orderBy: [{ sentAt: 'desc' }, { id: 'asc' }],
         take: q.limit,
       });
-      res.json({ items: rows.map((r) => ({ ...r, sentAt: r.sentAt.toISOString() })) });
+      res.json({ items: rows.map((r) => ({ ...r, sentAt: r.sentAt.toISOString() })) } satisfies z.output<typeof notificationList>);
     });
   };
 }

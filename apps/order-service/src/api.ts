@@ -1,24 +1,30 @@
 import type { Request, Router } from 'express';
+import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { AppError } from '@orderflow/errors';
 import { newId, orderCreated, type PayloadOf } from '@orderflow/events';
-import { authenticate, principalOf, validate } from '@orderflow/http';
+import { authenticate, principalOf, timestamp, validate } from '@orderflow/http';
 import { groupCommit } from '@orderflow/service';
 import type { Messaging } from '@orderflow/messaging';
 import type { SqlClient } from '@orderflow/db';
 import type { Db, Tx } from './db';
+import { CANCEL_REASONS } from './decide';
 import type { Contact } from './history';
+import { orderMetrics } from './metrics';
 import { parseOrderRequest } from './requests';
 import { insertOrders, type NewOrder, type Placement, type PlacementResult } from './store';
 import { outcomeContract, transition } from './transition';
 
 const STATUSES = ['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'REJECTED', 'CANCELLED'] as const;
 
-const idempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+export const idempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 export const orderIdParam = z.object({ id: z.uuid() });
-const listQuery = z.object({
+export const listQuery = z.object({
   customerId: z.string().min(1).max(200).optional(),
   status: z.enum(STATUSES).optional(),
+  /** Placed at or after / before these instants (ISO 8601 with an offset). */
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(200).optional(),
 });
@@ -40,12 +46,35 @@ async function loadOrder(db: Db, id: string) {
 
 const amount = (d: { toNumber(): number } | null): number | null => (d === null ? null : d.toNumber());
 
+/** An order as the API answers it (`present`); the OpenAPI document is written from it. */
+export const orderView = z
+  .object({
+    orderId: z.uuid(),
+    customerId: z.string(),
+    status: z.enum(STATUSES),
+    total: z.number().nullable().meta({ description: 'What is charged once inventory priced the order; before that the claimed total, or null' }),
+    paymentMethod: z.string(),
+    customerEmail: z.string().nullable(),
+    customerPhone: z.string().nullable(),
+    shippingAddress: z.string().nullable(),
+    items: z.array(z.object({ productId: z.string(), quantity: z.number().int(), unitPrice: z.number().nullable() })),
+    timeline: z.array(z.object({ status: z.enum(STATUSES), at: timestamp, reason: z.string().nullable() })),
+    version: z.number().int().meta({ description: 'Sequence number of the last event of the order' }),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Order' });
+/** The answer to placing an order (202): what is known at once. */
+export const placedOrder = orderView.pick({ orderId: true, status: true, customerId: true, total: true, createdAt: true });
+export const orderPage = z.object({ items: z.array(orderView), nextCursor: z.string().nullable() });
+export const cancelledOrder = orderView.pick({ orderId: true, status: true });
+
 /**
  * An order as the API shows it. `total` and a line's `unitPrice` are what is charged once
  * inventory priced the order from the catalog; before that, the client's claimed prices, and
  * null where it claimed none. The timeline is read from the order's events.
  */
-function present(o: NonNullable<OrderRow>) {
+function present(o: NonNullable<OrderRow>): z.output<typeof orderView> {
   const catalog = o.unitPrices ?? [];
   return {
     orderId: o.id,
@@ -95,12 +124,15 @@ export interface OrdersApiDeps {
   messaging: Messaging<Tx>;
   now: () => Date;
   newId?: () => string;
+  /** The service's registry: placements are counted there. */
+  metrics?: Registry;
 }
 
 /** `/api/orders`: place, read, list and cancel orders (docs/contract.md, "Orders (order service)"). */
 export function api(deps: OrdersApiDeps) {
   const { db, sql, messaging, now } = deps;
   const makeId = deps.newId ?? newId;
+  const metrics = orderMetrics(deps.metrics);
   /** Orders placed while others are being written go together: one statement, one commit. */
   const placeOrder = groupCommit((orders: Placement[]) => insertOrders(sql, orders), { maxInFlight: 1, lingerMs: 2 });
 
@@ -138,6 +170,8 @@ export function api(deps: OrdersApiDeps) {
       let result = await placeOrder({ order, created });
       if (result.blocked) result = await placeRejected(order, req.id ?? null);
       if (result.created && !result.blocked) messaging.relay.publish([created]);
+      // Committed by now (a blocked customer's order too, rejected in its own transaction); a replay places nothing.
+      if (result.created) metrics.placedThroughApi();
       if (!result.created) res.set('Idempotent-Replayed', 'true');
       // A new order's answer is known without reading it back; a replayed or rejected one is read.
       const fresh = result.created && !result.blocked;
@@ -146,7 +180,7 @@ export function api(deps: OrdersApiDeps) {
         .location(`/api/orders/${result.id}`)
         .json(
           fresh
-            ? { orderId: result.id, status: 'PENDING', customerId: order.customerId, total: order.total, createdAt: at.toISOString() }
+            ? ({ orderId: result.id, status: 'PENDING', customerId: order.customerId, total: order.total, createdAt: at.toISOString() } satisfies z.output<typeof placedOrder>)
             : (({ orderId, status, customerId, total: t, createdAt }) => ({ orderId, status, customerId, total: t, createdAt }))(present((await loadOrder(db, result.id))!)),
         );
     });
@@ -170,6 +204,7 @@ export function api(deps: OrdersApiDeps) {
         where: {
           ...(customerId ? { customerId } : {}),
           ...(q.status ? { status: q.status } : {}),
+          ...(q.since || q.until ? { createdAt: { ...(q.since ? { gte: new Date(q.since) } : {}), ...(q.until ? { lt: new Date(q.until) } : {}) } } : {}),
           ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
         },
         orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -178,13 +213,13 @@ export function api(deps: OrdersApiDeps) {
       });
       const page = rows.slice(0, q.limit);
       const last = page[page.length - 1];
-      res.json({ items: page.map(present), nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null });
+      res.json({ items: page.map(present), nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null } satisfies z.output<typeof orderPage>);
     });
 
     router.post('/api/orders/:id/cancel', authenticate(), async (req, res) => {
       const { id } = validate(orderIdParam, req.params);
       const customerId = ownCustomer(req);
-      const reason = customerId === undefined ? 'cancelled by an administrator' : 'cancelled by the customer';
+      const reason = customerId === undefined ? CANCEL_REASONS.admin : CANCEL_REASONS.customer;
       const status = await messaging.transaction(async (tx, publish) => {
         const cancel = { orderId: id, inputs: [{ type: 'cancel', reason } as const] };
         const [effect] = (await transition(tx, [[cancel]], { at: now(), customerId })).events;
@@ -194,7 +229,7 @@ export function api(deps: OrdersApiDeps) {
         for (const { type, payload } of effect.outcomes) publish(outcomeContract[type], payload, { correlationId: id, causationId: req.id ?? null });
         return order.state.status;
       });
-      res.status(202).json({ orderId: id, status });
+      res.status(202).json({ orderId: id, status } satisfies z.output<typeof cancelledOrder>);
     });
   };
 }

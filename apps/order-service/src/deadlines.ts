@@ -1,6 +1,7 @@
 import type { Logger } from '@orderflow/logging';
 import type { Messaging } from '@orderflow/messaging';
 import type { Tx } from './db';
+import { CANCEL_REASONS } from './decide';
 import { claimOverdue } from './store';
 import { outcomeContract, transition } from './transition';
 
@@ -30,7 +31,7 @@ export async function sweepOverdue(o: SweeperOptions): Promise<number> {
       importedBefore: new Date(at.getTime() - (o.importDeadlineMs ?? o.deadlineMs)),
       limit: o.batchSize ?? 500,
     });
-    const timeout = overdue.map((order) => ({ orderId: order.id, inputs: [{ type: 'cancel', reason: 'timeout' } as const] }));
+    const timeout = overdue.map((order) => ({ orderId: order.id, inputs: [{ type: 'cancel', reason: CANCEL_REASONS.deadline } as const] }));
     const { events } = await transition(tx, [timeout], { at, locked: overdue });
     for (const { type, payload } of events.flatMap((e) => e.outcomes)) publish(outcomeContract[type], payload, { correlationId: payload.orderId });
     if (overdue.length > 0) o.logger.warn('overdue orders cancelled', { count: overdue.length, deadlineMs: o.deadlineMs });

@@ -35,6 +35,9 @@ export const TERMINAL: ReadonlySet<OrderStatus> = new Set(['REJECTED', 'CANCELLE
 /** The reason a blocked customer's order is rejected with. */
 export const CUSTOMER_BLOCKED = 'CUSTOMER_BLOCKED';
 
+/** The reasons of a cancel, by who cancelled: the timeline's words, and what the metrics tell apart. */
+export const CANCEL_REASONS = { customer: 'cancelled by the customer', admin: 'cancelled by an administrator', deadline: 'timeout' } as const;
+
 const money = (n: number): string => n.toFixed(2);
 
 export function decide(status: OrderStatus, input: SagaInput): Decision {

@@ -2,22 +2,39 @@ import type { RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import { AppError } from '@orderflow/errors';
 import { orderUpdated } from '@orderflow/events';
-import { authenticate, requireRole, validate } from '@orderflow/http';
+import { authenticate, requireRole, timestamp, validate } from '@orderflow/http';
 import type { Messaging } from '@orderflow/messaging';
 import type { SqlClient } from '@orderflow/db';
-import { notFound, orderIdParam, ownCustomer } from './api';
+import { notFound, orderIdParam, orderView, ownCustomer } from './api';
 import type { Tx } from './db';
-import { CONTACT_FIELDS, presentEvent, type Contact } from './history';
+import { CONTACT_FIELDS, presentEvent, type Contact, type OrderEventType } from './history';
 import { contactFields } from './requests';
 import { readEvents } from './rebuild';
 import { transition } from './transition';
 
 /** PATCH's body: the contact fields of POST /api/orders, at least one. */
-const orderPatch = z
+export const orderPatch = z
   .object(contactFields)
   .refine((b) => Object.values(b).some((v) => v !== undefined), { message: 'give at least one of customerEmail, customerPhone, shippingAddress', path: ['customerEmail'] });
-const customerParam = z.object({ id: z.string().trim().min(1).max(200) });
-const customerStatus = z.object({ status: z.enum(['ACTIVE', 'BLOCKED']) });
+export const customerParam = z.object({ id: z.string().trim().min(1).max(200) });
+export const customerStatus = z.object({ status: z.enum(['ACTIVE', 'BLOCKED']) });
+
+/** The answers of these routes; the OpenAPI document is written from them. */
+const EVENT_TYPES = [
+  'OrderPlaced', 'StockReserved', 'OrderPriced', 'PaymentCompleted', 'PaymentRefunded',
+  'OrderUpdated', 'OrderRejected', 'PaymentFailed', 'OrderCancelled', 'StockReleased',
+] as const satisfies readonly OrderEventType[];
+export const orderEventView = z.object({
+  seq: z.number().int(),
+  type: z.enum(EVENT_TYPES),
+  status: orderView.shape.status.meta({ description: "The order's status after the event" }),
+  reason: z.string().nullable().meta({ description: "The line on the order's timeline; null for an event that is not on it" }),
+  data: z.unknown().meta({ description: "The event's data: its shape depends on its type" }),
+  at: timestamp,
+});
+export const orderHistory = z.object({ orderId: z.uuid(), version: z.number().int(), events: z.array(orderEventView) });
+export const updatedOrder = orderView.pick({ orderId: true, status: true, customerEmail: true, customerPhone: true, shippingAddress: true, version: true });
+export const customerView = z.object({ customerId: z.string(), status: customerStatus.shape.status, updatedAt: timestamp.nullable().meta({ description: 'Null: never set (ACTIVE)' }) });
 
 /** A body's contact fields under the order's names (`customerEmail` → `email`). */
 const contactOf = (b: z.output<typeof orderPatch>): Partial<Contact> => ({
@@ -49,7 +66,7 @@ export function historyApi(deps: HistoryApiDeps) {
       const own = ownCustomer(req);
       if (!owner || (own !== undefined && own !== owner.customer_id)) throw notFound(id);
       const events = await readEvents(sql, [id]);
-      res.json({ orderId: id, version: events.at(-1)?.seq ?? 0, events: events.map(presentEvent) });
+      res.json({ orderId: id, version: events.at(-1)?.seq ?? 0, events: events.map(presentEvent) } satisfies z.output<typeof orderHistory>);
     });
 
     const update: RequestHandler = async (req, res) => {
@@ -75,7 +92,7 @@ export function historyApi(deps: HistoryApiDeps) {
         customerPhone: order.contact.phone,
         shippingAddress: order.contact.shippingAddress,
         version: order.version,
-      });
+      } satisfies z.output<typeof updatedOrder>);
     };
     router.patch('/api/orders/:id', authenticate(), update);
     // PUT too: the event-sourcing system Orderflow replaces updates an order with PUT /orders/{id}.
@@ -83,8 +100,8 @@ export function historyApi(deps: HistoryApiDeps) {
 
     router.get('/api/customers/:id', requireRole('admin'), async (req, res) => {
       const { id } = validate(customerParam, req.params);
-      const [row] = await sql.$queryRawUnsafe<Array<{ status: string; updated_at: Date }>>('SELECT status::text, updated_at FROM customers WHERE id = $1', id);
-      res.json({ customerId: id, status: row?.status ?? 'ACTIVE', updatedAt: row?.updated_at.toISOString() ?? null });
+      const [row] = await sql.$queryRawUnsafe<Array<{ status: z.output<typeof customerStatus>['status']; updated_at: Date }>>('SELECT status::text, updated_at FROM customers WHERE id = $1', id);
+      res.json({ customerId: id, status: row?.status ?? 'ACTIVE', updatedAt: row?.updated_at.toISOString() ?? null } satisfies z.output<typeof customerView>);
     });
 
     router.put('/api/customers/:id', requireRole('admin'), async (req, res) => {
@@ -98,7 +115,7 @@ export function historyApi(deps: HistoryApiDeps) {
         status,
         at.toISOString(),
       );
-      res.json({ customerId: id, status, updatedAt: at.toISOString() });
+      res.json({ customerId: id, status, updatedAt: at.toISOString() } satisfies z.output<typeof customerView>);
     });
   };
 }

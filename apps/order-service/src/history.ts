@@ -28,6 +28,8 @@ export interface OrderState {
   contact: Contact;
   /** Sequence number of the last event applied. */
   version: number;
+  /** When the order was placed (ms since the epoch), where read from its row: the start of its saga, for the saga's duration metric. */
+  placedAtMs?: number;
 }
 
 /** The whole `orders` row: the state plus what the placement fixed for good. */

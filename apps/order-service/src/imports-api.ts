@@ -1,10 +1,36 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { AppError } from '@orderflow/errors';
-import { requireRole, validate } from '@orderflow/http';
+import { requireRole, timestamp, validate } from '@orderflow/http';
 import type { Db } from './db';
 
-const idParam = z.object({ id: z.uuid() });
+export const idParam = z.object({ id: z.uuid() });
+
+const count = z.number().int();
+/** An import's progress as `GET /api/imports/:id` answers it (`presentImport`). */
+export const importProgress = z.object({
+  importId: z.uuid(),
+  state: z.enum(['RECEIVING', 'PROCESSING', 'COMPLETED', 'FAILED']),
+  failure: z.string().nullable(),
+  rows: z.object({ read: count, accepted: count, rejected: count }),
+  orders: z.object({ created: count, alreadyImported: count, pending: count, confirmed: count, rejected: count, cancelled: count }),
+  chunks: z.object({ published: count.nullable(), applied: count }),
+  bytes: count.nullable(),
+  timings: z.object({
+    startedAt: timestamp,
+    receivedAt: timestamp.nullable(),
+    completedAt: timestamp.nullable(),
+    failedAt: timestamp.nullable(),
+    uploadSeconds: z.number().nullable(),
+    elapsedSeconds: z.number(),
+  }),
+  rate: z.object({ rowsPerSecond: count, ordersPerSecond: count }),
+  etaSeconds: count.nullable().meta({ description: 'Seconds until every order is terminal, estimated from the rate; null while unknown' }),
+});
+export const listQuery = z.object({
+  state: z.enum(['RECEIVING', 'PROCESSING', 'COMPLETED', 'FAILED']).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
 
 type ImportRow = NonNullable<Awaited<ReturnType<Db['import']['findUnique']>>>;
 
@@ -16,7 +42,7 @@ const round = (n: number): number => Math.round(n * 10) / 10;
  * until then what the applied chunks carried), orders by outcome, chunks, timings, rate and
  * an ETA from the rate orders reach a terminal status.
  */
-export function presentImport(i: ImportRow, now: Date) {
+export function presentImport(i: ImportRow, now: Date): z.output<typeof importProgress> {
   const terminal = i.ordersConfirmed + i.ordersRejected + i.ordersCancelled;
   const end = i.completedAt ?? now;
   const elapsed = seconds(i.startedAt, end);
@@ -62,9 +88,19 @@ export function presentImport(i: ImportRow, now: Date) {
   };
 }
 
-/** `GET /api/imports/:id` (admin): the read side of imports, which the order service owns (docs/contract.md, "Imports"). */
+/**
+ * `GET /api/imports` and `GET /api/imports/:id` (admin): the read side of imports, which the
+ * order service owns (docs/contract.md, "Imports"). The upload is the import worker's.
+ */
 export function importsApi(deps: { db: Db; now: () => Date }) {
   return (router: Router): void => {
+    // The most recent imports, newest first: what an operator looks for (an upload is rare, so no paging).
+    router.get('/api/imports', requireRole('admin'), async (req, res) => {
+      const { state, limit } = validate(listQuery, req.query);
+      const rows = await deps.db.import.findMany({ where: state ? { state } : {}, orderBy: [{ startedAt: 'desc' }, { id: 'desc' }], take: limit });
+      const now = deps.now();
+      res.json({ items: rows.map((row) => presentImport(row, now)) });
+    });
     router.get('/api/imports/:id', requireRole('admin'), async (req, res) => {
       const { id } = validate(idParam, req.params);
       const row = await deps.db.import.findUnique({ where: { id } });

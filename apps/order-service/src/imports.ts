@@ -3,6 +3,7 @@ import { onBatch, type HandlerSpec } from '@orderflow/messaging';
 import type { Tx } from './db';
 import { totalOf } from './decide';
 import { addChunkCounts, insertChunkOrders, recordFailed, recordReceived, recordStarted, settleImports, type ChunkCounts, type ImportedOrder } from './import-store';
+import { countImported } from './metrics';
 import { IMPORT, IMPORT_STATUS } from './queues';
 import { blockedCustomers } from './store';
 import { transition } from './transition';
@@ -39,6 +40,7 @@ export function createImportedOrders(deps: { now: () => Date; newId?: () => stri
         continue;
       }
       created += result.created.length;
+      countImported(ctx.tx, result.created.length);
       // A blocked customer's imported orders are rejected here, before inventory hears of them.
       const blocked = await blockedCustomers(ctx.tx, result.created.map((o) => o.customerId));
       const fresh = result.created.filter((o) => !blocked.has(o.customerId));

@@ -1,9 +1,12 @@
 import { loadConfig } from '@orderflow/config';
 import { runService } from '@orderflow/service';
+import { adminMetricsApi } from './admin/metrics-api';
+import { adminSystemApi } from './admin/system-api';
 import { api } from './api';
 import { orderConfigSchema } from './config';
 import { startSweeper } from './deadlines';
 import { database } from './db';
+import { devTokenApi } from './dev-token';
 import { subscriptions } from './handlers';
 import { historyApi } from './history-api';
 import { importsApi } from './imports-api';
@@ -20,6 +23,9 @@ void runService({
     api(deps)(router);
     historyApi(deps)(router);
     importsApi(deps)(router);
+    adminMetricsApi({ ...deps, config })(router);
+    adminSystemApi({ ...deps, config })(router);
+    devTokenApi(config)(router);
   },
   subscriptions,
   background: (deps) =>

@@ -18,10 +18,11 @@ export interface StateRow {
   customer_phone: string | null;
   shipping_address: string | null;
   version: number;
+  placed_at_ms: number;
 }
 /** The columns of an order's state, the table aliased `o`. */
 export const STATE_COLUMNS = `o.id::text, o.status::text AS status, o.customer_id, o.total::float8 AS total, o.unit_prices::float8[] AS unit_prices,
-  o.import_id::text, o.customer_email, o.customer_phone, o.shipping_address, o.version`;
+  o.import_id::text, o.customer_email, o.customer_phone, o.shipping_address, o.version, (extract(epoch FROM o.created_at) * 1000)::float8 AS placed_at_ms`;
 export const stateOf = (r: StateRow): OrderState => ({
   id: r.id,
   status: r.status,
@@ -31,6 +32,7 @@ export const stateOf = (r: StateRow): OrderState => ({
   importId: r.import_id,
   contact: { email: r.customer_email, phone: r.customer_phone, shippingAddress: r.shipping_address },
   version: r.version,
+  placedAtMs: r.placed_at_ms,
 });
 
 /** Locks the orders (in id order, so concurrent batches cannot deadlock) and returns their state. */

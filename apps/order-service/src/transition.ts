@@ -3,6 +3,7 @@ import type { Emit } from './decide';
 import type { Tx } from './db';
 import { fold, type EventEffect, type OrderNews } from './evolve';
 import { applyTallies, talliesOf } from './import-store';
+import { countOutcomes } from './metrics';
 import { lockOrders, recordHistory, type OrderState } from './store';
 
 /** The contract of each outcome event (they share one payload shape). */
@@ -36,7 +37,8 @@ export interface Transition {
  * The one status transition of orders, in the caller's transaction: lock the orders, decide
  * every event's news in delivery order (`fold`), then append the orders' events and write their
  * projection and deadlines, and the import counters — a fixed number of statements, whatever the
- * number of orders and events. Returns the outcomes to emit rather than publishing them: an interactive
+ * number of orders and events. Its outcomes are counted in the metrics once the caller's
+ * transaction commits. Returns the outcomes to emit rather than publishing them: an interactive
  * caller publishes each as its own event, the bulk lane one order.batch-concluded per event.
  */
 export async function transition(tx: Tx, events: ReadonlyArray<readonly OrderNews[]>, o: TransitionOptions): Promise<Transition> {
@@ -46,6 +48,7 @@ export async function transition(tx: Tx, events: ReadonlyArray<readonly OrderNew
   const states = o.customerId === undefined ? held : new Map([...held].filter(([, s]) => s.customerId === o.customerId));
   const folded = fold(states, events, o.at);
   await recordHistory(tx, folded.history, states, folded.states);
+  countOutcomes(tx, folded.history, states);
   // An imported order that moved (answered by a batch, cancelled by its customer, timed out) moves its import's counters.
   if (o.countImports !== false) await applyTallies(tx, talliesOf(new Map([...states.values()].map((s) => [s.id, s.status])), folded.states.values()), o.at);
   return { events: folded.events, states: folded.states };

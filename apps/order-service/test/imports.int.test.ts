@@ -259,8 +259,20 @@ describe('order service: imports (real PostgreSQL and RabbitMQ)', () => {
     expect(failed).toMatchObject({ failure: expect.stringContaining('interrupted'), orders: { created: 1 }, chunks: { published: 1, applied: 1 } });
   });
 
-  it('progress is for admins; an unknown import is 404', async () => {
+  it('the list shows the most recent imports first with their progress, filtered by state', async () => {
+    const older = await startImport([[order(`${randomUUID()}-1`)]]);
+    const newer = await startImport([[order(`${randomUUID()}-1`)]]);
+    const list = async (query: string) => (await request(service.app).get(`/api/imports${query}`).set('Authorization', admin)).body.items as Array<{ importId: string; state: string }>;
+    const ids = (await list('?limit=100')).map((i) => i.importId);
+    expect(ids.indexOf(newer.importId)).toBeLessThan(ids.indexOf(older.importId));
+    expect((await list('?limit=1'))[0]).toMatchObject({ importId: newer.importId, state: 'PROCESSING', orders: { created: 1, pending: 1 }, rows: { accepted: 1 } });
+    expect((await list('?state=COMPLETED&limit=100')).every((i) => i.state === 'COMPLETED')).toBe(true);
+    expect((await request(service.app).get('/api/imports?state=DONE').set('Authorization', admin)).status).toBe(400);
+  });
+
+  it('progress and the list are for admins; an unknown import is 404', async () => {
     expect((await request(service.app).get(`/api/imports/${randomUUID()}`).set('Authorization', bearer('alice'))).status).toBe(403);
+    expect((await request(service.app).get('/api/imports').set('Authorization', bearer('alice'))).status).toBe(403);
     const missing = await request(service.app).get(`/api/imports/${randomUUID()}`).set('Authorization', admin);
     expect(missing.status).toBe(404);
     expect(missing.body.code).toBe('IMPORT.NOT_FOUND');

@@ -224,6 +224,15 @@ describe('order service (real PostgreSQL and RabbitMQ)', () => {
     expect((await request(service.app).get('/api/orders?cursor=nope').set('Authorization', bearer('dora'))).status).toBe(400);
   });
 
+  it('lists the orders placed in a time window (since inclusive, until exclusive)', async () => {
+    const first = (await place('emil')).body;
+    const second = (await place('emil')).body;
+    const list = async (q: string) => (await request(service.app).get(`/api/orders?customerId=emil&${q}`).set('Authorization', bearer('ops', 'admin'))).body;
+    expect((await list(`since=${encodeURIComponent(second.createdAt)}`)).items.map((o: { orderId: string }) => o.orderId)).toEqual([second.orderId]);
+    expect((await list(`until=${encodeURIComponent(second.createdAt)}`)).items.map((o: { orderId: string }) => o.orderId)).toEqual([first.orderId]);
+    expect((await list('since=yesterday')).errors).toEqual([expect.objectContaining({ field: 'since' })]);
+  });
+
   it('cancelling a CONFIRMED order cancels it and publishes order.cancelled; cancelling again is 409', async () => {
     const { orderId } = (await place('erin')).body;
     await publish(paymentCompleted, { orderId, customerId: 'erin', paymentId: randomUUID(), amount: 125.5 });

@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ensureWeb, WEB_ROOT } from './web';
 
 export const GATEWAY_TEMPLATE = path.resolve(__dirname, '../../../nginx/templates/gateway.conf.template');
 /** The HTTPS settings the template includes from tls.d/ when present (nginx/tls/https.conf). */
@@ -67,16 +68,22 @@ export interface GatewayOptions {
   limits?: Partial<GatewayLimits>;
   /** HTTPS on `port` as well, with this certificate and key (PEM files), set up as nginx/tls/https.conf. */
   tls?: { port: number; certFile: string; keyFile: string };
+  /** The files the gateway serves itself (GATEWAY_WEB_ROOT; web.ts builds them). Default dist/web. */
+  webRoot?: string;
 }
 
-/** Every variable of the template, as startGateway fills it in. */
-export function gatewayVariables(options: Pick<GatewayOptions, 'port' | 'upstreams' | 'limits'>): Record<string, string> {
-  return { GATEWAY_PORT: String(options.port), ...options.upstreams, ...GATEWAY_LIMITS, ...options.limits };
+/**
+ * Every variable of the template, as startGateway fills it in. It listens on the loopback address
+ * only: npm start's order service hands out admin tokens (DEV_TOKENS) to whoever reaches it. The
+ * images listen on every address (GATEWAY_PORT is a port number there).
+ */
+export function gatewayVariables(options: Pick<GatewayOptions, 'port' | 'upstreams' | 'limits' | 'webRoot'>): Record<string, string> {
+  return { GATEWAY_PORT: `127.0.0.1:${options.port}`, GATEWAY_WEB_ROOT: options.webRoot ?? WEB_ROOT, ...options.upstreams, ...GATEWAY_LIMITS, ...options.limits };
 }
 
 /**
  * HTTPS as an image deployment turns it on (nginx/tls/https.conf in tls.d/, certificate and key
- * in tls/, both next to nginx.conf), listening on the given port instead of the containers' 8443.
+ * in tls/, both next to nginx.conf), listening on the given loopback port instead of the containers' 8443.
  */
 function enableTls(dir: string, tls: NonNullable<GatewayOptions['tls']>): void {
   const settings = fs.readFileSync(GATEWAY_TLS_SETTINGS, 'utf8');
@@ -86,7 +93,7 @@ function enableTls(dir: string, tls: NonNullable<GatewayOptions['tls']>): void {
   fs.mkdirSync(path.join(dir, 'tls.d'));
   fs.copyFileSync(tls.certFile, path.join(dir, 'tls', 'tls.crt'));
   fs.copyFileSync(tls.keyFile, path.join(dir, 'tls', 'tls.key'));
-  fs.writeFileSync(path.join(dir, 'tls.d', 'https.conf'), settings.replace(listen, `listen ${tls.port} ssl;`));
+  fs.writeFileSync(path.join(dir, 'tls.d', 'https.conf'), settings.replace(listen, `listen 127.0.0.1:${tls.port} ssl;`));
 }
 
 /**
@@ -121,4 +128,14 @@ export function startGateway(nginx: string, options: GatewayOptions): { process:
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   return { process: child, dir };
+}
+
+/**
+ * `startGateway` once the gateway's own files are in place: web.ts builds them (default dist/web)
+ * when missing or stale. A failed build leaves only those pages answering 404, not the API.
+ */
+export async function startGatewayWithFiles(nginx: string, say: (line: string) => void, options: GatewayOptions): Promise<ReturnType<typeof startGateway>> {
+  const webRoot = options.webRoot ?? WEB_ROOT;
+  await ensureWeb(webRoot, say).catch((err: Error) => say(`the gateway's files are not built (${err.message}): /api/docs/ and /console/ answer 404`));
+  return startGateway(nginx, { ...options, webRoot });
 }

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { enableFeatureFlags, migrateClassicQueues } from './broker-queues';
 import { ensureServiceUsers } from './broker-users';
 import { portOpen } from './cluster-node';
+import { readableLogsEnv } from './output';
 import { MANAGEMENT_UI_PORT } from './services';
 import { startSystem, type RunningSystem } from './system';
 
@@ -59,6 +60,11 @@ async function main(): Promise<void> {
   system = await startSystem({
     amqpUrl: adminAmqpUrl,
     amqpUrls,
+    // Each line behind its process's name, human-readable (LOG_FORMAT=pretty unless set).
+    stdio: 'prefixed',
+    // DEV_TOKENS: the console's "sign in as a local admin" button (POST /api/dev/token), local
+    // development only; compose and Kubernetes never set it.
+    env: { ...readableLogsEnv(), DEV_TOKENS: '1' },
     say,
     onCrash: (name, code, signal) => {
       say(`${name} exited (${signal ?? code}); stopping everything`);
@@ -69,6 +75,8 @@ async function main(): Promise<void> {
   const lines = system.services.map((s) => `  ${s.app.padEnd(width)} ${s.url}`);
   say(`services:\n${lines.join('\n')}`);
   say(system.gatewayUrl ? `gateway: ${system.gatewayUrl}  (e.g. curl ${system.gatewayUrl}/api/inventory -H "Authorization: Bearer $(npm run -s token -- --sub alice --role customer)")` : 'gateway: not running (see above)');
+  if (system.gatewayUrl) say(`API reference: ${system.gatewayUrl}/api/docs/ (the document: ${system.gatewayUrl}/api/openapi.json)`);
+  if (system.gatewayUrl) say(`operator console: ${system.gatewayUrl}/console/  (sign in with "Sign in as a local admin")`);
   say(`payment gateway simulator: ${system.paymentGateway.url}, from this machine only (not behind the gateway); an outage: curl -X PUT ${system.paymentGateway.url}/admin/outage -H 'Content-Type: application/json' -d '{"down":true}' (docs/payment-gateway.md)`);
   say(ui);
   say('press Ctrl-C to stop');

@@ -6,7 +6,8 @@ import path from 'node:path';
 import amqplib from 'amqplib';
 import { listDatabases, urlEnvVar, withDatabaseName } from '@orderflow/migrate';
 import { Client } from 'pg';
-import { findNginx, NGINX_MISSING, startGateway, type GatewayLimits } from './gateway';
+import { findNginx, NGINX_MISSING, startGatewayWithFiles, type GatewayLimits } from './gateway';
+import { childStdio, pipeOutput, type ProcessOutput } from './output';
 import { BASE_PORT, GATEWAY_PORT, PAYMENT_GATEWAY, PROCESSES, SERVICES, type ProcessSpec } from './services';
 
 const root = path.resolve(__dirname, '../../..');
@@ -31,8 +32,8 @@ export interface SystemOptions {
   env?: Record<string, string>;
   /** Extra Node.js flags for every service (e.g. --cpu-prof for a benchmark). */
   nodeArgs?: string[];
-  /** Where the services' and the gateway's output goes. */
-  stdio?: 'inherit' | 'ignore';
+  /** Where the services' output goes (`prefixed`: ours, each line behind the process's name). */
+  stdio?: ProcessOutput;
   say?: (line: string) => void;
   /** Called when a process exits while the system is running. */
   onCrash?: (name: string, code: number | null, signal: NodeJS.Signals | null) => void;
@@ -178,6 +179,8 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
   const simulator: ProcessSpec = { name: PAYMENT_GATEWAY.app, app: PAYMENT_GATEWAY.app, port: PAYMENT_GATEWAY.port, database: PAYMENT_GATEWAY.database };
   const databaseUrls = new Map([...databases, [PAYMENT_GATEWAY.database, paymentGateway.databaseUrl]]);
   const present = [simulator, ...PROCESSES].map((s) => ({ ...s, port: portOf(s.port) })).filter((s) => fs.existsSync(path.join(root, 'apps', s.app, 'src/main.ts')));
+  // The order service's GET /api/admin/system asks each process (but the simulator) on its own port.
+  const processUrls = present.filter((s) => s.app !== PAYMENT_GATEWAY.app).map((s) => `${s.name}=http://127.0.0.1:${s.port}`).join(',');
   const launch = (s: (typeof present)[number]): ChildProcess => {
     const child = spawn(process.execPath, [...(o.nodeArgs ?? []), '--enable-source-maps', '--import', 'tsx', path.join(root, 'apps', s.app, 'src/main.ts')], {
       cwd: root,
@@ -190,12 +193,14 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
         JWT_SECRET: o.jwtSecret ?? process.env.JWT_SECRET ?? 'orderflow-dev-secret-change-me',
         TOPOLOGY_PREFIX: o.topologyPrefix ?? '',
         INSTANCE_ID: `${instanceTag}-${s.name}`,
+        ...(s.app === 'order-service' ? { SYSTEM_PROCESS_URLS: processUrls } : {}),
         ...(s.lanes ? { LANES: s.lanes } : {}),
         ...(s.nodeOptions ? { NODE_OPTIONS: [process.env.NODE_OPTIONS, s.nodeOptions].filter(Boolean).join(' ') } : {}),
         ...o.env,
       },
-      stdio: ['ignore', o.stdio ?? 'inherit', o.stdio ?? 'inherit'],
+      stdio: childStdio(o.stdio),
     });
+    pipeOutput(child, s.name, o.stdio);
     if (s.nice && child.pid) {
       try {
         os.setPriority(child.pid, s.nice);
@@ -268,7 +273,7 @@ export async function startSystem(o: SystemOptions = {}): Promise<RunningSystem>
         const spec = SERVICES.find((s) => s.app === app)!;
         return `127.0.0.1:${basePort + spec.port - BASE_PORT}`;
       };
-      const gateway = startGateway(nginx, {
+      const gateway = await startGatewayWithFiles(nginx, say, {
         port: gatewayPort,
         upstreams: {
           ORDER_UPSTREAM: port('order-service'),

@@ -18,6 +18,9 @@ interface Seen {
   url: string;
   requestId: string | undefined;
   connection: string | undefined;
+  /** W3C trace context headers as they reached the service. */
+  traceparent: string | undefined;
+  tracestate: string | undefined;
 }
 interface Answer {
   status: number;
@@ -64,7 +67,8 @@ function openUpload(base: string, from: string): { answer: Promise<Answer>; fini
 /** A fake of every service: records what reaches it, answers once the body is in. */
 async function fakeUpstream(seen: Seen[]): Promise<{ server: http.Server; address: string }> {
   const server = http.createServer((req, res) => {
-    seen.push({ method: req.method ?? '', url: req.url ?? '', requestId: req.headers['x-request-id'] as string | undefined, connection: req.headers.connection });
+    const { traceparent, tracestate, connection } = req.headers as Record<string, string | undefined>;
+    seen.push({ method: req.method ?? '', url: req.url ?? '', requestId: req.headers['x-request-id'] as string | undefined, connection, traceparent, tracestate });
     req.resume();
     // What an Express service sends: the gateway must neither pass these on nor repeat its own.
     req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'x-powered-by': 'Express', 'x-content-type-options': 'nosniff' }).end('{"ok":true}'));
@@ -134,6 +138,13 @@ describe('the Nginx gateway config (real nginx)', () => {
     const notFound = await call(base, '/nowhere', { headers: { 'x-request-id': hostile } });
     expect(problem(notFound).requestId).toBe(notFound.headers['x-request-id']);
     expect(notFound.body).not.toContain(hostile);
+  });
+
+  it.each(['/api/orders/traced', '/api/imports'])("a public client's traceparent and tracestate stop at the gateway (%s): it can neither force nor hide sampling, nor pick trace ids", async (path) => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const res = await call(base, path, { method: path === '/api/imports' ? 'POST' : 'GET', body: path === '/api/imports' ? 'sku,qty\nA,1\n' : undefined, headers: { ...AUTH, traceparent, tracestate: 'vendor=forced' } });
+    expect(res.status).toBe(200);
+    expect(seen.at(-1)).toMatchObject({ url: path, traceparent: undefined, tracestate: undefined });
   });
 
   it.each(['/api/inventory', '/api/payments?orderId=x', '/api/notifications'])('an unreachable service behind %s gives a 502 problem document', async (path) => {

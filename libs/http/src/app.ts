@@ -1,13 +1,15 @@
 import express, { Router, type Express } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '@orderflow/logging';
+import type { Tracing } from '@orderflow/tracing';
 import { accessLog } from './access-log';
 import { createTokenVerifier, setTokenVerifier, type JwtOptions } from './auth';
 import { jsonBody } from './body';
 import { createMetricsRegistry, measureRequests } from './metrics';
-import { probes, type LivenessCheck, type ReadinessCheck } from './probes';
+import { probes, type DetailOnRequest, type LivenessCheck, type ReadinessCheck } from './probes';
 import { notFound, problemHandler } from './problem';
 import { requestId } from './request-id';
+import { traceRequests } from './tracing';
 
 export interface AppOptions {
   /** Service name, used as the `service` label of the default metrics registry. */
@@ -25,12 +27,16 @@ export interface AppOptions {
   readiness?: Record<string, ReadinessCheck>;
   /** More of `GET /ready`'s answer (e.g. broker and consumers): reported, not checked. No key `status` or `checks`. */
   readinessDetail?: () => Record<string, unknown>;
+  /** Figures `GET /ready?include=<name>,…` adds to its answer, read when asked (`DetailOnRequest`): the probes do not ask. */
+  detailOnRequest?: DetailOnRequest;
   /** Behind `GET /health`, on every liveness probe: cheap, no I/O. Default: always alive. */
   liveness?: LivenessCheck;
   /** Registry served on `GET /metrics`. Default: `createMetricsRegistry(service)`. */
   metrics?: Registry;
   /** Mounts the service's routes; errors they throw become problem documents. */
   routes: (router: Router) => void;
+  /** On: a server span per request (`traceRequests`); off (undefined): none. */
+  tracing?: Tracing;
 }
 
 // Nginx runs on the same host, pod network or compose network: trust only private
@@ -39,8 +45,8 @@ const TRUSTED_PROXIES = 'loopback, linklocal, uniquelocal';
 
 /**
  * The Express app of a service, not yet listening: request id and log context, access log,
- * request metrics, `/health` `/ready` `/metrics`, JSON bodies, the service's routes, and one
- * error middleware answering RFC 7807 problem documents.
+ * request metrics, server spans (with `tracing`), `/health` `/ready` `/metrics`, JSON bodies,
+ * the service's routes, and one error middleware answering RFC 7807 problem documents.
  */
 export function createApp(options: AppOptions): Express {
   const { logger } = options;
@@ -56,7 +62,8 @@ export function createApp(options: AppOptions): Express {
   setTokenVerifier(app, createTokenVerifier(jwt));
 
   app.use(requestId(), accessLog(logger), measureRequests(registry));
-  app.use(probes({ readiness: options.readiness ?? {}, readinessDetail: options.readinessDetail, liveness: options.liveness, registry, logger }));
+  if (options.tracing) app.use(traceRequests(options.tracing));
+  app.use(probes({ readiness: options.readiness ?? {}, readinessDetail: options.readinessDetail, detailOnRequest: options.detailOnRequest, liveness: options.liveness, registry, logger }));
   app.use(jsonBody({ limit: options.bodyLimit ?? '1mb', rawTypes: options.rawBodyTypes ?? [] }));
 
   const routes = Router();

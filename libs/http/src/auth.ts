@@ -229,20 +229,38 @@ export function setTokenVerifier(app: Application, verifier: TokenVerifier): voi
 }
 
 /**
+ * Where the handlers of `authenticate()` and `requireRole()` carry the roles they let through:
+ * a registered symbol, so that a second copy of this module (jest's isolated modules, a
+ * duplicated package) reads what the first one wrote.
+ */
+const ROLES_ALLOWED = Symbol.for('orderflow.rolesAllowed');
+
+const allowing = (roles: readonly Role[], handler: RequestHandler): RequestHandler => Object.assign(handler, { [ROLES_ALLOWED]: Object.freeze([...roles]) });
+
+/**
+ * The roles an auth handler lets through: every role for `authenticate()`'s, the given ones
+ * for `requireRole()`'s; undefined for any other handler. Lets a test read what each route
+ * requires from the app itself (tools/contract compares it with the OpenAPI document).
+ */
+export function rolesAllowedBy(handler: unknown): readonly Role[] | undefined {
+  return typeof handler === 'function' ? (handler as { [ROLES_ALLOWED]?: readonly Role[] })[ROLES_ALLOWED] : undefined;
+}
+
+/**
  * Requires a valid `Authorization: Bearer <JWT>`: missing → 401 `AUTH.MISSING_TOKEN`;
  * bad signature, algorithm, `iss` or `aud`, expired, not yet valid, without `exp` or without
  * valid claims → 401 `AUTH.INVALID_TOKEN`. Handlers read the caller with `principalOf(req)`.
  */
 export function authenticate(): RequestHandler {
-  return async (req, _res, next) => {
+  return allowing(ROLES, async (req, _res, next) => {
     principals.set(req, await verifyRequest(req));
     next();
-  };
+  });
 }
 
 /** Like `authenticate()`, then 403 `AUTH.FORBIDDEN` unless the caller has one of `roles`. */
 export function requireRole(...roles: Role[]): RequestHandler {
-  return async (req, _res, next) => {
+  return allowing(roles, async (req, _res, next) => {
     const principal = principals.get(req) ?? (await verifyRequest(req));
     principals.set(req, principal);
     if (!roles.includes(principal.role)) {
@@ -251,7 +269,7 @@ export function requireRole(...roles: Role[]): RequestHandler {
       });
     }
     next();
-  };
+  });
 }
 
 /** The authenticated caller of a request that went through `authenticate()` or `requireRole()`. */

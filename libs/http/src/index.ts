@@ -1,10 +1,12 @@
 export { createApp, type AppOptions } from './app';
 export { createMetricsRegistry } from './metrics';
-export type { Liveness, LivenessCheck, ReadinessCheck } from './probes';
-export { HttpError, type Problem } from './problem';
+export type { DetailOnRequest, Liveness, LivenessCheck, ReadinessCheck } from './probes';
+export { HttpError, problemSchema, type Problem } from './problem';
+export { BEARER_SCHEME, openApiPath, operationOf, pathItems, problemCodes, timestamp, type Answer, type RouteDoc, type ServiceApi } from './openapi';
 export {
   authenticate,
   requireRole,
+  rolesAllowedBy,
   principalOf,
   createTokenVerifier,
   signToken,

@@ -1,20 +1,26 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { z } from 'zod';
 import { AppError, categorize, errorCode, errorMessage, type ErrorCategory } from '@orderflow/errors';
 import type { Logger } from '@orderflow/logging';
 
-/** An RFC 7807 problem document, as every error response of Orderflow carries it. */
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: string;
-  instance: string;
-  requestId: string;
-  /** Each bad field of a validation failure. */
-  errors?: unknown;
-}
+/** An RFC 7807 problem document, as every error response of Orderflow carries it (the gateway's own too). */
+export const problemSchema = z
+  .object({
+    type: z.string().meta({ description: 'A URI naming the kind of problem: https://orderflow.dev/problems/…' }),
+    title: z.string().meta({ description: "The status code's reason phrase" }),
+    status: z.number().int(),
+    detail: z.string().meta({ description: 'What went wrong, for a person' }),
+    code: z.string().meta({ description: 'Stable: what a client switches on (ORDER.NOT_FOUND, AUTH.FORBIDDEN…)' }),
+    instance: z.string().optional().meta({ description: 'The path and query of the request (absent on the gateway\'s own answers)' }),
+    requestId: z.string().meta({ description: 'X-Request-Id of the request: the key to its log lines' }),
+    errors: z
+      .array(z.object({ field: z.string(), message: z.string() }))
+      .optional()
+      .meta({ description: 'Each bad field of a validation failure (400 REQUEST.INVALID)' }),
+  })
+  .meta({ id: 'Problem' });
+export type Problem = z.output<typeof problemSchema>;
 
 /** A protocol-level rejection (413, 415...) that has no business category. */
 export class HttpError extends Error {
@@ -83,7 +89,8 @@ function toProblem(err: unknown, req: Request): Problem {
     code,
     instance: req.originalUrl,
     requestId: req.id,
-    ...(errors === undefined ? {} : { errors }),
+    // A validation AppError's details are its FieldErrors (validate.ts).
+    ...(errors === undefined ? {} : { errors: errors as Problem['errors'] }),
   };
 }
 
