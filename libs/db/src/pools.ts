@@ -40,7 +40,11 @@ export interface PoolsOptions {
 
 /**
  * A service's two pools on one database, with the same session settings: separate, so a burst
- * of requests cannot starve the saga of connections (or the reverse).
+ * of requests cannot starve the saga of connections (or the reverse). Each keeps one connection
+ * once opened, however long it idles (the rest close after pg's 10 s): a new one costs
+ * PostgreSQL a backend start and the first query's planning (docs/performance.md), and a
+ * readiness probe or a request after a quiet spell would otherwise pay it — every process's at
+ * once when GET /api/admin/system asks them all (docs/performance.md, "Operator console").
  */
 export function createPools(o: PoolsOptions): { http: Pool; messaging: Pool } {
   const options = sessionOptions(o.timeouts);

@@ -48,8 +48,10 @@ function cpuMs(pid: number): number {
   }
 }
 
-/** The CPU ms each process used between two looks, a process that started meanwhile with all of it. */
-const spent = (before: Map<number, number>, after: Map<number, number>): number => [...after].reduce((ms, [pid, now]) => ms + now - (before.get(pid) ?? 0), 0);
+/** The CPU ms each process used between two looks (a process that started meanwhile: all of it), less `background` ms per ms of `elapsed`. */
+const spentBy = (before: Map<number, number>, after: Map<number, number>, elapsed = 0, background = new Map<number, number>()): Map<number, number> =>
+  new Map([...after].map(([pid, now]) => [pid, now - (before.get(pid) ?? 0) - (background.get(pid) ?? 0) * elapsed]));
+const sum = (perPid: Map<number, number>): number => [...perPid.values()].reduce((a, b) => a + b, 0);
 
 async function main(): Promise<void> {
   const idleS = Number(values.idle);
@@ -84,7 +86,7 @@ async function main(): Promise<void> {
       // What the system uses with nobody asking (relay sweeps, metric sampling), to take off.
       const quiet = look();
       await sleep(1000);
-      const background = spent(quiet, look()) / 1000;
+      const background = new Map([...spentBy(quiet, look())].map(([pid, ms]) => [pid, ms / 1000]));
       const before = look();
       const started = performance.now();
       const res = await fetch(`${system.gatewayUrl}/api/admin/system`, { headers: { authorization: admin } });
@@ -93,12 +95,19 @@ async function main(): Promise<void> {
       const age = Date.now() - Date.parse(body.at!);
       // What the request set off has finished by then (the order service answers last).
       await sleep(Math.max(200, WINDOW_MS - (performance.now() - started)));
-      const cpu = spent(before, look()) - background * (performance.now() - started);
+      const perPid = spentBy(before, look(), performance.now() - started, background);
+      const cpu = sum(perPid);
+      const byProcess = new Map<string, number>();
+      for (const [pid, ms] of perPid) {
+        const name = system.services.find((s) => s.pid === pid)?.app ?? 'postgres';
+        byProcess.set(name, (byProcess.get(name) ?? 0) + ms);
+      }
       if (res.status !== 200) throw new Error(`GET /api/admin/system answered ${res.status}: ${JSON.stringify(body)}`);
       const ready = body.processes!.filter((p) => p.ready).length;
       times.push(ms);
       cpus.push(cpu);
       say(`run ${run}/${runs}: ${ms.toFixed(0)} ms after ${idleS} s idle (figures ${age} ms old, ${ready}/${body.processes!.length} processes ready, ${cpu.toFixed(0)} ms CPU, load ${load})`);
+      say(`  CPU ms: ${[...byProcess].map(([name, ms]) => `${name} ${ms.toFixed(0)}`).join(', ')}`);
     }
     const spread = (xs: number[]): string => {
       const sorted = [...xs].sort((a, b) => a - b);

@@ -152,20 +152,29 @@ describe('the operator console in a browser, through the gateway of the whole sy
   inBrowser('the System view shows every process ready; its endpoint answers in under 200 ms with the system idle', async (page) => {
     // The first reading asks every process and the broker; later ones within a poll are served from it.
     const timed = async () => {
+      const sent = Date.now();
       const started = performance.now();
       const answer = await call(sut.gateway, 'GET', '/api/admin/system', admin);
       expect(answer.status).toBe(200);
-      return performance.now() - started;
+      return { ms: performance.now() - started, readSinceSent: Date.parse(answer.body.at) >= sent };
     };
-    const first = await timed();
+    const first = (await timed()).ms;
     const polls: number[] = [];
-    for (let i = 0; i < 5; i++) polls.push(await timed());
+    for (let i = 0; i < 5; i++) polls.push((await timed()).ms);
     const median = [...polls].sort((a, b) => a - b)[2]!;
+    // Nobody asks for longer than a reading is served (5 s, the order service's STALE_MS): the
+    // next request waits for a fresh one, read after it was sent.
+    await new Promise((r) => setTimeout(r, 6_000));
+    const fresh = await timed();
     fs.mkdirSync(FAILURES, { recursive: true });
-    fs.writeFileSync(path.join(FAILURES, 'system-endpoint.json'), JSON.stringify({ firstReadingMs: Math.round(first), pollMedianMs: Math.round(median) }));
-    process.stdout.write(`GET /api/admin/system: first reading ${Math.round(first)} ms, polls (median) ${Math.round(median)} ms\n`);
+    fs.writeFileSync(path.join(FAILURES, 'system-endpoint.json'), JSON.stringify({ firstReadingMs: Math.round(first), pollMedianMs: Math.round(median), freshReadingMs: Math.round(fresh.ms) }));
+    process.stdout.write(`GET /api/admin/system: first reading ${Math.round(first)} ms, polls (median) ${Math.round(median)} ms, a fresh reading after 6 s idle ${Math.round(fresh.ms)} ms\n`);
     expect(median).toBeLessThan(200);
-    // A generous bound for the first reading (docs/performance.md has the idle figure): a shared CI machine is not idle.
+    expect(fresh.readSinceSent).toBe(true);
+    // Generous bounds (docs/performance.md has the idle figures, ≈ 0.1 s): a shared CI machine is
+    // not idle, but a reading that takes seconds again fails. The first reading also warms the
+    // order service (its first requests to every process, the schemas' first use).
+    expect(fresh.ms).toBeLessThan(1000);
     expect(first).toBeLessThan(3000);
 
     await signInAsLocalAdmin(page, consoleUrl());

@@ -9,10 +9,12 @@ import type { ProcessEndpoint } from './system-processes';
  * A reading younger than this is served as it is; an older one (up to `STALE_MS`) is served
  * while a new one is read for the next request. Every open System view polls (every 2 s), and
  * a reading asks every process and the broker: a poll is answered at once, with figures at
- * most one poll old (the answer's `at` says when they were read).
+ * most one poll old (the answer's `at` says when they were read). Anything older is read anew
+ * while the request waits — about 0.1 s on an idle system (docs/performance.md, "Operator
+ * console") — so no answer is more than a few seconds old.
  */
 export const FRESH_MS = 1000;
-export const STALE_MS = 15_000;
+export const STALE_MS = 5_000;
 
 /** `read` behind a cache that answers at once while a reading is fresh or recent enough, and refreshes it behind. */
 export function servedFresh<T>(read: () => Promise<T>, now: () => number = Date.now): () => Promise<T> {

@@ -62,10 +62,7 @@ export function systemReader(deps: SystemDeps): () => Promise<AdminSystem> {
   const knownQueues = new Map<string, string[]>();
   const deadLetterQueues = SERVICES.map((s) => deadLetterQueueOf(s, deps.topologyPrefix));
 
-  const T = <X>(label: string, p: Promise<X>): Promise<X> => { const t0 = performance.now(); return p.finally(() => PROF.push(`${label} ${(performance.now() - t0).toFixed(0)}`)); };
-  const PROF: string[] = [];
   return async () => {
-    PROF.length = 0; const t00 = performance.now(); const c00 = process.cpuUsage();
     const at = deps.now();
     const consumed = (): string[] => [...new Set([...knownQueues.values()].flat())].sort();
     const statsOf = (queues: string[]) => queueStats(deps.broker, [...queues, ...deadLetterQueues]).catch(() => null);
@@ -73,20 +70,18 @@ export function systemReader(deps: SystemDeps): () => Promise<AdminSystem> {
     // time; only the first reading waits for their answers to learn the queues.
     const early = knownQueues.size > 0 ? statsOf(consumed()) : null;
     const [answers, [recent, saga]] = await Promise.all([
-      Promise.all(deps.processes.map(async (p) => ({ name: p.name, service: serviceOf(p.name), lane: laneOf(p.name), ...(await T('ready:' + p.name, probeReady(p, timeoutMs))) }))),
-      // One after the other: both fit in the time the processes take to answer, on the one
-      // connection the pool keeps open instead of a second one set up for them (≈ 15 ms of
-      // PostgreSQL's CPU, more than the shorter query).
-      T('sql', (async () => [(await throughput(deps.sql, at, ['1m']))['1m'], await sagaLatency(deps.sql, at)] as const)()),
+      Promise.all(deps.processes.map(async (p) => ({ name: p.name, service: serviceOf(p.name), lane: laneOf(p.name), ...(await probeReady(p, timeoutMs)) }))),
+      // One after the other, on one connection (the one the pool keeps open while idle): a
+      // second would be set up for them, which costs PostgreSQL more than the 1-minute count
+      // takes — and both fit in the time the processes take to answer.
+      (async () => [(await throughput(deps.sql, at, ['1m']))['1m'], await sagaLatency(deps.sql, at)] as const)(),
     ]);
     const processes = answers.map(({ outboxLagSeconds: _lag, ...p }) => p);
     // A service's processes share its database and so its outbox: any of them that could tell.
     const outbox = SERVICES.map((service) => ({ service, lagSeconds: answers.find((a) => a.service === service && a.outboxLagSeconds !== null)?.outboxLagSeconds ?? null }));
     const before = consumed().join();
     for (const p of processes) if (Object.keys(p.consumers).length > 0) knownQueues.set(p.name, Object.keys(p.consumers));
-    const stats = early && consumed().join() === before ? await T('early-queues', early) : await T('queues', statsOf(consumed()));
-    const cu = process.cpuUsage(c00);
-    process.stderr.write(`PROFILE total ${(performance.now() - t00).toFixed(0)} cpu ${((cu.user + cu.system) / 1000).toFixed(0)} | ${PROF.join(' | ')}\n`);
+    const stats = early && consumed().join() === before ? await early : await statsOf(consumed());
     const queues = stats && consumed().flatMap((name) => (stats.get(name) ? [{ name, ...stats.get(name)! }] : []));
     const deadLetters = Object.fromEntries(SERVICES.map((s, i) => [s, stats?.get(deadLetterQueues[i]!)?.messages ?? null])) as AdminSystem['deadLetters'];
     return adminSystemResponse.parse({ at: at.toISOString(), processes, queues, outbox, deadLetters, ordersLastMinute: recent, saga });
