@@ -213,6 +213,32 @@ describe('messaging conformance (real RabbitMQ and PostgreSQL)', () => {
       await h.messaging.relay.start();
     }
   });
+
+  it('a row whose transaction outlasted the grace is still the direct path\'s when it commits: the grace counts from the write, not from BEGIN', async () => {
+    // A handler's transaction may stay open for seconds (a slow payment gateway, a lock wait);
+    // its rows must not be overdue the moment they commit, or a replica's sweep publishes them
+    // beside the direct path.
+    await h.messaging.relay.stop();
+    const sweeper = new OutboxRelay({ pool: h.db.pool, broker: h.messaging.broker, logger, pollIntervalMs: 60_000, sweepGraceMs: 1_000 });
+    await sweeper.start();
+    try {
+      expect(await sweeper.flush()).toBe(0);
+      const event = eventFactory(h.topology)(workRequested, { key: 'long-transaction' }, { correlationId: 'long-transaction' });
+      await h.db.prisma.$transaction(
+        async (tx) => {
+          await tx.$executeRawUnsafe('SELECT pg_sleep(1.5)');
+          await enqueueEvents(tx, [event]);
+        },
+        { timeout: 10_000 },
+      );
+      expect(await sweeper.relayBatch(1_000)).toBe(0);
+    } finally {
+      await sweeper.stop();
+      // Its start sweeps without grace: the row goes out.
+      await h.messaging.relay.start();
+    }
+    await waitFor(async () => (await h.ledger('long-transaction')).length === 1, 'the row published once its writer\'s relay is back');
+  });
 });
 
 async function queueIsEmpty(name: string): Promise<boolean> {

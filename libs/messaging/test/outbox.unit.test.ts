@@ -46,7 +46,7 @@ describe('outboxInsert', () => {
   it('events that carry a trace context (tracing on) add the trace_context column, one text[] before the envelopes; events without leave it out', () => {
     const traced = { ...event(1), traceContext: '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}' };
     const { sql, params } = outboxInsert([traced, event(2)], { keys: ['k1', 'k2'] });
-    expect(sql).toContain('INSERT INTO outbox_events (event_id, exchange, routing_key, envelope, trace_context)');
+    expect(sql).toContain('INSERT INTO outbox_events (event_id, exchange, routing_key, envelope, created_at, trace_context)');
     expect(sql).toMatch(/\$4::uuid\[\], \$5::text\[\]\)\s+AS e\(event_id, exchange, routing_key, envelope, key, trace_context\)/);
     expect(placeholders(sql)).toEqual([1, 2, 3, 6, 7, 4, 5]);
     expect(params[4]).toEqual([traced.traceContext, null]);

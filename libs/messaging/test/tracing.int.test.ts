@@ -142,8 +142,13 @@ describe('handler spans and their transaction (tracing on)', () => {
     // Its own handler did not throw: the exception is the failing handler's, recorded on its span.
     expect(rolledBack!.events.filter((e) => e.name === 'exception')).toEqual([]);
     expect(rerun!.status.code).not.toBe(SpanStatusCode.ERROR);
-    for (const failed of await waitFor(() => handlerSpans(badId!).length === 2 && handlerSpans(badId!), "rb-bad's two handler spans")) {
-      expect(failed.status).toMatchObject({ code: SpanStatusCode.ERROR, message: expect.stringContaining('handler is broken for rb-bad') });
+    // Parked: its last handler span has ended. One in the shared batch, one alone — more only
+    // if a loaded broker redelivered it; each reports the failure.
+    await waitFor(async () => (await h.messaging.deadLetters.count()) === 1, 'rb-bad parked');
+    const failed = handlerSpans(badId!);
+    expect(failed.length).toBeGreaterThanOrEqual(2);
+    for (const span of failed) {
+      expect(span.status).toMatchObject({ code: SpanStatusCode.ERROR, message: expect.stringContaining('handler is broken for rb-bad') });
     }
     // The span still measures its handler, not the rest of the batch's transaction (1 ms: each
     // span's clock is anchored on Date.now(), to the millisecond).

@@ -77,6 +77,11 @@ export interface OutboxInsertOptions {
  * escape every quote of the JSON and PostgreSQL parse it back, which costs a bulk event
  * dearly (see docs/performance.md).
  *
+ * `created_at` is the clock at the write, not the column's default (the transaction's start):
+ * a sweep's grace counts from it, and a transaction that stayed open past the grace (a slow
+ * gateway call, a lock wait) would otherwise commit rows already overdue, which a replica's
+ * sweep would publish beside the direct path.
+ *
  * Events that carry a trace context (tracing on) add the `trace_context` column; without any,
  * the statement is the one it always was.
  */
@@ -94,8 +99,8 @@ export function outboxInsert(events: readonly OutgoingEvent[], options: OutboxIn
   const envelopes = events.map((_, i) => `${p(fixed + i)}::text`).join(', ');
   const trace = traced ? { column: ', trace_context', value: ', e.trace_context', array: `, ${p(fixed - 1)}::text[]` } : { column: '', value: '', array: '' };
   return {
-    sql: `INSERT INTO outbox_events (event_id, exchange, routing_key, envelope${trace.column})
-     SELECT e.event_id, e.exchange, e.routing_key, e.envelope${trace.value}
+    sql: `INSERT INTO outbox_events (event_id, exchange, routing_key, envelope, created_at${trace.column})
+     SELECT e.event_id, e.exchange, e.routing_key, e.envelope, clock_timestamp()${trace.value}
        FROM unnest(${p(0)}::uuid[], ${p(1)}::text[], ${p(2)}::text[], ARRAY[${envelopes}]::text[]${keys ? `, ${p(3)}::uuid[]` : ''}${trace.array})
          AS e(event_id, exchange, routing_key, envelope${keys ? ', key' : ''}${trace.column})${where ? `\n      WHERE ${where}` : ''}`,
     params: [
