@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { parseConfig } from '@orderflow/config';
 import { createEvent, inventoryReserved, paymentCompleted, type EventContract, type PayloadOf } from '@orderflow/events';
-import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
-import { type ServiceUnderTest, bearer, publishEvent, serviceUnderTest, uniquePrefix, waitFor } from '@orderflow/testkit';
-import { adminMetricsApi } from '../src/admin/metrics-api';
+import type { Service } from '@orderflow/service';
+import { type ServiceUnderTest, bearer, publishEvent, uniquePrefix, waitFor } from '@orderflow/testkit';
 import { adminMetricsResponse } from '../src/admin/metrics-summary';
-import { api } from '../src/api';
-import { database, type Db, type Tx } from '../src/db';
-import { subscriptions } from '../src/handlers';
-import { topology } from '../src/topology';
+import type { Db, Tx } from '../src/db';
+import { orderServiceUnderTest } from './support';
 
 const T0 = Date.parse('2026-03-01T12:00:00.000Z');
 const items = [{ productId: 'P-1', quantity: 1, unitPrice: 20 }];
@@ -33,25 +29,7 @@ describe('GET /api/admin/metrics and the business metrics of the order service (
   let clock = T0;
 
   beforeAll(async () => {
-    sut = await serviceUnderTest({
-      database: 'order',
-      prefix,
-      build: (env) => {
-        const config = parseConfig(serviceConfigSchema(0), env);
-        return buildService({
-          name: 'order-service',
-          config,
-          topology: (p) => topology(p, config.RETRY_DELAYS_MS),
-          database,
-          routes: (deps) => (router) => {
-            api(deps)(router);
-            adminMetricsApi(deps)(router);
-          },
-          subscriptions,
-          now: () => new Date(clock),
-        });
-      },
-    });
+    sut = await orderServiceUnderTest({ prefix, now: () => new Date(clock) });
     service = sut.service;
   });
   afterAll(() => sut.stop());

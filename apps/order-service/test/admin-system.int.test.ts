@@ -2,15 +2,12 @@ import type { Server } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
-import { buildService, type Service } from '@orderflow/service';
-import { bearer, freePorts, serviceUnderTest, uniquePrefix, waitFor, type ServiceUnderTest } from '@orderflow/testkit';
-import { adminSystemApi } from '../src/admin/system-api';
+import type { Service } from '@orderflow/service';
+import { bearer, freePorts, uniquePrefix, waitFor, type ServiceUnderTest } from '@orderflow/testkit';
 import { probeReady } from '../src/admin/system-processes';
-import { api } from '../src/api';
 import { orderConfigSchema } from '../src/config';
-import { database, type Db, type Tx } from '../src/db';
-import { subscriptions } from '../src/handlers';
-import { topology } from '../src/topology';
+import type { Db, Tx } from '../src/db';
+import { orderServiceUnderTest } from './support';
 
 describe('GET /api/admin/system (real PostgreSQL and RabbitMQ, processes asked over HTTP)', () => {
   const prefix = uniquePrefix();
@@ -21,24 +18,9 @@ describe('GET /api/admin/system (real PostgreSQL and RabbitMQ, processes asked o
   beforeAll(async () => {
     // The service asks itself (listening on `own`) and a process that is not there (`gone`).
     const [own, gone] = await freePorts(2);
-    sut = await serviceUnderTest({
-      database: 'order',
+    sut = await orderServiceUnderTest({
       prefix,
       env: { SYSTEM_PROCESS_URLS: `order-service=http://127.0.0.1:${own},inventory-service-bulk=http://127.0.0.1:${gone}` },
-      build: (env) => {
-        const config = parseConfig(orderConfigSchema(0), env);
-        return buildService({
-          name: 'order-service',
-          config,
-          topology: (p) => topology(p, config.RETRY_DELAYS_MS),
-          database,
-          routes: (deps) => (router) => {
-            api(deps)(router);
-            adminSystemApi({ ...deps, config })(router);
-          },
-          subscriptions,
-        });
-      },
     });
     server = sut.service.app.listen(own!);
   });

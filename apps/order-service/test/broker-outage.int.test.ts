@@ -1,11 +1,8 @@
 import request from 'supertest';
-import { parseConfig } from '@orderflow/config';
-import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
-import { AMQP_URL, bearer, serviceUnderTest, tcpProxy, uniquePrefix, waitFor, type ServiceUnderTest } from '@orderflow/testkit';
-import { api } from '../src/api';
-import { database, type Db, type Tx } from '../src/db';
-import { subscriptions } from '../src/handlers';
-import { topology } from '../src/topology';
+import type { Service } from '@orderflow/service';
+import { AMQP_URL, bearer, tcpProxy, uniquePrefix, waitFor, type ServiceUnderTest } from '@orderflow/testkit';
+import type { Db, Tx } from '../src/db';
+import { orderServiceUnderTest } from './support';
 
 const order = {
   customerId: 'alice',
@@ -21,15 +18,7 @@ describe('order service with its broker away (real PostgreSQL and RabbitMQ, the 
     through.host = `127.0.0.1:${proxy.port}`;
     const prefix = uniquePrefix();
     // The service reaches the broker through the proxy only; the test's tap is connected directly.
-    const sut: ServiceUnderTest<Service<Db, Tx>> = await serviceUnderTest({
-      database: 'order',
-      prefix,
-      env: { AMQP_URL: through.toString() },
-      build: (env) => {
-        const config = parseConfig(serviceConfigSchema(0), env);
-        return buildService({ name: 'order-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions });
-      },
-    });
+    const sut: ServiceUnderTest<Service<Db, Tx>> = await orderServiceUnderTest({ prefix, env: { AMQP_URL: through.toString() } });
     const { service } = sut;
     const published: Array<{ eventType: string; payload: { orderId: string } }> = [];
     const created = (orderId: string) => published.filter((e) => e.eventType === 'order.created' && e.payload.orderId === orderId);

@@ -5,12 +5,10 @@ import { parseConfig } from '@orderflow/config';
 import { buildService, type Service } from '@orderflow/service';
 import { inventoryReserved, paymentCompleted } from '@orderflow/events';
 import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, publishEvent, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
-import { api } from '../src/api';
 import { orderConfigSchema } from '../src/config';
 import { startSweeper, sweepOverdue } from '../src/deadlines';
-import { database, type Db, type Tx } from '../src/db';
-import { subscriptions } from '../src/handlers';
-import { topology } from '../src/topology';
+import type { Db, Tx } from '../src/db';
+import { orderService } from '../src/service';
 
 describe('saga deadlines (real PostgreSQL and RabbitMQ)', () => {
   const prefix = uniquePrefix();
@@ -23,7 +21,8 @@ describe('saga deadlines (real PostgreSQL and RabbitMQ)', () => {
     db = await cloneDatabase('order');
     const config = parseConfig(orderConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix }));
     for (let i = 0; i < 2; i++) {
-      const s = buildService({ name: 'order-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions });
+      // Two replicas on one database, each swept by the test with deadlines of its own.
+      const s = buildService(orderService(config, { sweeper: false }));
       await s.start();
       replicas.push(s);
     }

@@ -1,34 +1,17 @@
 import request from 'supertest';
 import { parseConfig } from '@orderflow/config';
-import { buildService, type Service } from '@orderflow/service';
-import { serviceEnv, serviceUnderTest, uniquePrefix, type ServiceUnderTest } from '@orderflow/testkit';
-import { api } from '../src/api';
+import type { Service } from '@orderflow/service';
+import { serviceEnv, uniquePrefix, type ServiceUnderTest } from '@orderflow/testkit';
 import { orderConfigSchema } from '../src/config';
-import { database, type Db, type Tx } from '../src/db';
-import { devTokenApi } from '../src/dev-token';
-import { topology } from '../src/topology';
-
-/** The order service wired as main.ts wires the dev token route, with DEV_TOKENS as given. */
-const withDevTokens = (devTokens: string | undefined) => (env: Record<string, string>) => {
-  const config = parseConfig(orderConfigSchema(0), { ...env, ...(devTokens === undefined ? {} : { DEV_TOKENS: devTokens }) });
-  return buildService({
-    name: 'order-service',
-    config,
-    topology: (p) => topology(p, config.RETRY_DELAYS_MS),
-    database,
-    routes: (deps) => (router) => {
-      api(deps)(router);
-      devTokenApi(config)(router);
-    },
-  });
-};
+import type { Db, Tx } from '../src/db';
+import { orderServiceUnderTest } from './support';
 
 describe('order service: the dev token route exists in local development only (real PostgreSQL and RabbitMQ)', () => {
   let dev: ServiceUnderTest<Service<Db, Tx>>;
   let prod: ServiceUnderTest<Service<Db, Tx>>;
   beforeAll(async () => {
-    dev = await serviceUnderTest({ database: 'order', prefix: uniquePrefix(), build: withDevTokens('1') });
-    prod = await serviceUnderTest({ database: 'order', prefix: uniquePrefix(), build: withDevTokens(undefined) });
+    dev = await orderServiceUnderTest({ prefix: uniquePrefix(), env: { DEV_TOKENS: '1' } });
+    prod = await orderServiceUnderTest({ prefix: uniquePrefix() });
   });
   afterAll(async () => {
     await dev?.stop();

@@ -1,21 +1,16 @@
 import fc from 'fast-check';
 import request from 'supertest';
-import { parseConfig } from '@orderflow/config';
-import { buildService, type Service } from '@orderflow/service';
-import { bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix } from '@orderflow/testkit';
-import { api } from '../src/api';
-import { orderConfigSchema } from '../src/config';
-import { database, type Db, type Tx } from '../src/db';
-import { subscriptions } from '../src/handlers';
-import { topology } from '../src/topology';
+import type { Service } from '@orderflow/service';
+import { bearer, uniquePrefix, type ServiceUnderTest } from '@orderflow/testkit';
+import type { Db, Tx } from '../src/db';
+import { orderServiceUnderTest } from './support';
 
 /**
  * Property-based fuzzing of the order API with thousands of malformed bodies, headers, ids
  * and queries: never a 5xx, and a refused request stores nothing.
  */
 describe('order API under hostile input (fast-check, real PostgreSQL)', () => {
-  const prefix = uniquePrefix();
-  let db: Awaited<ReturnType<typeof cloneDatabase>>;
+  let sut: ServiceUnderTest<Service<Db, Tx>>;
   let service: Service<Db, Tx>;
   const counts = async () => ({
     orders: await service.deps.db.order.count(),
@@ -24,16 +19,10 @@ describe('order API under hostile input (fast-check, real PostgreSQL)', () => {
   });
 
   beforeAll(async () => {
-    db = await cloneDatabase('order');
-    const config = parseConfig(orderConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix }));
-    service = buildService({ name: 'order-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions });
-    await service.start();
+    sut = await orderServiceUnderTest({ prefix: uniquePrefix() });
+    service = sut.service;
   });
-  afterAll(async () => {
-    await service.stop();
-    await deleteTopologies(service.deps.messaging.topology);
-    await db.drop();
-  });
+  afterAll(() => sut.stop());
 
   // Almost-valid orders: each field may be replaced by something hostile.
   const hostile = fc.oneof(

@@ -1,17 +1,11 @@
-import amqplib from 'amqplib';
 import request from 'supertest';
-import { parseConfig } from '@orderflow/config';
 import { createPools, pgStatements, pgTransactions } from '@orderflow/db';
 import { inventoryReleased, inventoryReserved, paymentCompleted, paymentFailed, paymentRefunded, type EventContract, type PayloadOf } from '@orderflow/events';
-import { buildService, type Service } from '@orderflow/service';
-import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, publishEvent, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
-import { api } from '../src/api';
-import { orderConfigSchema } from '../src/config';
-import { database, type Db, type Tx } from '../src/db';
-import { subscriptions } from '../src/handlers';
-import { historyApi } from '../src/history-api';
+import type { Service } from '@orderflow/service';
+import { bearer, publishEvent, uniquePrefix, waitFor, type ServiceUnderTest } from '@orderflow/testkit';
+import type { Db, Tx } from '../src/db';
 import { rebuildOrders, verifyProjection } from '../src/rebuild';
-import { topology } from '../src/topology';
+import { orderServiceUnderTest } from './support';
 
 /**
  * The order's event-sourced history against the real order service, PostgreSQL and RabbitMQ:
@@ -19,39 +13,24 @@ import { topology } from '../src/topology';
  */
 describe('order history (real PostgreSQL and RabbitMQ)', () => {
   const prefix = uniquePrefix();
-  let db: Awaited<ReturnType<typeof cloneDatabase>>;
+  let sut: ServiceUnderTest<Service<Db, Tx>>;
   let service: Service<Db, Tx>;
-  let conn: amqplib.ChannelModel;
-  let ch: amqplib.ConfirmChannel;
   let pools: ReturnType<typeof createPools>;
   const published: Array<{ eventType: string; payload: { orderId: string } & Record<string, unknown> }> = [];
 
   beforeAll(async () => {
-    db = await cloneDatabase('order');
-    const config = parseConfig(orderConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix }));
-    const routes: NonNullable<Parameters<typeof buildService<Db, Tx>>[0]['routes']> = (deps) => (router) => {
-      api(deps)(router);
-      historyApi(deps)(router);
-    };
-    service = buildService({ name: 'order-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes, subscriptions });
-    await service.start();
-    conn = await amqplib.connect(AMQP_URL);
-    ch = await conn.createConfirmChannel();
-    const { queue } = await ch.assertQueue('', { exclusive: true });
-    await ch.bindQueue(queue, `${prefix}order.events`, '#');
-    await ch.consume(queue, (m) => m && published.push(JSON.parse(m.content.toString())), { noAck: true });
-    pools = createPools({ url: db.url, httpSize: 2, messagingSize: 2, timeouts: { statementTimeoutMs: 0, lockTimeoutMs: 0, idleInTransactionTimeoutMs: 0 }, onIdleError: () => undefined });
+    sut = await orderServiceUnderTest({ prefix });
+    service = sut.service;
+    await sut.tap('order.events', published);
+    pools = createPools({ url: service.deps.config.DATABASE_URL, httpSize: 2, messagingSize: 2, timeouts: { statementTimeoutMs: 0, lockTimeoutMs: 0, idleInTransactionTimeoutMs: 0 }, onIdleError: () => undefined });
   });
   afterAll(async () => {
     await pools.http.end();
     await pools.messaging.end();
-    await conn.close();
-    await service.stop();
-    await deleteTopologies(service.deps.messaging.topology);
-    await db.drop();
+    await sut.stop();
   });
 
-  const send = <C extends EventContract>(contract: C, payload: PayloadOf<C>) => publishEvent(ch, prefix, contract, payload, { correlationId: (payload as { orderId?: string }).orderId });
+  const send = <C extends EventContract>(contract: C, payload: PayloadOf<C>) => publishEvent(sut.ch, prefix, contract, payload, { correlationId: (payload as { orderId?: string }).orderId });
   const place = async (customerId: string, extra: Record<string, unknown> = {}) => {
     const res = await request(service.app)
       .post('/api/orders')

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import request from 'supertest';
-import { parseConfig } from '@orderflow/config';
 import {
   importChunkV2,
   importFailed,
@@ -15,13 +14,10 @@ import {
   type EventContract,
   type PayloadOf,
 } from '@orderflow/events';
-import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
-import { type ServiceUnderTest, bearer, publishEvent, serviceUnderTest, uniquePrefix, waitFor } from '@orderflow/testkit';
-import { api } from '../src/api';
-import { database, type Db, type Tx } from '../src/db';
-import { subscriptions } from '../src/handlers';
-import { importsApi } from '../src/imports-api';
-import { topology } from '../src/topology';
+import type { Service } from '@orderflow/service';
+import { type ServiceUnderTest, bearer, publishEvent, uniquePrefix, waitFor } from '@orderflow/testkit';
+import type { Db, Tx } from '../src/db';
+import { orderServiceUnderTest } from './support';
 
 const admin = bearer('ops', 'admin');
 type Order = PayloadOf<typeof importChunkV2>['orders'][number];
@@ -43,24 +39,7 @@ describe('order service: imports (real PostgreSQL and RabbitMQ)', () => {
   const published: Envelope<any>[] = [];
 
   beforeAll(async () => {
-    sut = await serviceUnderTest({
-      database: 'order',
-      prefix,
-      build: (env) => {
-        const config = parseConfig(serviceConfigSchema(0), env);
-        return buildService({
-          name: 'order-service',
-          config,
-          topology: (p) => topology(p, config.RETRY_DELAYS_MS),
-          database,
-          routes: (deps) => (router) => {
-            api(deps)(router);
-            importsApi(deps)(router);
-          },
-          subscriptions,
-        });
-      },
-    });
+    sut = await orderServiceUnderTest({ prefix });
     ({ service, ch } = sut);
     await sut.tap('order.events', published);
   });

@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import request from 'supertest';
-import { parseConfig } from '@orderflow/config';
 import { inventoryFailed, inventoryReserved, paymentCompleted, paymentFailed, type EventContract, type PayloadOf } from '@orderflow/events';
-import { buildService, serviceConfigSchema, type Service } from '@orderflow/service';
-import { type ServiceUnderTest, bearer, publishEvent, serviceUnderTest, uniquePrefix, waitFor } from '@orderflow/testkit';
-import { api } from '../src/api';
-import { database, type Db, type Tx } from '../src/db';
-import { subscriptions } from '../src/handlers';
-import { topology } from '../src/topology';
+import type { Service } from '@orderflow/service';
+import { type ServiceUnderTest, bearer, publishEvent, uniquePrefix, waitFor } from '@orderflow/testkit';
+import type { Db, Tx } from '../src/db';
+import { orderServiceUnderTest } from './support';
 
 const body = (customerId: string, paymentMethod = 'pm_card_ok') => ({
   customerId,
@@ -27,14 +24,7 @@ describe('order service (real PostgreSQL and RabbitMQ)', () => {
   const published: Array<{ eventType: string; payload: { orderId: string } & Record<string, unknown> }> = [];
 
   beforeAll(async () => {
-    sut = await serviceUnderTest({
-      database: 'order',
-      prefix,
-      build: (env) => {
-        const config = parseConfig(serviceConfigSchema(0), env);
-        return buildService({ name: 'order-service', config, topology: (p) => topology(p, config.RETRY_DELAYS_MS), database, routes: api, subscriptions });
-      },
-    });
+    sut = await orderServiceUnderTest({ prefix });
     ({ service, ch } = sut);
     await sut.tap('order.events', published);
   });
