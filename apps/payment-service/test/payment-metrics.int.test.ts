@@ -1,13 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import amqplib from 'amqplib';
 import request from 'supertest';
-import { parseConfig } from '@orderflow/config';
-import { createEvent, inventoryReserved, orderCancelled, type Envelope } from '@orderflow/events';
-import type { Service } from '@orderflow/service';
-import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
-import { paymentConfigSchema } from '../src/config';
-import type { Db, Tx } from '../src/db';
-import { buildPaymentService, startGatewaySimulator, type GatewaySimulator } from './support';
+import { bearer, waitFor } from '@orderflow/testkit';
+import { cancellation, paymentServiceUnderTest, reservation, type PaymentServiceUnderTest } from './support';
 
 /** Per `kind/outcome`, the value of a payments counter in Prometheus text. */
 function byKind(text: string, name: string): Record<string, number> {
@@ -22,44 +16,16 @@ function byKind(text: string, name: string): Record<string, number> {
 }
 
 describe('the payment service counts charges and refunds once they commit (real PostgreSQL and RabbitMQ, the gateway simulator)', () => {
-  const prefix = uniquePrefix();
-  let gateway: GatewaySimulator;
-  let db: Awaited<ReturnType<typeof cloneDatabase>>;
-  let service: Service<Db, Tx>;
-  let conn: amqplib.ChannelModel;
-  let ch: amqplib.ConfirmChannel;
+  let sut: PaymentServiceUnderTest;
 
   beforeAll(async () => {
-    gateway = await startGatewaySimulator();
-    db = await cloneDatabase('payment');
-    const config = parseConfig(paymentConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix, PAYMENT_GATEWAY_URL: gateway.url }));
-    service = buildPaymentService(config).service;
-    await service.start();
-    conn = await amqplib.connect(AMQP_URL);
-    ch = await conn.createConfirmChannel();
+    sut = await paymentServiceUnderTest();
   });
-  afterAll(async () => {
-    await conn.close();
-    await service.stop();
-    await deleteTopologies(service.deps.messaging.topology);
-    await db.drop();
-    await gateway.stop();
-  });
+  afterAll(() => sut.stop());
 
-  async function send(...events: Envelope[]): Promise<void> {
-    for (const e of events) {
-      const exchange = e.eventType.startsWith('inventory.') ? 'inventory.events' : 'order.events';
-      ch.publish(`${prefix}${exchange}`, e.eventType, Buffer.from(JSON.stringify(e)), { persistent: true });
-    }
-    await ch.waitForConfirms();
-  }
-  const reservation = (orderId: string, paymentMethod: string, total: number) =>
-    createEvent(inventoryReserved, { orderId, customerId: 'alice', items: [{ productId: 'P', quantity: 1, unitPrice: total }], total, paymentMethod }, { source: 'inventory-service', correlationId: orderId });
-  const cancellation = (orderId: string, total: number) =>
-    createEvent(orderCancelled, { orderId, customerId: 'alice', total, reason: 'cancelled by the customer' }, { source: 'order-service', correlationId: orderId });
-  const paymentsOf = async (orderId: string) => (await request(service.app).get(`/api/payments?orderId=${orderId}`).set('Authorization', bearer('ops', 'admin'))).body.items as Array<{ type: string; status: string }>;
+  const paymentsOf = async (orderId: string) => (await request(sut.service.app).get(`/api/payments?orderId=${orderId}`).set('Authorization', bearer('ops', 'admin'))).body.items as Array<{ type: string; status: string }>;
   const metrics = async () => {
-    const text = (await request(service.app).get('/metrics')).text;
+    const text = (await request(sut.service.app).get('/metrics')).text;
     return { counts: byKind(text, 'orderflow_payments_total'), amounts: byKind(text, 'orderflow_payments_amount_total') };
   };
 
@@ -70,9 +36,9 @@ describe('the payment service counts charges and refunds once they commit (real 
     });
     const [flaky, declined, twice] = [randomUUID(), randomUUID(), randomUUID()];
     const again = reservation(twice, 'pm_card_ok', 5.25);
-    await send(reservation(flaky, 'pm_card_flaky', 20), reservation(declined, 'pm_card_declined', 12.5), again, again);
+    await sut.send(reservation(flaky, 'pm_card_flaky', 20), reservation(declined, 'pm_card_declined', 12.5), again, again);
     await waitFor(async () => (await paymentsOf(flaky)).some((p) => p.status === 'SUCCEEDED'), 'the flaky charge, on its third delivery');
-    await send(cancellation(twice, 5.25));
+    await sut.send(cancellation(twice, 5.25));
     await waitFor(async () => (await paymentsOf(twice)).some((p) => p.type === 'REFUND'), 'the refund');
     await waitFor(async () => (await paymentsOf(declined)).some((p) => p.status === 'FAILED'), 'the declined charge');
     expect(await metrics()).toEqual({

@@ -1,13 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import amqplib from 'amqplib';
 import request from 'supertest';
-import { parseConfig } from '@orderflow/config';
-import { createEvent, inventoryReserved, orderCancelled, type Envelope, type EventOf } from '@orderflow/events';
-import type { Service } from '@orderflow/service';
-import { AMQP_URL, bearer, cloneDatabase, deleteTopologies, serviceEnv, uniquePrefix, waitFor } from '@orderflow/testkit';
-import { paymentConfigSchema, type PaymentConfig } from '../src/config';
-import type { Db, Tx } from '../src/db';
-import { buildPaymentService, startGatewaySimulator, type GatewaySimulator } from './support';
+import { bearer, waitFor } from '@orderflow/testkit';
+import { cancellation, paymentServiceUnderTest, reservation, type PaymentServiceUnderTest } from './support';
 
 interface PaymentView {
   id: string;
@@ -19,54 +13,12 @@ interface PaymentView {
 }
 
 describe('payment service (real PostgreSQL and RabbitMQ, the gateway simulator over HTTP)', () => {
-  const prefix = uniquePrefix();
-  let gateway: GatewaySimulator;
-  let db: Awaited<ReturnType<typeof cloneDatabase>>;
-  let config: PaymentConfig;
-  let service: Service<Db, Tx>;
-  let conn: amqplib.ChannelModel;
-  let ch: amqplib.ConfirmChannel;
-  /** Everything the service published on payment.events, as the broker delivered it. */
-  const received: Envelope<{ orderId: string; reason?: string; paymentId?: string; amount?: number }>[] = [];
-
-  const build = (instanceId: string): Service<Db, Tx> => buildPaymentService({ ...config, INSTANCE_ID: instanceId }).service;
+  let sut: PaymentServiceUnderTest;
 
   beforeAll(async () => {
-    gateway = await startGatewaySimulator();
-    db = await cloneDatabase('payment');
-    config = parseConfig(paymentConfigSchema(0), serviceEnv({ DATABASE_URL: db.url, TOPOLOGY_PREFIX: prefix, PAYMENT_GATEWAY_URL: gateway.url }));
-    service = build('replica-1');
-    await service.start();
-    conn = await amqplib.connect(AMQP_URL);
-    ch = await conn.createConfirmChannel();
-    const listener = await conn.createChannel();
-    const { queue } = await listener.assertQueue('', { exclusive: true });
-    await listener.bindQueue(queue, `${prefix}payment.events`, '#');
-    await listener.consume(queue, (msg) => msg && received.push(JSON.parse(msg.content.toString('utf8'))), { noAck: true });
+    sut = await paymentServiceUnderTest({ env: { INSTANCE_ID: 'replica-1' } });
   });
-  afterAll(async () => {
-    await conn.close();
-    await service.stop();
-    await deleteTopologies(service.deps.messaging.topology);
-    await db.drop();
-    await gateway.stop();
-  });
-
-  async function send(...events: Envelope[]): Promise<void> {
-    for (const e of events) {
-      const exchange = e.eventType.startsWith('inventory.') ? 'inventory.events' : 'order.events';
-      ch.publish(`${prefix}${exchange}`, e.eventType, Buffer.from(JSON.stringify(e)), { persistent: true });
-    }
-    await ch.waitForConfirms();
-  }
-
-  const reservation = (orderId: string, paymentMethod: string, total = 59.9, customerId = 'alice'): EventOf<typeof inventoryReserved> =>
-    createEvent(inventoryReserved, { orderId, customerId, items: [{ productId: 'PROD-001', quantity: 1, unitPrice: total }], total, paymentMethod }, { source: 'inventory-service', correlationId: orderId });
-
-  const cancellation = (orderId: string, total = 59.9, customerId = 'alice'): EventOf<typeof orderCancelled> =>
-    createEvent(orderCancelled, { orderId, customerId, total, reason: 'cancelled by customer' }, { source: 'order-service', correlationId: orderId });
-
-  const receivedFor = (orderId: string, type: string) => received.filter((e) => e.eventType === type && e.payload.orderId === orderId);
+  afterAll(() => sut.stop());
 
   /**
    * How many distinct `eventType` events the service published for an order (`expectSome`: wait
@@ -76,42 +28,39 @@ describe('payment service (real PostgreSQL and RabbitMQ, the gateway simulator o
    * the outbox's at-least-once delivery (the consumers' inbox drops it).
    */
   const published = async (orderId: string, eventType: string, expectSome = false) => {
-    await waitFor(async () => (await service.deps.messaging.relay.unsentCount()) === 0, 'outbox drained');
+    await waitFor(async () => (await sut.service.deps.messaging.relay.unsentCount()) === 0, 'outbox drained');
     // Drained is sent, not yet received: wait for the first copy (a loaded machine takes more
     // than a fixed pause), then give a second answer the time to show up too.
-    if (expectSome) await waitFor(() => receivedFor(orderId, eventType).length > 0, `${eventType} received`);
+    if (expectSome) await waitFor(() => sut.receivedFor(orderId, eventType).length > 0, `${eventType} received`);
     await new Promise((r) => setTimeout(r, 250));
-    return new Set(receivedFor(orderId, eventType).map((e) => e.eventId)).size;
+    return new Set(sut.receivedFor(orderId, eventType).map((e) => e.eventId)).size;
   };
 
-  const processed = (...events: Envelope[]) => async () =>
-    (await service.deps.db.processedEvent.count({ where: { eventId: { in: events.map((e) => e.eventId) } } })) === new Set(events.map((e) => e.eventId)).size;
-
   async function payments(orderId: string, auth = bearer('admin', 'admin')): Promise<PaymentView[]> {
-    const res = await request(service.app).get(`/api/payments?orderId=${orderId}`).set('Authorization', auth);
+    const res = await request(sut.service.app).get(`/api/payments?orderId=${orderId}`).set('Authorization', auth);
     expect(res.status).toBe(200);
     return res.body.items;
   }
 
   it('when the card is pm_card_ok, the order is charged once and payment.completed carries the charge', async () => {
     const orderId = randomUUID();
-    await send(reservation(orderId, 'pm_card_ok', 59.9));
-    const [completed] = await waitFor(() => receivedFor(orderId, 'payment.completed').length === 1 && receivedFor(orderId, 'payment.completed'), 'payment.completed');
+    await sut.send(reservation(orderId, 'pm_card_ok', 59.9));
+    const [completed] = await waitFor(() => sut.receivedFor(orderId, 'payment.completed').length === 1 && sut.receivedFor(orderId, 'payment.completed'), 'payment.completed');
     const items = await payments(orderId, bearer('alice'));
     expect(items).toEqual([
       expect.objectContaining({ orderId, type: 'CHARGE', status: 'SUCCEEDED', amount: 59.9, attempts: 1, reason: null }),
     ]);
     expect(completed?.payload).toEqual({ orderId, customerId: 'alice', paymentId: items[0]?.id, amount: 59.9 });
     expect(completed?.causationId).not.toBeNull();
-    expect(receivedFor(orderId, 'payment.failed')).toHaveLength(0);
+    expect(sut.receivedFor(orderId, 'payment.failed')).toHaveLength(0);
     // The gateway charged it, once, under the order's key.
-    expect(await gateway.entries([orderId])).toEqual([{ idempotency_key: `charge:${orderId}`, kind: 'charge', order_id: orderId, status: 'approved', requests: 1 }]);
+    expect(await sut.gateway.entries([orderId])).toEqual([{ idempotency_key: `charge:${orderId}`, kind: 'charge', order_id: orderId, status: 'approved', requests: 1 }]);
   });
 
   it('when the card is declined, payment.failed says "card declined" and a FAILED charge is recorded', async () => {
     const orderId = randomUUID();
-    await send(reservation(orderId, 'pm_card_declined', 12.5));
-    const [failed] = await waitFor(() => receivedFor(orderId, 'payment.failed').length === 1 && receivedFor(orderId, 'payment.failed'), 'payment.failed');
+    await sut.send(reservation(orderId, 'pm_card_declined', 12.5));
+    const [failed] = await waitFor(() => sut.receivedFor(orderId, 'payment.failed').length === 1 && sut.receivedFor(orderId, 'payment.failed'), 'payment.failed');
     expect(failed?.payload).toEqual({ orderId, customerId: 'alice', reason: 'card declined' });
     expect(await payments(orderId)).toEqual([expect.objectContaining({ type: 'CHARGE', status: 'FAILED', amount: 12.5, attempts: 1, reason: 'card declined' })]);
     expect(await published(orderId, 'payment.completed')).toBe(0);
@@ -120,46 +69,46 @@ describe('payment service (real PostgreSQL and RabbitMQ, the gateway simulator o
   it('when the card gateway is flaky, the charge succeeds on the third delivery, after the broker retry delays', async () => {
     const orderId = randomUUID();
     const started = Date.now();
-    await send(reservation(orderId, 'pm_card_flaky', 20));
-    await waitFor(() => receivedFor(orderId, 'payment.completed').length === 1, 'payment.completed');
+    await sut.send(reservation(orderId, 'pm_card_flaky', 20));
+    await waitFor(() => sut.receivedFor(orderId, 'payment.completed').length === 1, 'payment.completed');
     // Retries wait in the TTL queues: 200 ms then 400 ms (serviceEnv's RETRY_DELAYS_MS).
     expect(Date.now() - started).toBeGreaterThanOrEqual(600);
     // The attempt number comes from the header the retry republish sets: 3 means two trips through the broker.
     expect(await payments(orderId)).toEqual([expect.objectContaining({ type: 'CHARGE', status: 'SUCCEEDED', amount: 20, attempts: 3 })]);
-    expect(receivedFor(orderId, 'payment.failed')).toHaveLength(0);
+    expect(sut.receivedFor(orderId, 'payment.failed')).toHaveLength(0);
     // Asked three times under one key: unavailable twice, then approved — one charge.
-    expect(await gateway.entries([orderId])).toEqual([expect.objectContaining({ kind: 'charge', status: 'approved', requests: 3 })]);
-    expect(await service.deps.messaging.deadLetters.count()).toBe(0);
+    expect(await sut.gateway.entries([orderId])).toEqual([expect.objectContaining({ kind: 'charge', status: 'approved', requests: 3 })]);
+    expect(await sut.service.deps.messaging.deadLetters.count()).toBe(0);
   });
 
   it('the same reservation delivered three times plus another reservation event for the order charge it exactly once', async () => {
     const orderId = randomUUID();
     const first = reservation(orderId, 'pm_card_ok', 30);
     const second = reservation(orderId, 'pm_card_ok', 30);
-    await send(first, first, first, second);
+    await sut.send(first, first, first, second);
     // One consumer takes the queue in order, so once `second` is processed the copies before it are too.
-    await waitFor(processed(first, second), 'both reservation events processed');
-    await waitFor(async () => (await ch.checkQueue(`${prefix}payment.saga`)).messageCount === 0, 'queue drained');
+    await waitFor(() => sut.processed(first, second), 'both reservation events processed');
+    await waitFor(async () => (await sut.ch.checkQueue(`${sut.prefix}payment.saga`)).messageCount === 0, 'queue drained');
     expect(await payments(orderId)).toEqual([expect.objectContaining({ type: 'CHARGE', status: 'SUCCEEDED', attempts: 1 })]);
     // The copies found the charge row and never reached the gateway.
-    expect(await gateway.entries([orderId])).toEqual([expect.objectContaining({ kind: 'charge', status: 'approved', requests: 1 })]);
+    expect(await sut.gateway.entries([orderId])).toEqual([expect.objectContaining({ kind: 'charge', status: 'approved', requests: 1 })]);
     expect(await published(orderId, 'payment.completed', true)).toBe(1);
-    await waitFor(() => receivedFor(orderId, 'payment.completed').length === 1, 'payment.completed');
+    await waitFor(() => sut.receivedFor(orderId, 'payment.completed').length === 1, 'payment.completed');
   });
 
   it('two replicas racing over two reservation events per order charge each order exactly once', async () => {
-    const replica = build('replica-2');
+    const replica = sut.build('replica-2');
     await replica.start();
     try {
       const orderIds = Array.from({ length: 30 }, () => randomUUID());
       const events = orderIds.flatMap((id) => [reservation(id, 'pm_card_ok', 10), reservation(id, 'pm_card_ok', 10)]);
-      await send(...events);
-      await waitFor(processed(...events), 'every reservation event processed');
-      const charges = await service.deps.db.payment.groupBy({ by: ['orderId'], where: { orderId: { in: orderIds } }, _count: { _all: true } });
+      await sut.send(...events);
+      await waitFor(() => sut.processed(...events), 'every reservation event processed');
+      const charges = await sut.service.deps.db.payment.groupBy({ by: ['orderId'], where: { orderId: { in: orderIds } }, _count: { _all: true } });
       expect(charges).toHaveLength(orderIds.length);
       expect(charges.every((c) => c._count._all === 1)).toBe(true);
       // And the gateway charged each order once: the loser of a race waited for the winner's row and asked nothing.
-      const ledger = await gateway.entries(orderIds);
+      const ledger = await sut.gateway.entries(orderIds);
       expect(ledger.map((e) => e.order_id).sort()).toEqual([...orderIds].sort());
       expect(ledger.every((e) => e.kind === 'charge' && e.status === 'approved' && e.requests === 1)).toBe(true);
       const completed = await Promise.all(orderIds.map((id) => published(id, 'payment.completed', true)));
@@ -171,36 +120,36 @@ describe('payment service (real PostgreSQL and RabbitMQ, the gateway simulator o
 
   it('when an order is cancelled after its charge, it is refunded once; a second cancellation changes nothing', async () => {
     const orderId = randomUUID();
-    await send(reservation(orderId, 'pm_card_ok', 45.25));
-    await waitFor(() => receivedFor(orderId, 'payment.completed').length === 1, 'payment.completed');
-    await send(cancellation(orderId, 45.25));
-    const [refunded] = await waitFor(() => receivedFor(orderId, 'payment.refunded').length === 1 && receivedFor(orderId, 'payment.refunded'), 'payment.refunded');
+    await sut.send(reservation(orderId, 'pm_card_ok', 45.25));
+    await waitFor(() => sut.receivedFor(orderId, 'payment.completed').length === 1, 'payment.completed');
+    await sut.send(cancellation(orderId, 45.25));
+    const [refunded] = await waitFor(() => sut.receivedFor(orderId, 'payment.refunded').length === 1 && sut.receivedFor(orderId, 'payment.refunded'), 'payment.refunded');
     const items = await payments(orderId, bearer('alice'));
     expect(items.map((p) => [p.type, p.status, p.amount])).toEqual([
       ['CHARGE', 'SUCCEEDED', 45.25],
       ['REFUND', 'SUCCEEDED', 45.25],
     ]);
     expect(refunded?.payload).toEqual({ orderId, customerId: 'alice', paymentId: items[1]?.id, amount: 45.25 });
-    expect((await gateway.entries([orderId])).map((e) => [e.kind, e.status])).toEqual([
+    expect((await sut.gateway.entries([orderId])).map((e) => [e.kind, e.status])).toEqual([
       ['charge', 'approved'],
       ['refund', 'refunded'],
     ]);
 
     const again = cancellation(orderId, 45.25);
-    await send(again);
-    await waitFor(processed(again), 'second cancellation processed');
+    await sut.send(again);
+    await waitFor(() => sut.processed(again), 'second cancellation processed');
     expect(await payments(orderId)).toHaveLength(2);
-    expect(await gateway.entries([orderId])).toHaveLength(2);
+    expect(await sut.gateway.entries([orderId])).toHaveLength(2);
     expect(await published(orderId, 'payment.refunded', true)).toBe(1);
   });
 
   it('when the charge failed, a cancellation refunds nothing', async () => {
     const orderId = randomUUID();
-    await send(reservation(orderId, 'pm_card_declined'));
-    await waitFor(() => receivedFor(orderId, 'payment.failed').length === 1, 'payment.failed');
+    await sut.send(reservation(orderId, 'pm_card_declined'));
+    await waitFor(() => sut.receivedFor(orderId, 'payment.failed').length === 1, 'payment.failed');
     const cancel = cancellation(orderId);
-    await send(cancel);
-    await waitFor(processed(cancel), 'cancellation processed');
+    await sut.send(cancel);
+    await waitFor(() => sut.processed(cancel), 'cancellation processed');
     expect((await payments(orderId)).map((p) => [p.type, p.status])).toEqual([['CHARGE', 'FAILED']]);
     expect(await published(orderId, 'payment.refunded')).toBe(0);
   });
@@ -208,41 +157,41 @@ describe('payment service (real PostgreSQL and RabbitMQ, the gateway simulator o
   it('when an order is cancelled before its stock is reserved, the reservation charges nothing and answers payment.failed "order cancelled"', async () => {
     const orderId = randomUUID();
     const cancel = cancellation(orderId, 99);
-    await send(cancel);
-    await waitFor(processed(cancel), 'cancellation processed');
+    await sut.send(cancel);
+    await waitFor(() => sut.processed(cancel), 'cancellation processed');
     expect(await payments(orderId)).toEqual([expect.objectContaining({ type: 'CHARGE', status: 'VOIDED', reason: 'order cancelled' })]);
 
-    await send(reservation(orderId, 'pm_card_ok', 99));
-    const [failed] = await waitFor(() => receivedFor(orderId, 'payment.failed').length === 1 && receivedFor(orderId, 'payment.failed'), 'payment.failed');
+    await sut.send(reservation(orderId, 'pm_card_ok', 99));
+    const [failed] = await waitFor(() => sut.receivedFor(orderId, 'payment.failed').length === 1 && sut.receivedFor(orderId, 'payment.failed'), 'payment.failed');
     expect(failed?.payload).toEqual({ orderId, customerId: 'alice', reason: 'order cancelled' });
     expect((await payments(orderId)).map((p) => [p.type, p.status])).toEqual([['CHARGE', 'VOIDED']]);
     expect(await published(orderId, 'payment.completed')).toBe(0);
     // Never charged at the gateway: the cancellation voided the key there (a tombstone), and the
     // reservation, which found the VOIDED row, asked nothing.
-    expect(await gateway.entries([orderId])).toEqual([{ idempotency_key: `charge:${orderId}`, kind: 'charge', order_id: orderId, status: 'voided', requests: 1 }]);
+    expect(await sut.gateway.entries([orderId])).toEqual([{ idempotency_key: `charge:${orderId}`, kind: 'charge', order_id: orderId, status: 'voided', requests: 1 }]);
   });
 
   it('when an order is cancelled while its flaky charge waits for a retry, the retry charges nothing', async () => {
     const orderId = randomUUID();
     // The cancellation is queued before the retried reservation comes back from its 200 ms delay.
-    await send(reservation(orderId, 'pm_card_flaky', 15), cancellation(orderId, 15));
-    const [failed] = await waitFor(() => receivedFor(orderId, 'payment.failed').length === 1 && receivedFor(orderId, 'payment.failed'), 'payment.failed');
+    await sut.send(reservation(orderId, 'pm_card_flaky', 15), cancellation(orderId, 15));
+    const [failed] = await waitFor(() => sut.receivedFor(orderId, 'payment.failed').length === 1 && sut.receivedFor(orderId, 'payment.failed'), 'payment.failed');
     expect(failed?.payload.reason).toBe('order cancelled');
     expect((await payments(orderId)).map((p) => [p.type, p.status])).toEqual([['CHARGE', 'VOIDED']]);
     expect(await published(orderId, 'payment.completed')).toBe(0);
     // The gateway was asked before the cancellation (card network unavailable); the cancellation
     // voided the key, so it can never be approved.
-    expect(await gateway.entries([orderId])).toEqual([expect.objectContaining({ kind: 'charge', status: 'voided' })]);
+    expect(await sut.gateway.entries([orderId])).toEqual([expect.objectContaining({ kind: 'charge', status: 'voided' })]);
   });
 
   it("reading payments needs a token and a uuid orderId; a customer sees only their own orders' payments", async () => {
     const orderId = randomUUID();
-    await send(reservation(orderId, 'pm_card_ok', 5, 'alice'));
+    await sut.send(reservation(orderId, 'pm_card_ok', 5, 'alice'));
     await waitFor(async () => (await payments(orderId)).length === 1, 'the charge');
 
-    expect((await request(service.app).get(`/api/payments?orderId=${orderId}`)).status).toBe(401);
+    expect((await request(sut.service.app).get(`/api/payments?orderId=${orderId}`)).status).toBe(401);
     for (const path of ['/api/payments', '/api/payments?orderId=not-a-uuid']) {
-      const bad = await request(service.app).get(path).set('Authorization', bearer('alice'));
+      const bad = await request(sut.service.app).get(path).set('Authorization', bearer('alice'));
       expect(bad.status).toBe(400);
       expect(JSON.stringify(bad.body)).toContain('orderId');
     }

@@ -1,10 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import type { ConfirmChannel } from 'amqplib';
 import { Pool } from 'pg';
+import { parseConfig } from '@orderflow/config';
+import { createEvent, inventoryBatchReserved, inventoryReserved, orderCancelled, type Envelope, type EventOf, type PayloadOf } from '@orderflow/events';
 import { buildService, type Service } from '@orderflow/service';
-import { freePorts, PG_ADMIN_URL, uniqueName, urlFor, waitFor } from '@orderflow/testkit';
+import { freePorts, PG_ADMIN_URL, serviceUnderTest, uniqueName, uniquePrefix, urlFor, waitFor, type ServiceUnderTest } from '@orderflow/testkit';
 import type { Tracing } from '@orderflow/tracing';
-import type { PaymentConfig } from '../src/config';
+import { paymentConfigSchema, type PaymentConfig } from '../src/config';
 import type { Db, Tx } from '../src/db';
 import type { PaymentGateway } from '../src/gateway';
 import { paymentService } from '../src/service';
@@ -111,4 +114,104 @@ export function buildPaymentService(config: PaymentConfig, options: { tracing?: 
     await gateway.close();
   };
   return { service: { ...service, stop }, gateway };
+}
+
+/** An order as inventory reserves it for payment. */
+export type ReservedOrder = PayloadOf<typeof inventoryBatchReserved>['orders'][number];
+
+/** One line worth the whole total, paid with `paymentMethod` (a simulator card: its decision is the gateway's). */
+export const reservedOrder = (orderId: string, paymentMethod: string, total = 59.9, customerId = 'alice'): ReservedOrder => ({
+  orderId,
+  customerId,
+  items: [{ productId: 'PROD-001', quantity: 1, unitPrice: total }],
+  total,
+  paymentMethod,
+});
+
+/** Checkout's `inventory.reserved`: payment charges the order. */
+export const reservation = (orderId: string, paymentMethod: string, total = 59.9, customerId = 'alice'): EventOf<typeof inventoryReserved> =>
+  createEvent(inventoryReserved, reservedOrder(orderId, paymentMethod, total, customerId), { source: 'inventory-service', correlationId: orderId });
+
+/** An import chunk's `inventory.batch-reserved`: payment charges each order and answers once. */
+export const batchReservation = (importId: string, orders: ReservedOrder[]): EventOf<typeof inventoryBatchReserved> =>
+  createEvent(inventoryBatchReserved, { importId, orders }, { source: 'inventory-service', correlationId: importId });
+
+/** The customer's `order.cancelled`: payment refunds a charge, or voids one still to come. */
+export const cancellation = (orderId: string, total = 59.9, customerId = 'alice'): EventOf<typeof orderCancelled> =>
+  createEvent(orderCancelled, { orderId, customerId, total, reason: 'cancelled by customer' }, { source: 'order-service', correlationId: orderId });
+
+export interface PaymentServiceUnderTest {
+  /** Started, on a database and a topology prefix of its own. */
+  service: Service<Db, Tx>;
+  gateway: GatewaySimulator;
+  config: PaymentConfig;
+  prefix: string;
+  /** A confirm channel on the test's broker. */
+  ch: ConfirmChannel;
+  /** Everything the service published on payment.events, as the broker delivered it. */
+  received: Envelope<any>[];
+  receivedFor(orderId: string, eventType: string): Envelope<any>[];
+  /** Publishes the events as the other services' relays do (persistent, confirmed, event id and correlation id as properties). */
+  send(...events: Envelope[]): Promise<void>;
+  /** Whether the service has handled every one of these events (its inbox holds them). */
+  processed(...events: Envelope[]): Promise<boolean>;
+  /** Another replica on the same database and topology, not started (the test starts and stops it). */
+  build(instanceId: string): Service<Db, Tx>;
+  /** Stops the service, removes its topology and database, then stops the simulator. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The payment service under test against its own gateway simulator, built as main.ts builds it
+ * from the environment (`env`: variables beyond the harness's; `gatewayEnv`: the simulator's;
+ * `tracing`: the test's, which the test shuts down).
+ */
+export async function paymentServiceUnderTest(o: { env?: Record<string, string>; gatewayEnv?: Record<string, string>; tracing?: Tracing } = {}): Promise<PaymentServiceUnderTest> {
+  const gateway = await startGatewaySimulator(o.gatewayEnv);
+  const prefix = uniquePrefix();
+  const build = (config: PaymentConfig): Service<Db, Tx> => buildPaymentService(config, { tracing: o.tracing }).service;
+  // Parsed by serviceUnderTest's build, from the environment it composes (database, prefix).
+  let config!: PaymentConfig;
+  const received: Envelope<any>[] = [];
+  let sut: ServiceUnderTest<Service<Db, Tx>>;
+  try {
+    sut = await serviceUnderTest({
+      database: 'payment',
+      prefix,
+      env: { PAYMENT_GATEWAY_URL: gateway.url, ...o.env },
+      build: (env) => build((config = parseConfig(paymentConfigSchema(0), env))),
+    });
+    await sut.tap('payment.events', received);
+  } catch (err) {
+    // The simulator is a process of its own: left running, it would outlive the test run.
+    await gateway.stop();
+    throw err;
+  }
+  const { service, ch } = sut;
+  return {
+    service,
+    gateway,
+    config,
+    prefix,
+    ch,
+    received,
+    receivedFor: (orderId, eventType) => received.filter((e) => e.eventType === eventType && e.payload.orderId === orderId),
+    async send(...events) {
+      for (const e of events) {
+        // An event's exchange is its domain's (`inventory.reserved` on `inventory.events`), as its contract declares.
+        const exchange = `${e.eventType.split('.')[0]}.events`;
+        ch.publish(`${prefix}${exchange}`, e.eventType, Buffer.from(JSON.stringify(e)), { persistent: true, messageId: e.eventId, correlationId: e.correlationId });
+      }
+      await ch.waitForConfirms();
+    },
+    async processed(...events) {
+      const ids = [...new Set(events.map((e) => e.eventId))];
+      return (await service.deps.db.processedEvent.count({ where: { eventId: { in: ids } } })) === ids.length;
+    },
+    build: (instanceId) => build({ ...config, INSTANCE_ID: instanceId }),
+    async stop() {
+      await sut.stop();
+      await gateway.stop();
+    },
+  };
 }
