@@ -1,11 +1,15 @@
 /**
  * docs/openapi.json: what the code generates now, and a valid OpenAPI 3.1 document by a real
  * validator (@readme/openapi-parser: the 3.1 schema plus the rules it does not express, such as
- * unique operationIds and declared path parameters).
+ * unique operationIds and declared path parameters); the console's API types are what
+ * openapi-typescript makes of it.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { compileErrors, validate } from '@readme/openapi-parser';
 import type { OpenAPIV3_1 } from 'openapi-types';
+import { CONSOLE_TYPES_FILE } from './console-types';
 import { OPENAPI_FILE, openApiDocument, renderOpenApi } from './openapi';
 
 /** The document, walked as plain JSON. */
@@ -22,6 +26,13 @@ describe('docs/openapi.json', () => {
   it('is what the code generates now (if not: npm run contract, and commit the file)', () => {
     const committed = readFileSync(OPENAPI_FILE, 'utf8');
     expect({ fresh: committed === renderOpenApi(generated), fix: 'npm run contract' }).toEqual({ fresh: true, fix: 'npm run contract' });
+  });
+
+  it("the console's API types are what openapi-typescript makes of it (if not: npm run contract, and commit the file)", () => {
+    // In a child process under tsx: openapi-typescript is an ES module, which jest cannot load.
+    const rendered = execFileSync(process.execPath, [require.resolve('tsx/cli'), path.join(__dirname, 'console-types.ts')], { encoding: 'utf8' });
+    const committed = readFileSync(CONSOLE_TYPES_FILE, 'utf8');
+    expect({ fresh: committed === rendered, fix: 'npm run contract' }).toEqual({ fresh: true, fix: 'npm run contract' });
   });
 
   it('is a valid OpenAPI 3.1 document', async () => {

@@ -3,6 +3,8 @@
  * the operator's bearer token. Answers that are not 2xx become an {@link ApiError} carrying the
  * problem document's `code` and `detail` (docs/contract.md); a 401 also ends the session.
  */
+import type { Answer } from './types';
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -73,11 +75,7 @@ export async function postJson<T>(path: string, body?: unknown, headers?: Record
   return (await send('POST', path, { body, headers })).json() as Promise<T>;
 }
 
-export interface UploadAnswer {
-  importId: string;
-  state: string;
-  rows: { read: number; accepted: number; rejected: number };
-}
+export type UploadAnswer = Answer<'uploadImport', 202>;
 
 /**
  * Uploads a CSV file to `POST /api/imports` with XMLHttpRequest, whose upload events report

@@ -1,90 +1,35 @@
 /**
- * The shapes of the API answers the console reads (docs/contract.md). Written here, not
- * imported: the console is a client of the public API like any other, and apps share nothing
- * but event contracts.
+ * The answers of the public API that the console reads, named for its views. The console is a
+ * client of the public API like any other and imports nothing of the services (apps share only
+ * event contracts), so its types come from the contract: openapi.generated.d.ts is what
+ * openapi-typescript makes of docs/openapi.json (`npm run contract` writes both, a test checks
+ * both are fresh). An answer that changes in the API breaks the console's typecheck, not a view.
  */
-export const ORDER_STATUSES = ['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'REJECTED', 'CANCELLED'] as const;
+import type { operations } from './openapi.generated';
 
-export interface Order {
-  orderId: string;
-  customerId: string;
-  status: string;
-  total: number | null;
-  paymentMethod: string;
-  customerEmail: string | null;
-  customerPhone: string | null;
-  shippingAddress: string | null;
-  items: Array<{ productId: string; quantity: number; unitPrice: number | null }>;
-  timeline: Array<{ status: string; at: string; reason: string }>;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-}
+/** The JSON body of operation `Op`'s answer `Status` (its operationId in docs/openapi.json). */
+export type Answer<Op extends keyof operations, Status extends keyof Answers<Op> = Extract<200, keyof Answers<Op>>> = Answers<Op>[Status] extends { content: { 'application/json': infer Body } }
+  ? Body
+  : never;
+type Answers<Op extends keyof operations> = operations[Op]['responses'];
 
-export interface Payment {
-  id: string;
-  type: 'CHARGE' | 'REFUND';
-  status: string;
-  amount: number;
-  attempts: number;
-  reason: string | null;
-  createdAt: string;
-}
+export type Order = Answer<'getOrder'>;
+export type Payment = Answer<'listPayments'>['items'][number];
+export type Notification = Answer<'listNotifications'>['items'][number];
+export type ImportProgress = Answer<'getImport'>;
+export type DeadLetterList = Answer<'listDeadLetters'>;
+export type ParkedSummary = DeadLetterList['items'][number];
+export type Parked = Answer<'getDeadLetter'>;
+export type Product = Answer<'getProduct'>;
+export type SystemStatus = Answer<'getAdminSystem'>;
 
-export interface Notification {
-  id: string;
-  channel: 'EMAIL' | 'SMS';
-  recipient: string;
-  template: string;
-  subject: string | null;
-  body: string;
-  sentAt: string;
-}
+/** Compiles only for `never`: a list below that misses a value of the contract's union names it in the error. */
+type NoneMissing<T extends never> = T;
 
-export interface ImportProgress {
-  importId: string;
-  state: 'RECEIVING' | 'PROCESSING' | 'COMPLETED' | 'FAILED';
-  failure: string | null;
-  rows: { read: number; accepted: number; rejected: number };
-  orders: { created: number; alreadyImported: number; pending: number; confirmed: number; rejected: number; cancelled: number };
-  chunks: { published: number | null; applied: number };
-  bytes: number | null;
-  timings: { startedAt: string; receivedAt: string | null; completedAt: string | null; failedAt: string | null; uploadSeconds: number | null; elapsedSeconds: number };
-  rate: { rowsPerSecond: number; ordersPerSecond: number };
-  etaSeconds: number | null;
-}
+export const ORDER_STATUSES = ['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'REJECTED', 'CANCELLED'] as const satisfies readonly Order['status'][];
+type OrderStatusesListed = NoneMissing<Exclude<Order['status'], (typeof ORDER_STATUSES)[number]>>;
 
-export interface ParkedSummary {
-  parkedId: string;
-  parkedAt: string | null;
-  reason: string;
-  error: string;
-  errorCode: string;
-  attempts: number;
-  originalQueue: string;
-  originalExchange: string;
-  originalRoutingKey: string;
-  eventId: string | null;
-  eventType: string | null;
-}
-
-export type Parked = ParkedSummary & { body: unknown };
-
-export interface DeadLetterList {
-  service: string;
-  depth: number;
-  groups: Array<{ errorCode: string; reason: string; count: number; firstParkedAt: string | null; lastParkedAt: string | null; sample: string }>;
-  items: ParkedSummary[];
-}
-
-export interface Product {
-  productId: string;
-  name: string;
-  price: number;
-  available: number;
-  reserved: number;
-  version: number;
-}
-
-/** The services that answer for a dead-letter queue under `/api/dead-letters/<service>`. */
-export const DEAD_LETTER_SERVICES = ['order', 'inventory', 'payment', 'notification', 'import-worker'] as const;
+/** The services that answer for a dead-letter queue under `/api/dead-letters/<service>`, in the tabs' order. */
+export const DEAD_LETTER_SERVICES = ['order', 'inventory', 'payment', 'notification', 'import-worker'] as const satisfies readonly DeadLetterService[];
+type DeadLetterService = operations['listDeadLetters']['parameters']['path']['service'];
+type DeadLetterServicesListed = NoneMissing<Exclude<DeadLetterService, (typeof DEAD_LETTER_SERVICES)[number]>>;

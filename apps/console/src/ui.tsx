@@ -28,6 +28,33 @@ export function Page(props: { title: string; lead?: ComponentChildren; actions?:
 /** A number that may change while it is read: tabular digits in a box that does not resize. */
 export const Num = (props: { children: ComponentChildren; class?: string }) => <span class={`num ${props.class ?? ''}`}>{props.children}</span>;
 
+/** A column's heading: right-aligned over figures; hidden (read by screen readers only) over a column of controls. */
+export type Column = string | { label: string; right?: boolean; hidden?: boolean };
+
+/** A table in its scrolling box, under its column headings; its rows are the children. */
+export function Table(props: { columns: Column[]; caption?: string; class?: string; children: ComponentChildren }) {
+  return (
+    <div class="table-wrap">
+      <table class={props.class}>
+        {props.caption && <caption class="sr-only">{props.caption}</caption>}
+        <thead>
+          <tr>
+            {props.columns.map((column, i) => {
+              const c = typeof column === 'string' ? { label: column } : column;
+              return (
+                <th scope="col" class={c.right ? 'right' : undefined} key={i}>
+                  {c.hidden ? <span class="sr-only">{c.label}</span> : c.label}
+                </th>
+              );
+            })}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}
+
 export function StatusBadge(props: { status: string }) {
   return <span class={`badge badge-${props.status.toLowerCase().replace(/[^a-z]+/g, '-')}`}>{props.status}</span>;
 }

@@ -2,8 +2,8 @@ import { useEffect, useState } from 'preact/hooks';
 import { getJson, postJson } from '../api';
 import { formatCount, formatTime } from '../format';
 import { navigate, usePoll } from '../hooks';
-import { DEAD_LETTER_SERVICES, type DeadLetterList, type Parked } from '../types';
-import { act, Empty, Loading, NeedsAdmin, Notice, Num, Page, Problem, useConfirm, useSession } from '../ui';
+import { DEAD_LETTER_SERVICES, type Answer, type DeadLetterList, type Parked, type SystemStatus } from '../types';
+import { act, Empty, Loading, NeedsAdmin, Notice, Num, Page, Problem, useConfirm, useSession, Table } from '../ui';
 
 type Service = (typeof DEAD_LETTER_SERVICES)[number];
 type Filter = { parkedId: string } | { parkedIds: string[] } | { errorCode: string };
@@ -14,7 +14,7 @@ const LIST_EVERY_MS = 30_000;
 const DEPTHS_EVERY_MS = 10_000;
 
 /** What the dead-letters view reads of `GET /api/admin/system`: each service's depth (null: unknown). */
-type Depths = { deadLetters: Partial<Record<Service, number | null>> };
+type Depths = Pick<SystemStatus, 'deadLetters'>;
 
 /**
  * Dead letters: each service's parked messages grouped by error code, with counts; one opened
@@ -74,7 +74,7 @@ function ServiceLetters(props: { service: Service; parkedId?: string; onListed: 
   async function apply(action: 'replay' | 'discard', filter: Filter, what: string): Promise<void> {
     if (action === 'discard' && !(await ask({ title: `Discard ${what}?`, body: 'Discarded messages are deleted for good.', confirm: 'Discard', danger: true }))) return;
     await act(async () => {
-      const answer = await postJson<{ replayed?: number; discarded?: number }>(`${base}/${action}`, filter);
+      const answer = await postJson<Partial<Answer<'replayDeadLetters'> & Answer<'discardDeadLetters'>>>(`${base}/${action}`, filter);
       setSelected(new Set());
       if ('parkedId' in filter) navigate(`/dead-letters/${props.service}`);
       props.onChanged();
@@ -134,34 +134,21 @@ function ServiceLetters(props: { service: Service; parkedId?: string; onListed: 
                 </button>
               </header>
               <p class="sample">{g.messages[0]?.error}</p>
-              <div class="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col"><span class="sr-only">Select</span></th>
-                      <th scope="col">Parked</th>
-                      <th scope="col">Event</th>
-                      <th scope="col">Queue</th>
-                      <th scope="col" class="right">Attempts</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {g.messages.map((m) => (
-                      <tr key={m.parkedId}>
-                        <td>
-                          <input type="checkbox" aria-label={`Select message ${m.parkedId}`} checked={selected.has(m.parkedId)} onChange={() => toggle(m.parkedId)} />
-                        </td>
-                        <td>
-                          <a href={`#/dead-letters/${props.service}/${m.parkedId}`}>{formatTime(m.parkedAt)}</a>
-                        </td>
-                        <td class="mono">{m.eventType ?? '(not an event)'}</td>
-                        <td class="mono">{m.originalQueue}</td>
-                        <td class="right"><Num>{m.attempts}</Num></td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <Table columns={[{ label: 'Select', hidden: true }, 'Parked', 'Event', 'Queue', { label: 'Attempts', right: true }]}>
+                {g.messages.map((m) => (
+                  <tr key={m.parkedId}>
+                    <td>
+                      <input type="checkbox" aria-label={`Select message ${m.parkedId}`} checked={selected.has(m.parkedId)} onChange={() => toggle(m.parkedId)} />
+                    </td>
+                    <td>
+                      <a href={`#/dead-letters/${props.service}/${m.parkedId}`}>{formatTime(m.parkedAt)}</a>
+                    </td>
+                    <td class="mono">{m.eventType ?? '(not an event)'}</td>
+                    <td class="mono">{m.originalQueue}</td>
+                    <td class="right"><Num>{m.attempts}</Num></td>
+                  </tr>
+                ))}
+              </Table>
             </section>
           ))}
           {items.length < depth && <p class="muted">Showing the first {formatCount(items.length)} of {formatCount(depth)}; a group's buttons act on all of its messages.</p>}

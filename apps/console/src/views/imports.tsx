@@ -2,8 +2,8 @@ import { useRef, useState } from 'preact/hooks';
 import { ApiError, download, getJson, uploadCsv } from '../api';
 import { formatCount, formatDuration, formatTime, shortId } from '../format';
 import { navigate, usePoll } from '../hooks';
-import type { ImportProgress } from '../types';
-import { act, Empty, Loading, Notice, Num, Page, Problem, StatusBadge, useSession, NeedsAdmin } from '../ui';
+import type { Answer, ImportProgress } from '../types';
+import { act, Empty, Loading, Notice, Num, Page, Problem, StatusBadge, useSession, NeedsAdmin, Table } from '../ui';
 
 const FINISHED = new Set(['COMPLETED', 'FAILED']);
 const HEADER = 'orderRef,customerId,productId,quantity,unitPrice,paymentMethod';
@@ -154,7 +154,7 @@ const Stat = (props: { label: string; value: string; testid?: string }) => (
 );
 
 function Recent(props: { current?: string }) {
-  const list = usePoll(() => getJson<{ items: ImportProgress[] }>('/api/imports?limit=20'), 5000, []);
+  const list = usePoll(() => getJson<Answer<'listImports'>>('/api/imports?limit=20'), 5000, []);
   return (
     <section aria-labelledby="recent-title">
       <h2 id="recent-title">Recent imports</h2>
@@ -167,40 +167,25 @@ function Recent(props: { current?: string }) {
           <p>Upload a CSV above, or from a terminal: <code>npm run import -- orders.csv</code>.</p>
         </Empty>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Import</th>
-                <th scope="col">State</th>
-                <th scope="col">Started</th>
-                <th scope="col" class="right">Rows</th>
-                <th scope="col" class="right">Rejected rows</th>
-                <th scope="col" class="right">Orders</th>
-                <th scope="col" class="right">Confirmed</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.items.map((i) => (
-                <tr key={i.importId} aria-current={i.importId === props.current ? 'true' : undefined}>
-                  <td>
-                    <a href={`#/imports/${i.importId}`} class="mono">
-                      {shortId(i.importId)}
-                    </a>
-                  </td>
-                  <td>
-                    <StatusBadge status={i.state} />
-                  </td>
-                  <td>{formatTime(i.timings.startedAt)}</td>
-                  <td class="right"><Num>{formatCount(i.rows.read)}</Num></td>
-                  <td class="right"><Num>{formatCount(i.rows.rejected)}</Num></td>
-                  <td class="right"><Num>{formatCount(i.orders.created)}</Num></td>
-                  <td class="right"><Num>{formatCount(i.orders.confirmed)}</Num></td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['Import', 'State', 'Started', { label: 'Rows', right: true }, { label: 'Rejected rows', right: true }, { label: 'Orders', right: true }, { label: 'Confirmed', right: true }]}>
+          {list.data.items.map((i) => (
+            <tr key={i.importId} aria-current={i.importId === props.current ? 'true' : undefined}>
+              <td>
+                <a href={`#/imports/${i.importId}`} class="mono">
+                  {shortId(i.importId)}
+                </a>
+              </td>
+              <td>
+                <StatusBadge status={i.state} />
+              </td>
+              <td>{formatTime(i.timings.startedAt)}</td>
+              <td class="right"><Num>{formatCount(i.rows.read)}</Num></td>
+              <td class="right"><Num>{formatCount(i.rows.rejected)}</Num></td>
+              <td class="right"><Num>{formatCount(i.orders.created)}</Num></td>
+              <td class="right"><Num>{formatCount(i.orders.confirmed)}</Num></td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );

@@ -2,8 +2,8 @@ import { useState } from 'preact/hooks';
 import { getJson, postJson } from '../api';
 import { formatMoney, formatTime, shortId } from '../format';
 import { usePoll } from '../hooks';
-import type { Notification, Order, Payment } from '../types';
-import { act, Empty, Loading, Notice, Num, Page, Problem, StatusBadge, useConfirm } from '../ui';
+import type { Answer, Notification, Order, Payment } from '../types';
+import { act, Empty, Loading, Notice, Num, Page, Problem, StatusBadge, useConfirm, Table } from '../ui';
 
 const SETTLED = new Set(['CONFIRMED', 'REJECTED', 'CANCELLED']);
 const CANCELLABLE = new Set(['PENDING', 'STOCK_RESERVED', 'CONFIRMED']);
@@ -17,8 +17,8 @@ interface OrderPage {
 async function loadOrder(id: string): Promise<OrderPage> {
   const [order, payments, notifications] = await Promise.all([
     getJson<Order>(`/api/orders/${encodeURIComponent(id)}`),
-    getJson<{ items: Payment[] }>(`/api/payments?orderId=${encodeURIComponent(id)}`),
-    getJson<{ items: Notification[] }>(`/api/notifications?orderId=${encodeURIComponent(id)}`),
+    getJson<Answer<'listPayments'>>(`/api/payments?orderId=${encodeURIComponent(id)}`),
+    getJson<Answer<'listNotifications'>>(`/api/notifications?orderId=${encodeURIComponent(id)}`),
   ]);
   return { order, payments: payments.items, notifications: notifications.items };
 }
@@ -47,7 +47,7 @@ export function OrderView(props: { id: string }) {
     const yes = await ask({ title: `Cancel order ${shortId(order.orderId)}?`, body: `${order.customerId}'s order will end CANCELLED.${refund}`, confirm: 'Cancel the order', danger: true });
     if (!yes) return;
     await act(async () => {
-      const answer = await postJson<{ status: string }>(`/api/orders/${order.orderId}/cancel`);
+      const answer = await postJson<Answer<'cancelOrder', 202>>(`/api/orders/${order.orderId}/cancel`);
       await page.reload();
       return `Order ${shortId(order.orderId)} is ${answer.status}; the compensations follow.`;
     }, setNotice);
@@ -112,34 +112,22 @@ export function OrderView(props: { id: string }) {
       <div class="grid-2">
         <section aria-labelledby="lines-title">
           <h2 id="lines-title">Lines</h2>
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Product</th>
-                  <th scope="col" class="right">Quantity</th>
-                  <th scope="col" class="right">Unit price</th>
-                  <th scope="col" class="right">Amount</th>
-                </tr>
-              </thead>
-              <tbody>
-                {order.items.map((l, i) => (
-                  <tr key={i}>
-                    <td class="mono">{l.productId}</td>
-                    <td class="right">
-                      <Num>{l.quantity}</Num>
-                    </td>
-                    <td class="right">
-                      <Num>{formatMoney(l.unitPrice)}</Num>
-                    </td>
-                    <td class="right">
-                      <Num>{l.unitPrice === null ? '—' : formatMoney(l.unitPrice * l.quantity)}</Num>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['Product', { label: 'Quantity', right: true }, { label: 'Unit price', right: true }, { label: 'Amount', right: true }]}>
+            {order.items.map((l, i) => (
+              <tr key={i}>
+                <td class="mono">{l.productId}</td>
+                <td class="right">
+                  <Num>{l.quantity}</Num>
+                </td>
+                <td class="right">
+                  <Num>{formatMoney(l.unitPrice)}</Num>
+                </td>
+                <td class="right">
+                  <Num>{l.unitPrice === null ? '—' : formatMoney(l.unitPrice * l.quantity)}</Num>
+                </td>
+              </tr>
+            ))}
+          </Table>
           <h2>Contact</h2>
           <dl class="facts">
             <dt>Email</dt>
@@ -170,38 +158,24 @@ export function OrderView(props: { id: string }) {
             <p>The card is charged once the stock is reserved; an order rejected or cancelled before that is never charged.</p>
           </Empty>
         ) : (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Type</th>
-                  <th scope="col">Status</th>
-                  <th scope="col" class="right">Amount</th>
-                  <th scope="col" class="right">Attempts</th>
-                  <th scope="col">Reason</th>
-                  <th scope="col">When</th>
-                </tr>
-              </thead>
-              <tbody>
-                {payments.map((p) => (
-                  <tr key={p.id}>
-                    <td>{p.type}</td>
-                    <td>
-                      <StatusBadge status={p.status} />
-                    </td>
-                    <td class="right">
-                      <Num>{formatMoney(p.amount)}</Num>
-                    </td>
-                    <td class="right">
-                      <Num>{p.attempts}</Num>
-                    </td>
-                    <td>{p.reason ?? '—'}</td>
-                    <td>{formatTime(p.createdAt)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['Type', 'Status', { label: 'Amount', right: true }, { label: 'Attempts', right: true }, 'Reason', 'When']}>
+            {payments.map((p) => (
+              <tr key={p.id}>
+                <td>{p.type}</td>
+                <td>
+                  <StatusBadge status={p.status} />
+                </td>
+                <td class="right">
+                  <Num>{formatMoney(p.amount)}</Num>
+                </td>
+                <td class="right">
+                  <Num>{p.attempts}</Num>
+                </td>
+                <td>{p.reason ?? '—'}</td>
+                <td>{formatTime(p.createdAt)}</td>
+              </tr>
+            ))}
+          </Table>
         )}
       </section>
       <section aria-labelledby="notifications-title">

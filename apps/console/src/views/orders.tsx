@@ -2,8 +2,8 @@ import { useState } from 'preact/hooks';
 import { getJson, query } from '../api';
 import { formatMoney, formatTime, shortId } from '../format';
 import { hashQuery, usePoll } from '../hooks';
-import { ORDER_STATUSES, type Order } from '../types';
-import { Empty, Loading, Num, Page, Problem, StatusBadge } from '../ui';
+import { ORDER_STATUSES, type Answer } from '../types';
+import { Empty, Loading, Num, Page, Problem, StatusBadge, Table } from '../ui';
 
 /** A `datetime-local` value (the operator's local time) as an ISO instant, or undefined. */
 const instant = (local: string): string | undefined => (local ? new Date(local).toISOString() : undefined);
@@ -21,7 +21,7 @@ export function Orders() {
 
   const page = usePoll(
     () =>
-      getJson<{ items: Order[]; nextCursor: string | null }>(
+      getJson<Answer<'listOrders'>>(
         `/api/orders${query({ customerId: search.customerId.trim(), status: search.status, since: instant(search.since), until: instant(search.until), limit: 25, cursor })}`,
       ),
     5000,
@@ -79,43 +79,27 @@ export function Orders() {
           <p>{cursor ? 'This page is empty: go back to the first page.' : 'Widen the search (clear the customer, status or time), or place an order through the API.'}</p>
         </Empty>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <caption class="sr-only">Orders, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Order</th>
-                <th scope="col">Customer</th>
-                <th scope="col">Status</th>
-                <th scope="col" class="right">
-                  Total
-                </th>
-                <th scope="col">Placed</th>
-              </tr>
-            </thead>
-            <tbody>
-              {page.data?.items.map((o) => (
-                <tr key={o.orderId}>
-                  <td>
-                    <a href={`#/orders/${o.orderId}`} class="mono" aria-label={`Order ${shortId(o.orderId)} of ${o.customerId}`}>
-                      {shortId(o.orderId)}
-                    </a>
-                  </td>
-                  <td>{o.customerId}</td>
-                  <td>
-                    <StatusBadge status={o.status} />
-                  </td>
-                  <td class="right">
-                    <Num>{formatMoney(o.total)}</Num>
-                  </td>
-                  <td>
-                    <Num>{formatTime(o.createdAt)}</Num>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table caption="Orders, newest first" columns={['Order', 'Customer', 'Status', { label: 'Total', right: true }, 'Placed']}>
+          {page.data?.items.map((o) => (
+            <tr key={o.orderId}>
+              <td>
+                <a href={`#/orders/${o.orderId}`} class="mono" aria-label={`Order ${shortId(o.orderId)} of ${o.customerId}`}>
+                  {shortId(o.orderId)}
+                </a>
+              </td>
+              <td>{o.customerId}</td>
+              <td>
+                <StatusBadge status={o.status} />
+              </td>
+              <td class="right">
+                <Num>{formatMoney(o.total)}</Num>
+              </td>
+              <td>
+                <Num>{formatTime(o.createdAt)}</Num>
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
       <nav class="row pager" aria-label="Pages">
         <button type="button" disabled={cursors.length < 2} onClick={() => setCursors(cursors.slice(0, -1))}>

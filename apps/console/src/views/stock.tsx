@@ -2,8 +2,8 @@ import { useState } from 'preact/hooks';
 import { ApiError, getJson, postJson, send } from '../api';
 import { formatCount, formatMoney } from '../format';
 import { usePoll } from '../hooks';
-import type { Product } from '../types';
-import { act, Empty, Loading, NeedsAdmin, Notice, Num, Page, Problem, useSession } from '../ui';
+import type { Answer, Product } from '../types';
+import { act, Empty, Loading, NeedsAdmin, Notice, Num, Page, Problem, useSession, Table } from '../ui';
 
 /**
  * Stock: the catalog with what is available and what orders hold; the name and price edited
@@ -17,7 +17,7 @@ export function Stock() {
 }
 
 function Catalog() {
-  const catalog = usePoll(() => getJson<{ items: Product[] }>('/api/inventory?limit=1000'), 3000, []);
+  const catalog = usePoll(() => getJson<Answer<'listProducts'>>('/api/inventory?limit=1000'), 3000, []);
   const [editing, setEditing] = useState<string | null>(null);
   const [notice, setNotice] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   return (
@@ -34,45 +34,29 @@ function Catalog() {
           </p>
         </Empty>
       ) : (
-        <div class="table-wrap">
-          <table class="stock">
-            <caption class="sr-only">Catalog</caption>
-            <thead>
-              <tr>
-                <th scope="col">Product</th>
-                <th scope="col">Name</th>
-                <th scope="col" class="right">Price</th>
-                <th scope="col" class="right">Available</th>
-                <th scope="col" class="right">Reserved</th>
-                <th scope="col">Restock</th>
-                <th scope="col"><span class="sr-only">Edit</span></th>
+        <Table class="stock" caption="Catalog" columns={['Product', 'Name', { label: 'Price', right: true }, { label: 'Available', right: true }, { label: 'Reserved', right: true }, 'Restock', { label: 'Edit', hidden: true }]}>
+          {catalog.data.items.map((p) =>
+            editing === p.productId ? (
+              <EditRow key={p.productId} product={p} onDone={async (text) => (setEditing(null), text && setNotice(text), await catalog.reload())} />
+            ) : (
+              <tr key={p.productId} data-product={p.productId}>
+                <th scope="row" class="mono">{p.productId}</th>
+                <td>{p.name}</td>
+                <td class="right"><Num>{formatMoney(p.price)}</Num></td>
+                <td class="right"><Num><span data-testid={`available-${p.productId}`}>{formatCount(p.available)}</span></Num></td>
+                <td class="right"><Num>{formatCount(p.reserved)}</Num></td>
+                <td>
+                  <Restock product={p} onDone={async (n) => (setNotice(n), await catalog.reload())} />
+                </td>
+                <td>
+                  <button type="button" onClick={() => setEditing(p.productId)} aria-label={`Edit ${p.productId}`}>
+                    Edit
+                  </button>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {catalog.data.items.map((p) =>
-                editing === p.productId ? (
-                  <EditRow key={p.productId} product={p} onDone={async (text) => (setEditing(null), text && setNotice(text), await catalog.reload())} />
-                ) : (
-                  <tr key={p.productId} data-product={p.productId}>
-                    <th scope="row" class="mono">{p.productId}</th>
-                    <td>{p.name}</td>
-                    <td class="right"><Num>{formatMoney(p.price)}</Num></td>
-                    <td class="right"><Num><span data-testid={`available-${p.productId}`}>{formatCount(p.available)}</span></Num></td>
-                    <td class="right"><Num>{formatCount(p.reserved)}</Num></td>
-                    <td>
-                      <Restock product={p} onDone={async (n) => (setNotice(n), await catalog.reload())} />
-                    </td>
-                    <td>
-                      <button type="button" onClick={() => setEditing(p.productId)} aria-label={`Edit ${p.productId}`}>
-                        Edit
-                      </button>
-                    </td>
-                  </tr>
-                ),
-              )}
-            </tbody>
-          </table>
-        </div>
+            ),
+          )}
+        </Table>
       )}
     </Page>
   );

@@ -1,26 +1,8 @@
 import { getJson } from '../api';
 import { formatCount, formatDuration, formatMs, formatTime } from '../format';
 import { usePoll } from '../hooks';
-import { Loading, NeedsAdmin, Num, Page, Problem, StatusBadge, useSession } from '../ui';
-
-/** `GET /api/admin/system` (docs/contract.md, "Admin"). */
-export interface SystemStatus {
-  at: string;
-  processes: Array<{
-    name: string;
-    service: string;
-    lane: 'interactive' | 'bulk';
-    ready: boolean;
-    error: string | null;
-    broker: { connected: boolean } | null;
-    consumers: Record<string, { active: boolean; state: string }>;
-  }>;
-  queues: Array<{ name: string; messages: number; consumers: number }> | null;
-  outbox: Array<{ service: string; lagSeconds: number | null }>;
-  deadLetters: Record<string, number | null>;
-  ordersLastMinute: { placed: { api: number; import: number }; finished: { CONFIRMED: number; REJECTED: number; CANCELLED: number } };
-  saga: { windowMinutes: number; orders: number; p50: number | null; p95: number | null; p99: number | null };
-}
+import type { SystemStatus } from '../types';
+import { Loading, NeedsAdmin, Num, Page, Problem, StatusBadge, useSession, Table } from '../ui';
 
 /** System: is everything up, is anything piling up, and how fast do orders go through. */
 export function System() {
@@ -32,6 +14,8 @@ export function System() {
 function Overview() {
   const status = usePoll(() => getJson<SystemStatus>('/api/admin/system'), 2000, []);
   const s = status.data;
+  // The outbox names its services as text; the depths are keyed by the services with a dead-letter queue.
+  const deadLetters: Partial<Record<string, number | null>> = s?.deadLetters ?? {};
   return (
     <Page title="System" lead={s ? <>As of {formatTime(s.at)}, updated every 2 s.</> : 'Every process, queue and backlog, updated every 2 s.'}>
       {status.error && !s ? (
@@ -55,88 +39,54 @@ function Overview() {
               {s.processes.length === 0 ? (
                 <p class="state state-warn">No process to ask: set SYSTEM_PROCESS_URLS of the order service (docs/operations.md, "Operator console").</p>
               ) : (
-                <div class="table-wrap">
-                  <table>
-                    <thead>
-                      <tr>
-                        <th scope="col">Process</th>
-                        <th scope="col">Ready</th>
-                        <th scope="col">Broker</th>
-                        <th scope="col" class="right">Consumers</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {s.processes.map((p) => {
-                        const consumers = Object.values(p.consumers);
-                        return (
-                          <tr key={p.name} data-process={p.name} class={p.ready ? '' : 'down'}>
-                            <th scope="row">
-                              {p.name}
-                              {p.error && <div class="field-error">{p.error}</div>}
-                            </th>
-                            <td>
-                              <StatusBadge status={p.ready ? 'READY' : 'NOT READY'} />
-                            </td>
-                            <td>{p.broker === null ? '—' : p.broker.connected ? 'connected' : 'away'}</td>
-                            <td class="right" title={Object.entries(p.consumers).map(([q, c]) => `${q}: ${c.state}`).join('\n')}>
-                              <Num>{`${consumers.filter((c) => c.active).length} / ${consumers.length}`}</Num>
-                            </td>
-                          </tr>
-                        );
-                      })}
-                    </tbody>
-                  </table>
-                </div>
-              )}
-              <h2>Backlogs</h2>
-              <div class="table-wrap">
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Service</th>
-                      <th scope="col" class="right">Outbox lag</th>
-                      <th scope="col" class="right">Dead letters</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {s.outbox.map(({ service, lagSeconds }) => (
-                      <tr key={service}>
-                        <th scope="row">{service}</th>
-                        <td class="right"><Num>{lagSeconds === null ? 'unknown' : formatDuration(lagSeconds)}</Num></td>
-                        <td class="right">
-                          <Num>{s.deadLetters[service] == null ? 'unknown' : <a href={`#/dead-letters/${service}`}>{formatCount(s.deadLetters[service])}</a>}</Num>
+                <Table columns={['Process', 'Ready', 'Broker', { label: 'Consumers', right: true }]}>
+                  {s.processes.map((p) => {
+                    const consumers = Object.values(p.consumers);
+                    return (
+                      <tr key={p.name} data-process={p.name} class={p.ready ? '' : 'down'}>
+                        <th scope="row">
+                          {p.name}
+                          {p.error && <div class="field-error">{p.error}</div>}
+                        </th>
+                        <td>
+                          <StatusBadge status={p.ready ? 'READY' : 'NOT READY'} />
+                        </td>
+                        <td>{p.broker === null ? '—' : p.broker.connected ? 'connected' : 'away'}</td>
+                        <td class="right" title={Object.entries(p.consumers).map(([q, c]) => `${q}: ${c.state}`).join('\n')}>
+                          <Num>{`${consumers.filter((c) => c.active).length} / ${consumers.length}`}</Num>
                         </td>
                       </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+                    );
+                  })}
+                </Table>
+              )}
+              <h2>Backlogs</h2>
+              <Table columns={['Service', { label: 'Outbox lag', right: true }, { label: 'Dead letters', right: true }]}>
+                {s.outbox.map(({ service, lagSeconds }) => (
+                  <tr key={service}>
+                    <th scope="row">{service}</th>
+                    <td class="right"><Num>{lagSeconds === null ? 'unknown' : formatDuration(lagSeconds)}</Num></td>
+                    <td class="right">
+                      <Num>{deadLetters[service] == null ? 'unknown' : <a href={`#/dead-letters/${service}`}>{formatCount(deadLetters[service])}</a>}</Num>
+                    </td>
+                  </tr>
+                ))}
+              </Table>
             </section>
             <section aria-labelledby="queues-title">
               <h2 id="queues-title">Queues</h2>
               {s.queues === null ? (
                 <p class="state state-warn">The broker cannot be asked right now (it is away?); the next reading tries again.</p>
               ) : (
-                <div class="table-wrap">
-                  <table>
-                    <thead>
-                      <tr>
-                        <th scope="col">Queue</th>
-                        <th scope="col" class="right">Ready messages</th>
-                        <th scope="col" class="right">Consumers</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {s.queues.map((q) => (
-                        <tr key={q.name}>
-                          <th scope="row" class="mono">{q.name}</th>
-                          <td class="right"><Num>{formatCount(q.messages)}</Num></td>
-                          <td class="right"><Num>{formatCount(q.consumers)}</Num></td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                </div>
+                <Table columns={['Queue', { label: 'Ready messages', right: true }, { label: 'Consumers', right: true }]}>
+                  {s.queues.map((q) => (
+                    <tr key={q.name}>
+                      <th scope="row" class="mono">{q.name}</th>
+                      <td class="right"><Num>{formatCount(q.messages)}</Num></td>
+                      <td class="right"><Num>{formatCount(q.consumers)}</Num></td>
+                    </tr>
+                  ))}
+                </Table>
               )}
             </section>
           </div>
