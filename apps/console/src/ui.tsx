@@ -28,6 +28,18 @@ export function Page(props: { title: string; lead?: ComponentChildren; actions?:
 /** A number that may change while it is read: tabular digits in a box that does not resize. */
 export const Num = (props: { children: ComponentChildren; class?: string }) => <span class={`num ${props.class ?? ''}`}>{props.children}</span>;
 
+/** A labelled figure of a <dl> that updates in place; `testid` lets the browser tests read it. */
+export const Stat = (props: { label: string; value: string; testid?: string }) => (
+  <div>
+    <dt>{props.label}</dt>
+    <dd>
+      <Num>
+        <span data-testid={props.testid}>{props.value}</span>
+      </Num>
+    </dd>
+  </div>
+);
+
 /** A column's heading: right-aligned over figures; hidden (read by screen readers only) over a column of controls. */
 export type Column = string | { label: string; right?: boolean; hidden?: boolean };
 

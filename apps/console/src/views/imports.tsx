@@ -3,7 +3,7 @@ import { ApiError, download, getJson, uploadCsv } from '../api';
 import { formatCount, formatDuration, formatTime, shortId } from '../format';
 import { navigate, usePoll } from '../hooks';
 import type { Answer, ImportProgress } from '../types';
-import { act, Empty, Loading, Notice, Num, Page, Problem, StatusBadge, useSession, NeedsAdmin, Table } from '../ui';
+import { act, Empty, Loading, Notice, Num, Page, Problem, StatusBadge, useSession, NeedsAdmin, Stat, Table } from '../ui';
 
 const FINISHED = new Set(['COMPLETED', 'FAILED']);
 const HEADER = 'orderRef,customerId,productId,quantity,unitPrice,paymentMethod';
@@ -141,17 +141,6 @@ function Progress(props: { id: string }) {
     </section>
   );
 }
-
-const Stat = (props: { label: string; value: string; testid?: string }) => (
-  <div>
-    <dt>{props.label}</dt>
-    <dd>
-      <Num>
-        <span data-testid={props.testid}>{props.value}</span>
-      </Num>
-    </dd>
-  </div>
-);
 
 function Recent(props: { current?: string }) {
   const list = usePoll(() => getJson<Answer<'listImports'>>('/api/imports?limit=20'), 5000, []);

@@ -2,7 +2,7 @@ import { getJson } from '../api';
 import { formatCount, formatDuration, formatMs, formatTime } from '../format';
 import { usePoll } from '../hooks';
 import type { SystemStatus } from '../types';
-import { Loading, NeedsAdmin, Num, Page, Problem, StatusBadge, useSession, Table } from '../ui';
+import { Loading, NeedsAdmin, Num, Page, Problem, StatusBadge, Stat, useSession, Table } from '../ui';
 
 /** System: is everything up, is anything piling up, and how fast do orders go through. */
 export function System() {
@@ -26,12 +26,12 @@ function Overview() {
         <>
           {status.error && <Problem error={status.error} />}
           <dl class="stats figures card">
-            <Figure label="Processes ready" value={`${s.processes.filter((p) => p.ready).length} / ${s.processes.length}`} />
-            <Figure label="Placed, last minute" value={formatCount(s.ordersLastMinute.placed.api + s.ordersLastMinute.placed.import)} />
-            <Figure label="Confirmed" value={formatCount(s.ordersLastMinute.finished.CONFIRMED)} />
-            <Figure label="Rejected" value={formatCount(s.ordersLastMinute.finished.REJECTED)} />
-            <Figure label="Cancelled" value={formatCount(s.ordersLastMinute.finished.CANCELLED)} />
-            <Figure label={`Saga p50 · p95 · p99 (${s.saga.orders} orders, ${s.saga.windowMinutes} min)`} value={`${seconds(s.saga.p50)} · ${seconds(s.saga.p95)} · ${seconds(s.saga.p99)}`} />
+            <Stat label="Processes ready" value={`${s.processes.filter((p) => p.ready).length} / ${s.processes.length}`} />
+            <Stat label="Placed, last minute" value={formatCount(s.ordersLastMinute.placed.api + s.ordersLastMinute.placed.import)} />
+            <Stat label="Confirmed" value={formatCount(s.ordersLastMinute.finished.CONFIRMED)} />
+            <Stat label="Rejected" value={formatCount(s.ordersLastMinute.finished.REJECTED)} />
+            <Stat label="Cancelled" value={formatCount(s.ordersLastMinute.finished.CANCELLED)} />
+            <Stat label={`Saga p50 · p95 · p99 (${s.saga.orders} orders, ${s.saga.windowMinutes} min)`} value={`${seconds(s.saga.p50)} · ${seconds(s.saga.p95)} · ${seconds(s.saga.p99)}`} />
           </dl>
           <div class="grid-2">
             <section aria-labelledby="processes-title">
@@ -99,11 +99,3 @@ function Overview() {
 /** Seconds of the saga, in the unit that reads best. */
 const seconds = (s: number | null): string => (s === null ? '—' : formatMs(s * 1000));
 
-const Figure = (props: { label: string; value: string }) => (
-  <div>
-    <dt>{props.label}</dt>
-    <dd>
-      <Num>{props.value}</Num>
-    </dd>
-  </div>
-);
