@@ -192,14 +192,26 @@ describe('messaging conformance (real RabbitMQ and PostgreSQL)', () => {
     expect(replicaB.published).toBeGreaterThan(0);
   });
 
-  it('a row nobody published (its writer died before publishing) goes out with the periodic sweep once past the grace, without a wake', async () => {
-    // The harness's own relay steps aside: this sweeper alone may publish the row.
+  /**
+   * Runs `fn` with `sweeper` (grace 1 s) as the outbox's only relay: the harness's own steps
+   * aside, and comes back after (its start sweeps without grace: what is left goes out).
+   */
+  async function withSweeper(pollIntervalMs: number, fn: (sweeper: OutboxRelay) => Promise<void>): Promise<void> {
     await h.messaging.relay.stop();
-    const sweeper = new OutboxRelay({ pool: h.db.pool, broker: h.messaging.broker, logger, pollIntervalMs: 200, sweepGraceMs: 1_000 });
+    const sweeper = new OutboxRelay({ pool: h.db.pool, broker: h.messaging.broker, logger, pollIntervalMs, sweepGraceMs: 1_000 });
     await sweeper.start();
     try {
-      // After start's own sweep has run (it found nothing): only the periodic sweep can publish this row.
+      // After start's own sweep has run (it found nothing): only the sweeper's next sweeps can publish a row.
       expect(await sweeper.flush()).toBe(0);
+      await fn(sweeper);
+    } finally {
+      await sweeper.stop();
+      await h.messaging.relay.start();
+    }
+  }
+
+  it('a row nobody published (its writer died before publishing) goes out with the periodic sweep once past the grace, without a wake', async () => {
+    await withSweeper(200, async (sweeper) => {
       const event = eventFactory(h.topology)(workRequested, { key: 'orphan' }, { correlationId: 'orphan' });
       const writtenAt = Date.now();
       await h.db.prisma.$transaction((tx) => enqueueEvents(tx, [event]));
@@ -208,21 +220,14 @@ describe('messaging conformance (real RabbitMQ and PostgreSQL)', () => {
       expect(Date.now() - writtenAt).toBeGreaterThanOrEqual(1_000);
       expect(sweeper.published).toBe(1);
       await waitFor(async () => (await h.ledger('orphan')).length === 1, 'the orphan handled');
-    } finally {
-      await sweeper.stop();
-      await h.messaging.relay.start();
-    }
+    });
   });
 
   it('a row whose transaction outlasted the grace is still the direct path\'s when it commits: the grace counts from the write, not from BEGIN', async () => {
     // A handler's transaction may stay open for seconds (a slow payment gateway, a lock wait);
     // its rows must not be overdue the moment they commit, or a replica's sweep publishes them
     // beside the direct path.
-    await h.messaging.relay.stop();
-    const sweeper = new OutboxRelay({ pool: h.db.pool, broker: h.messaging.broker, logger, pollIntervalMs: 60_000, sweepGraceMs: 1_000 });
-    await sweeper.start();
-    try {
-      expect(await sweeper.flush()).toBe(0);
+    await withSweeper(60_000, async (sweeper) => {
       const event = eventFactory(h.topology)(workRequested, { key: 'long-transaction' }, { correlationId: 'long-transaction' });
       await h.db.prisma.$transaction(
         async (tx) => {
@@ -232,11 +237,7 @@ describe('messaging conformance (real RabbitMQ and PostgreSQL)', () => {
         { timeout: 10_000 },
       );
       expect(await sweeper.relayBatch(1_000)).toBe(0);
-    } finally {
-      await sweeper.stop();
-      // Its start sweeps without grace: the row goes out.
-      await h.messaging.relay.start();
-    }
+    });
     await waitFor(async () => (await h.ledger('long-transaction')).length === 1, 'the row published once its writer\'s relay is back');
   });
 });
