@@ -122,7 +122,8 @@ function Progress(props: { id: string }) {
             <Stat label="Rejected" value={formatCount(p.orders.rejected)} />
             <Stat label="Cancelled" value={formatCount(p.orders.cancelled)} />
             <Stat label="Imported before" value={formatCount(p.orders.alreadyImported)} />
-            <Stat label="Rate" value={`${formatCount(p.rate.rowsPerSecond)} rows/s · ${formatCount(p.rate.ordersPerSecond)} orders/s`} />
+            <Stat label="Rows per second" value={formatCount(p.rate.rowsPerSecond)} />
+            <Stat label="Orders per second" value={formatCount(p.rate.ordersPerSecond)} />
             <Stat label="Elapsed" value={formatDuration(p.timings.elapsedSeconds)} />
             <Stat label="ETA" value={p.state === 'COMPLETED' ? 'done' : formatDuration(p.etaSeconds)} />
           </dl>
