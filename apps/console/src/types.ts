@@ -7,10 +7,15 @@
  */
 import type { operations } from './openapi.generated';
 
-/** The JSON body of operation `Op`'s answer `Status` (its operationId in docs/openapi.json). */
-export type Answer<Op extends keyof operations, Status extends keyof Answers<Op> = Extract<200, keyof Answers<Op>>> = Answers<Op>[Status] extends { content: { 'application/json': infer Body } }
-  ? Body
-  : never;
+/**
+ * The JSON body of operation `Op`'s answer `Status` (its operationId in docs/openapi.json);
+ * `never` for an answer without one (an operation with no 200 must name its status).
+ */
+export type Answer<Op extends keyof operations, Status extends keyof Answers<Op> = Extract<200, keyof Answers<Op>>> = [Status] extends [never]
+  ? never
+  : Answers<Op>[Status] extends { content: { 'application/json': infer Body } }
+    ? Body
+    : never;
 type Answers<Op extends keyof operations> = operations[Op]['responses'];
 
 export type Order = Answer<'getOrder'>;

@@ -173,20 +173,22 @@ export async function paymentServiceUnderTest(o: { env?: Record<string, string>;
   // Parsed by serviceUnderTest's build, from the environment it composes (database, prefix).
   let config!: PaymentConfig;
   const received: Envelope<any>[] = [];
-  let sut: ServiceUnderTest<Service<Db, Tx>>;
+  let started: ServiceUnderTest<Service<Db, Tx>> | undefined;
   try {
-    sut = await serviceUnderTest({
+    started = await serviceUnderTest({
       database: 'payment',
       prefix,
       env: { PAYMENT_GATEWAY_URL: gateway.url, ...o.env },
       build: (env) => build((config = parseConfig(paymentConfigSchema(0), env))),
     });
-    await sut.tap('payment.events', received);
+    await started.tap('payment.events', received);
   } catch (err) {
     // The simulator is a process of its own: left running, it would outlive the test run.
+    await started?.stop().catch(() => undefined);
     await gateway.stop();
     throw err;
   }
+  const sut = started;
   const { service, ch } = sut;
   return {
     service,
@@ -210,8 +212,11 @@ export async function paymentServiceUnderTest(o: { env?: Record<string, string>;
     },
     build: (instanceId) => build({ ...config, INSTANCE_ID: instanceId }),
     async stop() {
-      await sut.stop();
-      await gateway.stop();
+      try {
+        await sut.stop();
+      } finally {
+        await gateway.stop();
+      }
     },
   };
 }

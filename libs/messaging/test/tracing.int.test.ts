@@ -149,6 +149,8 @@ describe('handler spans and their transaction (tracing on)', () => {
     expect(failed.length).toBeGreaterThanOrEqual(2);
     for (const span of failed) {
       expect(span.status).toMatchObject({ code: SpanStatusCode.ERROR, message: expect.stringContaining('handler is broken for rb-bad') });
+      // Permanent: parked, never retried (a broker's redelivery keeps the attempt).
+      expect(span.attributes['orderflow.delivery.attempt']).toBe(1);
     }
     // The span still measures its handler, not the rest of the batch's transaction (1 ms: each
     // span's clock is anchored on Date.now(), to the millisecond).

@@ -256,10 +256,14 @@ export class OutboxRelay {
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** Age in seconds of the oldest unsent row (0 when none): the outbox lag. */
+  /**
+   * Age in seconds of the oldest unsent row (0 when none): the outbox lag. Never below 0: a row
+   * is dated at its write, rounded to the millisecond, so one written just before the commit of
+   * a long transaction can be dated a fraction of a millisecond after this statement's `now()`.
+   */
   async lagSeconds(): Promise<number> {
     const { rows } = await this.options.pool.query<{ lag: string | null }>(
-      'SELECT extract(epoch FROM now() - min(created_at))::text AS lag FROM outbox_events',
+      'SELECT greatest(0, extract(epoch FROM now() - min(created_at)))::text AS lag FROM outbox_events',
     );
     return Number(rows[0]?.lag ?? 0);
   }
