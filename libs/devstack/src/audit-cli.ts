@@ -1,12 +1,14 @@
 /**
  * `npm run audit [-- --deadline 180 --grace 60 --outbox-age 60]`: audits the system that
- * `npm start` runs (databases orderflow_<service>, or <SERVICE>_DATABASE_URL) and exits non-zero
- * on any violation.
+ * `npm start` runs (databases orderflow_<service>, or <SERVICE>_DATABASE_URL; the payment gateway
+ * simulator's ledger orderflow_payment_gateway, or PAYMENT_GATEWAY_DATABASE_URL) and exits
+ * non-zero on any violation.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { listDatabases, urlEnvVar, withDatabaseName } from '@orderflow/migrate';
 import { audit, formatReport } from './audit';
+import { PAYMENT_GATEWAY } from './services';
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +29,8 @@ async function main(): Promise<void> {
   }
   const report = await audit({
     databases,
+    // Named as startSystem names it: the simulator's database is not one of our schemas.
+    paymentGatewayDatabase: process.env[urlEnvVar(PAYMENT_GATEWAY.database)] ?? withDatabaseName(pgUrl, `${values['database-prefix']}_${PAYMENT_GATEWAY.database}`),
     amqpUrl: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
     topologyPrefix: values['topology-prefix'],
     orderDeadlineS: Number(values.deadline),

@@ -1,14 +1,18 @@
 import amqplib from 'amqplib';
 import { Client } from 'pg';
+import { GATEWAY_CHECK, keptAtGateway, keptMismatches } from './audit-gateway';
 
 /**
  * The invariant auditor: reads every service's state and reports what must never happen —
- * orders that never finish, stock that does not add up, double or unrefunded charges, failed
- * orders still holding stock, events stuck in an outbox (or that no queue takes), parked messages.
+ * orders that never finish, stock that does not add up, double or unrefunded charges, money the
+ * payment gateway kept that the payments do not account for, failed orders still holding stock,
+ * events stuck in an outbox (or that no queue takes), parked messages.
  */
 export interface AuditOptions {
   /** Database URL per service database (`order`, `inventory`, `payment`, `notification`, …). */
   databases: Map<string, string>;
+  /** The payment gateway simulator's ledger database; without it, its check is listed as not run. */
+  paymentGatewayDatabase?: string;
   amqpUrl: string;
   topologyPrefix?: string;
   /** An order not terminal this long after it was placed is a violation. */
@@ -27,7 +31,8 @@ export interface Violation {
 
 export interface AuditReport {
   ok: boolean;
-  checks: Array<{ check: string; ok: boolean; detail: string }>;
+  /** `notRun`: the check could not look (its database not given); it did not pass. */
+  checks: Array<{ check: string; ok: boolean; detail: string; notRun?: true }>;
   violations: Violation[];
   figures: {
     orders: Record<string, number>;
@@ -40,6 +45,8 @@ export interface AuditReport {
     staleOutbox: number;
     /** Outbox rows the broker returned as unroutable: events no queue is bound for. */
     unroutableOutbox: number;
+    /** Orders whose money at the payment gateway differs from the payments' (null: not checked). */
+    gatewayMismatch: number | null;
   };
 }
 
@@ -67,6 +74,10 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
     if (bad.length > 0) violations.push({ check: name, count: bad.length, examples: bad.slice(0, 5) });
     return bad.length;
   };
+  const notRun = (name: string, detail: string): null => {
+    checks.push({ check: name, ok: false, detail, notRun: true });
+    return null;
+  };
 
   // Orders and their statuses (the saga's state lives here).
   const orderRows = await withClient(o.databases.get('order'), async (c) => {
@@ -87,17 +98,21 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
   // Money: at most one successful charge per order; cancelled orders refunded; confirmed orders charged.
   const money = await withClient(o.databases.get('payment'), async (c) =>
     (
-      await c.query<{ order_id: string; charges: string; refunds: string; charged: string | null; refunded: string | null }>(
+      await c.query<{ order_id: string; charges: string; refunds: string; charged: string | null; refunded: string | null; moving: boolean }>(
         `SELECT order_id::text,
                 count(*) FILTER (WHERE type = 'CHARGE' AND status = 'SUCCEEDED')::text AS charges,
                 count(*) FILTER (WHERE type = 'REFUND' AND status = 'SUCCEEDED')::text AS refunds,
                 sum(amount) FILTER (WHERE type = 'CHARGE' AND status = 'SUCCEEDED')::text AS charged,
-                sum(amount) FILTER (WHERE type = 'REFUND' AND status = 'SUCCEEDED')::text AS refunded
+                sum(amount) FILTER (WHERE type = 'REFUND' AND status = 'SUCCEEDED')::text AS refunded,
+                bool_or(updated_at > now() - make_interval(secs => $1)) AS moving
            FROM payments GROUP BY order_id`,
+        [grace],
       )
     ).rows,
   );
-  const payments = new Map((money ?? []).map((r) => [r.order_id, { charges: Number(r.charges), refunds: Number(r.refunds), charged: Number(r.charged ?? 0), refunded: Number(r.refunded ?? 0) }]));
+  const payments = new Map(
+    (money ?? []).map((r) => [r.order_id, { charges: Number(r.charges), refunds: Number(r.refunds), charged: Number(r.charged ?? 0), refunded: Number(r.refunded ?? 0), moving: r.moving }]),
+  );
   const doubleCharged = check(
     'no order is charged more than once',
     [...payments].filter(([, p]) => p.charges > 1 || p.refunds > 1).map(([id, p]) => `${id}: ${p.charges} charges, ${p.refunds} refunds`),
@@ -108,13 +123,27 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
         'money balances: cancelled and rejected orders are refunded, confirmed orders charged their total',
         orders.settled.flatMap((r) => {
           const p = payments.get(r.id) ?? { charges: 0, refunds: 0, charged: 0, refunded: 0 };
-          if (r.status === 'CONFIRMED' && (p.charges !== 1 || Math.abs(p.charged - Number(r.total)) > 0.005)) return [`${r.id} CONFIRMED but charged ${p.charged} of ${r.total}`];
+          // Kept, not charged: a confirmed order whose money was given back is not paid for.
+          if (r.status === 'CONFIRMED' && (p.charges !== 1 || Math.abs(p.charged - p.refunded - Number(r.total)) > 0.005)) {
+            return [`${r.id} CONFIRMED but kept ${p.charged - p.refunded} of ${r.total} (charged ${p.charged}, refunded ${p.refunded})`];
+          }
           if (r.status !== 'CONFIRMED' && p.charged - p.refunded > 0.005) return [`${r.id} ${r.status} but ${p.charged - p.refunded} kept`];
           return [];
         }),
         `orders terminal for more than ${grace}s`,
       )
     : 0;
+
+  // Money at the payment gateway: its own ledger, order by order, against the payments.
+  const atGateway = await withClient(o.paymentGatewayDatabase, (c) => keptAtGateway(c, grace));
+  const gatewayMismatch =
+    atGateway && money
+      ? check(
+          GATEWAY_CHECK,
+          keptMismatches(atGateway, new Map([...payments].map(([id, p]) => [id, { kept: p.charged - p.refunded, moving: p.moving }]))),
+          `charges minus refunds, orders whose money last moved more than ${grace}s ago`,
+        )
+      : notRun(GATEWAY_CHECK, atGateway ? 'not run: no payment database' : 'not run: no payment gateway database given');
 
   // Stock: reserved is exactly what live reservations hold, nothing is negative, failed orders hold nothing.
   const stock = await withClient(o.databases.get('inventory'), async (c) => ({
@@ -207,7 +236,7 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
     ok: violations.length === 0,
     checks,
     violations,
-    figures: { orders: orders.byStatus, doubleCharged, oversold, deadLettered, notTerminal, unrefunded, heldByFailedOrders, staleOutbox, unroutableOutbox },
+    figures: { orders: orders.byStatus, doubleCharged, oversold, deadLettered, notTerminal, unrefunded, heldByFailedOrders, staleOutbox, unroutableOutbox, gatewayMismatch },
   };
 }
 
@@ -215,9 +244,11 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
 export function formatReport(r: AuditReport): string {
   const lines = [
     `orders: ${Object.entries(r.figures.orders).map(([s, n]) => `${s} ${n}`).join(', ') || 'none'}`,
-    ...r.checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'}  ${c.check} (${c.detail})`),
+    ...r.checks.map((c) => `${c.notRun ? 'not run' : c.ok ? 'ok  ' : 'FAIL'}  ${c.check} (${c.detail})`),
   ];
   for (const v of r.violations) lines.push('', `${v.check}: ${v.count} violation(s)`, ...v.examples.map((e) => `  - ${e}`));
+  const notRun = r.checks.filter((c) => c.notRun).length;
   lines.push('', r.ok ? 'audit passed: no invariant is violated' : `audit FAILED: ${r.violations.length} invariant(s) violated`);
+  if (notRun > 0) lines.push(`(${notRun} check(s) not run: see above)`);
   return lines.join('\n');
 }

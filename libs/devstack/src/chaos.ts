@@ -182,7 +182,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
   const unroutable = await sumMetric(system, UNROUTABLE_METRIC);
   say(`unroutable publishes: ${unroutable}`);
-  const report = await audit({ databases: system.databases, amqpUrl: brokerUrl(), topologyPrefix: o.topologyPrefix, orderDeadlineS: 0, graceS: 0, outboxMaxAgeS: 0 });
+  const report = await audit({ databases: system.databases, paymentGatewayDatabase: system.paymentGateway.databaseUrl, amqpUrl: brokerUrl(), topologyPrefix: o.topologyPrefix, orderDeadlineS: 0, graceS: 0, outboxMaxAgeS: 0 });
   say(formatReport(report));
   if (unexpected.length > 0) say(`unexpected exits: ${unexpected.join(', ')}`);
   return {
