@@ -1119,7 +1119,20 @@ export interface operations {
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["UpstreamUnavailable"];
-            503: components["responses"]["Unavailable"];
+            /** @description Service Unavailable: AUTH.KEYS_UNAVAILABLE, DEAD_LETTER.BUSY, GATEWAY.UNAVAILABLE, SERVICE.UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & ({
+                        /** @enum {string} */
+                        code: "AUTH.KEYS_UNAVAILABLE" | "DEAD_LETTER.BUSY" | "GATEWAY.UNAVAILABLE" | "SERVICE.UNAVAILABLE";
+                    } & {
+                        [key: string]: unknown;
+                    });
+                };
+            };
             504: components["responses"]["UpstreamTimeout"];
         };
     };
@@ -1217,7 +1230,20 @@ export interface operations {
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["UpstreamUnavailable"];
-            503: components["responses"]["Unavailable"];
+            /** @description Service Unavailable: AUTH.KEYS_UNAVAILABLE, DEAD_LETTER.BUSY, GATEWAY.UNAVAILABLE, SERVICE.UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & ({
+                        /** @enum {string} */
+                        code: "AUTH.KEYS_UNAVAILABLE" | "DEAD_LETTER.BUSY" | "GATEWAY.UNAVAILABLE" | "SERVICE.UNAVAILABLE";
+                    } & {
+                        [key: string]: unknown;
+                    });
+                };
+            };
             504: components["responses"]["UpstreamTimeout"];
         };
     };
@@ -1329,7 +1355,20 @@ export interface operations {
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["UpstreamUnavailable"];
-            503: components["responses"]["Unavailable"];
+            /** @description Service Unavailable: AUTH.KEYS_UNAVAILABLE, DEAD_LETTER.BUSY, GATEWAY.UNAVAILABLE, SERVICE.UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & ({
+                        /** @enum {string} */
+                        code: "AUTH.KEYS_UNAVAILABLE" | "DEAD_LETTER.BUSY" | "GATEWAY.UNAVAILABLE" | "SERVICE.UNAVAILABLE";
+                    } & {
+                        [key: string]: unknown;
+                    });
+                };
+            };
             504: components["responses"]["UpstreamTimeout"];
         };
     };
@@ -1401,7 +1440,20 @@ export interface operations {
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["UpstreamUnavailable"];
-            503: components["responses"]["Unavailable"];
+            /** @description Service Unavailable: AUTH.KEYS_UNAVAILABLE, DEAD_LETTER.BUSY, GATEWAY.UNAVAILABLE, SERVICE.UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & ({
+                        /** @enum {string} */
+                        code: "AUTH.KEYS_UNAVAILABLE" | "DEAD_LETTER.BUSY" | "GATEWAY.UNAVAILABLE" | "SERVICE.UNAVAILABLE";
+                    } & {
+                        [key: string]: unknown;
+                    });
+                };
+            };
             504: components["responses"]["UpstreamTimeout"];
         };
     };

@@ -1,10 +1,20 @@
 import { createHash } from 'node:crypto';
 import type { ConfirmChannel, GetMessage } from 'amqplib';
+import type { Pool } from 'pg';
+import { AdvisoryLockTimeoutError, withAdvisoryLock } from '@orderflow/db';
 import { AppError, errorMessage } from '@orderflow/errors';
 import type { Broker } from './broker/connection';
 import { publishMandatory } from './broker/returns';
 import { H } from './headers';
 import type { Topology } from './topology';
+
+/** A service's dead-letter queue, and what its walks need. */
+export interface DeadLetterQueue {
+  broker: Broker;
+  topology: Topology;
+  /** The database the service's processes share: their walks take turns through it (without it, only this process's do). */
+  pool?: Pool;
+}
 
 /** A message parked in a service's dead-letter queue, as an operator sees it. */
 export interface ParkedMessage {
@@ -33,14 +43,7 @@ export interface ParkedFilter {
 }
 
 /** One entry of the broker's `x-death` header: why and where it dead-lettered a message. */
-interface Death {
-  queue?: unknown;
-  reason?: unknown;
-  count?: unknown;
-  time?: unknown;
-  exchange?: unknown;
-  'routing-keys'?: unknown;
-}
+type Death = Partial<Record<'queue' | 'reason' | 'count' | 'time' | 'exchange' | 'routing-keys', unknown>>;
 
 /** Headers the broker adds when it dead-letters a message itself. */
 const DEATH_HEADERS = ['x-death', 'x-first-death-queue', 'x-first-death-reason', 'x-first-death-exchange', 'x-last-death-queue', 'x-last-death-reason', 'x-last-death-exchange'];
@@ -134,9 +137,8 @@ const walks = new WeakMap<Broker, Map<string, Promise<void>>>();
  * Runs `fn` once every walk of `queue` this process started before has ended. A walk holds
  * every message it has taken until it ends, so a walk running beside it would see only what
  * is left: a replay would miss the messages a list holds, and a list would answer fewer.
- * Within one process, walks queue up here. Processes do not see each other's walks (replicas
- * of a service, two operators reaching two of them): there the same race stays possible,
- * for the length of a walk (docs/contract.md, "Dead letters").
+ * Within one process, walks queue up here, in memory; across processes, `acrossProcesses`
+ * makes them take turns as well.
  */
 function oneWalkAtATime<T>(broker: Broker, queue: string, fn: () => Promise<T>): Promise<T> {
   let queues = walks.get(broker);
@@ -153,23 +155,39 @@ function oneWalkAtATime<T>(broker: Broker, queue: string, fn: () => Promise<T>):
   return mine;
 }
 
+/** The advisory lock class of dead-letter walks (the queue's name says which queue). */
+const WALK_LOCK = { classId: 0x444c5157, waitMs: 30_000 };
+
+/**
+ * Runs `fn` while no other process of the service walks `queue`: under a session advisory lock
+ * on the database they share; inside `oneWalkAtATime`, so a process waits in memory first and
+ * holds at most one connection for this (none while it waits). Waiting longer than `waitMs`
+ * (within the gateway's read timeout) fails with `DEAD_LETTER.BUSY` (HTTP 503), no message touched.
+ */
+function acrossProcesses<T>(pool: Pool | undefined, queue: string, fn: () => Promise<T>): Promise<T> {
+  if (!pool) return fn();
+  return withAdvisoryLock(pool, { classId: WALK_LOCK.classId, name: queue }, fn, WALK_LOCK).catch((err: unknown) => {
+    throw err instanceof AdvisoryLockTimeoutError ? new AppError('DEAD_LETTER.BUSY', `another process of the service is walking ${queue}; try again`, { category: 'transient', cause: err }) : err;
+  });
+}
+
 /**
  * Walks the dead-letter queue once without losing anything: every message is taken unacked,
  * `visit` decides to keep it or to settle it, and all kept messages are returned to the queue
  * together at the end (returning them one by one would hand them straight back to `get`).
- * Answers the queue's depth when the walk began: no walk of this process held any message then.
+ * Answers the queue's depth when the walk began: no walk it takes turns with held any message then.
  */
 function walk(
-  broker: Broker,
-  topology: Topology,
+  { broker, topology, pool }: DeadLetterQueue,
   visit: (msg: GetMessage, parked: ParkedMessage, ch: ConfirmChannel) => Promise<'keep' | 'settled'>,
   limit = Infinity,
 ): Promise<number> {
-  return oneWalkAtATime(broker, topology.deadLetterQueue, () => broker.withChannel(true, async (ch) => {
-    const { messageCount } = await ch.checkQueue(topology.deadLetterQueue);
+  const queue = topology.deadLetterQueue;
+  return oneWalkAtATime(broker, queue, () => acrossProcesses(pool, queue, () => broker.withChannel(true, async (ch) => {
+    const { messageCount } = await ch.checkQueue(queue);
     let kept = 0;
     for (let seen = 0; seen < Math.min(messageCount, limit); seen++) {
-      const msg = await ch.get(topology.deadLetterQueue, { noAck: false });
+      const msg = await ch.get(queue, { noAck: false });
       if (!msg) break;
       if ((await visit(msg, describe(msg), ch)) === 'keep') kept++;
     }
@@ -177,11 +195,11 @@ function walk(
     // A quorum queue takes the returns back asynchronously (a Raft command): wait until it
     // counts them again, so that a walk right after this one sees every parked message.
     for (let waited = 0; kept > 0 && waited < 2_000; waited += 20) {
-      if ((await ch.checkQueue(topology.deadLetterQueue)).messageCount >= kept) break;
+      if ((await ch.checkQueue(queue)).messageCount >= kept) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     return messageCount;
-  }));
+  })));
 }
 
 /**
@@ -189,10 +207,10 @@ function walk(
  * first, from one walk (they stay parked): the depth is the queue's count when that walk
  * began, so it agrees with the messages.
  */
-export async function parkedSnapshot(broker: Broker, topology: Topology, filter: ParkedFilter = {}, limit = 1000): Promise<{ depth: number; items: ParkedMessage[] }> {
+export async function parkedSnapshot(dlq: DeadLetterQueue, filter: ParkedFilter = {}, limit = 1000): Promise<{ depth: number; items: ParkedMessage[] }> {
   const matches = matcher(filter);
   const items: ParkedMessage[] = [];
-  const depth = await walk(broker, topology, async (_msg, parked) => {
+  const depth = await walk(dlq, async (_msg, parked) => {
     if (matches(parked)) items.push(parked);
     return 'keep';
   }, limit);
@@ -200,8 +218,8 @@ export async function parkedSnapshot(broker: Broker, topology: Topology, filter:
 }
 
 /** Lists parked messages, oldest first (they stay parked). */
-export async function listParked(broker: Broker, topology: Topology, filter: ParkedFilter = {}, limit = 1000): Promise<ParkedMessage[]> {
-  return (await parkedSnapshot(broker, topology, filter, limit)).items;
+export async function listParked(dlq: DeadLetterQueue, filter: ParkedFilter = {}, limit = 1000): Promise<ParkedMessage[]> {
+  return (await parkedSnapshot(dlq, filter, limit)).items;
 }
 
 /**
@@ -211,21 +229,19 @@ export async function listParked(broker: Broker, topology: Topology, filter: Par
  * call then rejects with `DEAD_LETTER.NOT_REPLAYED` (a conflict) saying how many were replayed
  * and which were not, and why.
  */
-export async function replayParked(broker: Broker, topology: Topology, filter: ParkedFilter): Promise<number> {
+export async function replayParked(dlq: DeadLetterQueue, filter: ParkedFilter): Promise<number> {
   let replayed = 0;
   /** Messages left parked, by the queue they were to go back to: how many and why. */
   const notReplayed = new Map<string, { count: number; reason: string }>();
   const matches = matcher(filter);
-  await walk(broker, topology, async (msg, parked, ch) => {
+  await walk(dlq, async (msg, parked, ch) => {
     if (!matches(parked) || !parked.originalQueue) return 'keep';
     const headers: Record<string, unknown> = { ...msg.properties.headers };
-    for (const h of [H.attempt, H.lastError, H.parkedId, H.parkedAt, H.parkReason, H.error, H.errorCode, H.attempts, H.originalQueue, ...DEATH_HEADERS]) {
-      delete headers[h];
-    }
+    for (const h of [H.attempt, H.lastError, H.parkedId, H.parkedAt, H.parkReason, H.error, H.errorCode, H.attempts, H.originalQueue, ...DEATH_HEADERS]) delete headers[h];
     headers[H.replayedAt] = new Date().toISOString();
     let refusal: string | undefined;
     try {
-      const returned = await publishMandatory(ch, topology.directExchange, parked.originalQueue, msg.content, {
+      const returned = await publishMandatory(ch, dlq.topology.directExchange, parked.originalQueue, msg.content, {
         persistent: true,
         contentType: msg.properties.contentType,
         messageId: msg.properties.messageId,
@@ -262,10 +278,10 @@ export async function replayParked(broker: Broker, topology: Topology, filter: P
 }
 
 /** Deletes matching parked messages for good. */
-export async function discardParked(broker: Broker, topology: Topology, filter: ParkedFilter): Promise<number> {
+export async function discardParked(dlq: DeadLetterQueue, filter: ParkedFilter): Promise<number> {
   let discarded = 0;
   const matches = matcher(filter);
-  await walk(broker, topology, async (msg, parked, ch) => {
+  await walk(dlq, async (msg, parked, ch) => {
     if (!matches(parked)) return 'keep';
     ch.ack(msg);
     discarded++;
@@ -278,6 +294,6 @@ export async function discardParked(broker: Broker, topology: Topology, filter: 
  * Messages waiting in the dead-letter queue (for metrics and the auditor): the broker's count
  * of ready messages, so fewer while a walk (of any process) holds some.
  */
-export async function parkedCount(broker: Broker, topology: Topology): Promise<number> {
+export async function parkedCount({ broker, topology }: DeadLetterQueue): Promise<number> {
   return broker.withChannel(false, async (ch) => (await ch.checkQueue(topology.deadLetterQueue)).messageCount);
 }

@@ -9,7 +9,7 @@ export { OutboxRelay, type RelayOptions } from './outbox/relay';
 export { QueueConsumer } from './consumer/queue-consumer';
 export type { ConsumerOptions, ConsumerState, ConsumerStatus } from './consumer/options';
 export { BULK_LANE, on, onBatch, selectLanes, type Lane, type Lanes, type Handler, type BatchHandler, type HandlerContext, type MessageContext, type HandlerSpec, type Subscriptions, type QueueSubscription } from './handlers';
-export { listParked, parkedSnapshot, replayParked, discardParked, parkedCount, type ParkedMessage, type ParkedFilter } from './dead-letters';
+export { listParked, parkedSnapshot, replayParked, discardParked, parkedCount, type ParkedMessage, type ParkedFilter, type DeadLetterQueue } from './dead-letters';
 export { pruneInbox, startInboxRetention, type InboxRetentionOptions } from './inbox';
 export { subscriptionMismatches, assertSubscriptions } from './subscriptions';
 export { Messaging, type MessagingOptions, type MessagingStatus, type Publish } from './messaging';

@@ -4,7 +4,7 @@ import type { Logger } from '@orderflow/logging';
 import { Broker } from './broker/connection';
 import { QueueConsumer } from './consumer/queue-consumer';
 import type { ConsumerStatus } from './consumer/options';
-import { discardParked, listParked, parkedCount, parkedSnapshot, replayParked, type ParkedFilter, type ParkedMessage } from './dead-letters';
+import { discardParked, listParked, parkedCount, parkedSnapshot, replayParked, type DeadLetterQueue, type ParkedFilter, type ParkedMessage } from './dead-letters';
 import { selectLanes, type Lanes, type Subscriptions } from './handlers';
 import { assertSubscriptions, partsOf } from './subscriptions';
 import { startInboxRetention } from './inbox';
@@ -22,7 +22,8 @@ export interface MessagingOptions<Tx extends SqlClient> {
   connectionName: string;
   /**
    * The service's pg pool (shared with its Prisma adapter, the one `transaction` runs on): the
-   * relay claims rows with it, consumers count redeliveries on it and probe it when it fails.
+   * relay claims rows with it, consumers count redeliveries on it and probe it when it fails,
+   * and the service's processes take turns walking the dead-letter queue through it.
    */
   pool: Pool;
   transaction: TransactionRunner<Tx>;
@@ -218,13 +219,22 @@ export class Messaging<Tx extends SqlClient> {
       .map(([queue]) => queue);
   }
 
+  /** The service's dead-letter queue: walked by one process of the service at a time (through `pool`). */
+  private get deadLetterQueue(): DeadLetterQueue {
+    return { broker: this.broker, topology: this.o.topology, pool: this.o.pool };
+  }
+
+  /**
+   * Listing, replaying and discarding each walk the queue, one walk at a time across the
+   * service's processes; one kept waiting too long fails with `DEAD_LETTER.BUSY` (transient).
+   */
   readonly deadLetters = {
-    list: (filter?: ParkedFilter, limit?: number): Promise<ParkedMessage[]> => listParked(this.broker, this.o.topology, filter, limit),
+    list: (filter?: ParkedFilter, limit?: number): Promise<ParkedMessage[]> => listParked(this.deadLetterQueue, filter, limit),
     /** The depth and the first parked messages, from one walk (they agree). */
-    snapshot: (filter?: ParkedFilter, limit?: number): Promise<{ depth: number; items: ParkedMessage[] }> => parkedSnapshot(this.broker, this.o.topology, filter, limit),
-    replay: (filter: ParkedFilter): Promise<number> => replayParked(this.broker, this.o.topology, filter),
-    discard: (filter: ParkedFilter): Promise<number> => discardParked(this.broker, this.o.topology, filter),
-    count: (): Promise<number> => parkedCount(this.broker, this.o.topology),
+    snapshot: (filter?: ParkedFilter, limit?: number): Promise<{ depth: number; items: ParkedMessage[] }> => parkedSnapshot(this.deadLetterQueue, filter, limit),
+    replay: (filter: ParkedFilter): Promise<number> => replayParked(this.deadLetterQueue, filter),
+    discard: (filter: ParkedFilter): Promise<number> => discardParked(this.deadLetterQueue, filter),
+    count: (): Promise<number> => parkedCount(this.deadLetterQueue),
   };
 
   /**

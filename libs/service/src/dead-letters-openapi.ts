@@ -44,6 +44,8 @@ type CheckedAnswers = [Accepts<typeof parkedMessage, ParkedMessage>, Accepts<z.Z
 export function deadLetterRoutes(services: readonly [string, ...string[]]): RouteDoc[] {
   const service = z.enum(services).meta({ description: "The service whose dead-letter queue it is (its topology's name)" });
   const common = { tag: 'Dead letters', roles: ['admin'] as const };
+  // Every route walks the queue, one walk at a time across the service's processes: 503 when another held it too long.
+  const busy = ['DEAD_LETTER.BUSY'];
   return [
     {
       ...common,
@@ -55,6 +57,7 @@ export function deadLetterRoutes(services: readonly [string, ...string[]]): Rout
       params: z.object({ service }),
       query: listQuery,
       answers: { 200: { description: 'The depth, the groups and the messages without their bodies', json: deadLetterList } },
+      problems: { 503: busy },
     },
     {
       ...common,
@@ -64,7 +67,7 @@ export function deadLetterRoutes(services: readonly [string, ...string[]]): Rout
       summary: 'One parked message, with its body',
       params: z.object({ service, parkedId: z.uuid() }),
       answers: { 200: { description: 'The parked message', json: parkedMessage } },
-      problems: { 404: ['DEAD_LETTER.NOT_FOUND'] },
+      problems: { 404: ['DEAD_LETTER.NOT_FOUND'], 503: busy },
     },
     {
       ...common,
@@ -76,7 +79,7 @@ export function deadLetterRoutes(services: readonly [string, ...string[]]): Rout
       params: z.object({ service }),
       body: filter,
       answers: { 200: { description: 'How many were replayed', json: z.object({ replayed: z.number().int() }) } },
-      problems: { 409: ['DEAD_LETTER.NOT_REPLAYED'] },
+      problems: { 409: ['DEAD_LETTER.NOT_REPLAYED'], 503: busy },
     },
     {
       ...common,
@@ -87,6 +90,7 @@ export function deadLetterRoutes(services: readonly [string, ...string[]]): Rout
       params: z.object({ service }),
       body: filter,
       answers: { 200: { description: 'How many were discarded', json: z.object({ discarded: z.number().int() }) } },
+      problems: { 503: busy },
     },
   ];
 }
