@@ -9,25 +9,17 @@ import { REPO_ROOT } from './asyncapi-services';
 import { CONSOLE_TYPES_FILE, renderConsoleTypes } from './console-types';
 import { OPENAPI_FILE, renderOpenApi } from './openapi';
 
-/** A document of the contract: where it is committed and how it is written from the code. */
-export interface ContractDocument {
-  file: string;
-  render: () => string | Promise<string>;
-}
-
-/** Every document `npm run contract` writes. */
-export const DOCUMENTS: ContractDocument[] = [
-  { file: OPENAPI_FILE, render: () => renderOpenApi() },
-  { file: ASYNCAPI_FILE, render: () => renderAsyncApi() },
-  // From the document as written just above, so one run leaves the two in step.
-  { file: CONSOLE_TYPES_FILE, render: () => renderConsoleTypes(renderOpenApi()) },
-];
-
-/** Every document, rendered from the code as it is now. */
-export async function renderDocuments(): Promise<GeneratedFile[]> {
-  const files: GeneratedFile[] = [];
-  for (const { file, render } of DOCUMENTS) files.push({ file, content: await render() });
-  return files;
+/**
+ * Every document, rendered from the code as it is now; the console's types from the OpenAPI
+ * document rendered here, so one run leaves the two in step.
+ */
+async function renderDocuments(): Promise<GeneratedFile[]> {
+  const openapi = renderOpenApi();
+  return [
+    { file: OPENAPI_FILE, content: openapi },
+    { file: ASYNCAPI_FILE, content: renderAsyncApi() },
+    { file: CONSOLE_TYPES_FILE, content: await renderConsoleTypes(openapi) },
+  ];
 }
 
 if (require.main === module) runGenerator(renderDocuments, { root: REPO_ROOT, fix: 'npm run contract' });

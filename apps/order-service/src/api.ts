@@ -8,20 +8,18 @@ import { groupCommit } from '@orderflow/service';
 import type { Messaging } from '@orderflow/messaging';
 import type { SqlClient } from '@orderflow/db';
 import type { Db, Tx } from './db';
-import { CANCEL_REASONS } from './decide';
+import { CANCEL_REASONS, ORDER_STATUSES } from './decide';
 import type { Contact } from './history';
 import { orderMetrics } from './metrics';
 import { parseOrderRequest } from './requests';
 import { insertOrders, type NewOrder, type Placement, type PlacementResult } from './store';
 import { outcomeContract, transition } from './transition';
 
-const STATUSES = ['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'REJECTED', 'CANCELLED'] as const;
-
 export const idempotencyKey = z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 export const orderIdParam = z.object({ id: z.uuid() });
 export const listQuery = z.object({
   customerId: z.string().min(1).max(200).optional(),
-  status: z.enum(STATUSES).optional(),
+  status: z.enum(ORDER_STATUSES).optional(),
   /** Placed at or after / before these instants (ISO 8601 with an offset). */
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),
@@ -51,14 +49,14 @@ export const orderView = z
   .object({
     orderId: z.uuid(),
     customerId: z.string(),
-    status: z.enum(STATUSES),
+    status: z.enum(ORDER_STATUSES),
     total: z.number().nullable().meta({ description: 'What is charged once inventory priced the order; before that the claimed total, or null' }),
     paymentMethod: z.string(),
     customerEmail: z.string().nullable(),
     customerPhone: z.string().nullable(),
     shippingAddress: z.string().nullable(),
     items: z.array(z.object({ productId: z.string(), quantity: z.number().int(), unitPrice: z.number().nullable() })),
-    timeline: z.array(z.object({ status: z.enum(STATUSES), at: timestamp, reason: z.string().nullable() })),
+    timeline: z.array(z.object({ status: z.enum(ORDER_STATUSES), at: timestamp, reason: z.string().nullable() })),
     version: z.number().int().meta({ description: 'Sequence number of the last event of the order' }),
     createdAt: timestamp,
     updatedAt: timestamp,

@@ -2,7 +2,8 @@
  * The order lifecycle as a pure function: current status + what happened → the next status,
  * the reason recorded in the timeline and the event to emit (docs/contract.md, "Order statuses").
  */
-export type OrderStatus = 'PENDING' | 'STOCK_RESERVED' | 'CONFIRMED' | 'REJECTED' | 'CANCELLED';
+export const ORDER_STATUSES = ['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'REJECTED', 'CANCELLED'] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
 export type SagaInput =
   | { type: 'stock-reserved' }

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { waitFor } from '@orderflow/testkit';
-import { createTracing, InMemorySpanExporter, SpanKind } from '@orderflow/tracing';
+import { createTracing, inMemorySpanExporter, SpanKind } from '@orderflow/tracing';
 import { paymentServiceUnderTest, reservation, type PaymentServiceUnderTest } from './support';
 
 describe('the payment service traced with the tracing it is given (real PostgreSQL and RabbitMQ, the gateway simulator)', () => {
   // As a test gives it: spans kept in memory. The OTEL_* variables leave the process's own off.
-  const spans = new InMemorySpanExporter();
+  const spans = inMemorySpanExporter();
   const tracing = createTracing({ service: 'payment-service', exporter: spans });
   let sut: PaymentServiceUnderTest;
 

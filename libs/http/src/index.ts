@@ -2,7 +2,7 @@ export { createApp, type AppOptions } from './app';
 export { createMetricsRegistry } from './metrics';
 export type { DetailOnRequest, Liveness, LivenessCheck, ReadinessCheck } from './probes';
 export { HttpError, problemSchema, type Problem } from './problem';
-export { BEARER_SCHEME, openApiPath, operationOf, pathItems, problemCodes, timestamp, type Answer, type RouteDoc, type ServiceApi } from './openapi';
+export { BEARER_SCHEME, operationOf, pathItems, timestamp, type Answer, type RouteDoc, type ServiceApi } from './openapi';
 export {
   authenticate,
   requireRole,

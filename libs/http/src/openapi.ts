@@ -90,7 +90,7 @@ const sharedAnswers = new Map(
 );
 
 /** The problem codes a route may answer by status: its own and those its shape implies. */
-export function problemCodes(route: RouteDoc): Map<number, string[]> {
+function problemCodes(route: RouteDoc): Map<number, string[]> {
   const codes = new Map<number, string[]>();
   const add = (status: number, ...more: string[]): void => void codes.set(status, [...(codes.get(status) ?? []), ...more]);
   const validated = route.params ?? route.query ?? route.headers ?? (route.body instanceof z.ZodType ? route.body : undefined);
@@ -147,7 +147,7 @@ export function operationOf(route: RouteDoc): ZodOpenApiOperationObject {
 }
 
 /** Express's `/api/orders/:id` as an OpenAPI path: `/api/orders/{id}`. */
-export const openApiPath = (expressPath: string): string => expressPath.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
+const openApiPath = (expressPath: string): string => expressPath.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
 
 /** The path items of routes, keyed by OpenAPI path (sorted: the document's order is stable). */
 export function pathItems(routes: readonly RouteDoc[]): ZodOpenApiPathsObject {

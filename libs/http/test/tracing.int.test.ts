@@ -2,11 +2,11 @@ import express from 'express';
 import request from 'supertest';
 import { Registry } from 'prom-client';
 import { AppError } from '@orderflow/errors';
-import { createTracing, InMemorySpanExporter, SpanKind } from '@orderflow/tracing';
+import { createTracing, inMemorySpanExporter, SpanKind } from '@orderflow/tracing';
 import { createApp } from '../src';
 import { captureLogs } from './capture-logs';
 
-const exporter = new InMemorySpanExporter();
+const exporter = inMemorySpanExporter();
 const tracing = createTracing({ service: 'http-test', exporter });
 const metrics = new Registry();
 

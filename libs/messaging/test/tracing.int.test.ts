@@ -1,5 +1,5 @@
 import amqplib from 'amqplib';
-import { createTracing, InMemorySpanExporter, SpanKind, SpanStatusCode, type ReadableSpan, type Tracing } from '@orderflow/tracing';
+import { createTracing, inMemorySpanExporter, SpanKind, SpanStatusCode, type ReadableSpan, type Tracing } from '@orderflow/tracing';
 import { Harness } from './harness';
 import { AMQP_URL, waitFor } from './support';
 
@@ -35,7 +35,7 @@ const outboxRows = async (h: Harness) =>
   (await h.db.pool.query<{ event_id: string; trace_context: string | null }>('SELECT event_id::text, trace_context FROM outbox_events')).rows;
 
 describe('traces through the outbox and the broker (tracing on)', () => {
-  const spans = new InMemorySpanExporter();
+  const spans = inMemorySpanExporter();
   const tracing = createTracing({ service: 'worker', exporter: spans });
   let h: Harness;
 
@@ -112,7 +112,7 @@ describe('traces through the outbox and the broker (tracing on)', () => {
 });
 
 describe('handler spans and their transaction (tracing on)', () => {
-  const spans = new InMemorySpanExporter();
+  const spans = inMemorySpanExporter();
   const tracing = createTracing({ service: 'worker', exporter: spans });
   let h: Harness;
 
@@ -162,7 +162,7 @@ describe('handler spans and their transaction (tracing on)', () => {
 describe('tracing off (no Tracing given)', () => {
   it('writes no trace context to the outbox, adds no header to the message and records no span, even inside a traced caller', async () => {
     // A tracing exists in the process (as another component's could), but messaging was given none.
-    const elsewhere = new InMemorySpanExporter();
+    const elsewhere = inMemorySpanExporter();
     const other = createTracing({ service: 'other', exporter: elsewhere });
     const h = await Harness.create({ relayPollIntervalMs: 60_000 });
     try {

@@ -118,7 +118,7 @@ export function queueMetrics(registry: Registry, broker: Broker, queues: () => r
       },
     });
   };
-  const unknown = '-1: unknown (the broker not connected, not answering within ${QUEUE_READ_TIMEOUT_MS / 1000} s, or without the queue)';
+  const unknown = `-1: unknown (the broker not connected, not answering within ${QUEUE_READ_TIMEOUT_MS / 1000} s, or without the queue)`;
   gauge('orderflow_queue_messages', `Messages ready in a queue the process consumes, or its dead-letter queue (the consumers' lag; ${unknown})`, (s) => s.messages);
   gauge('orderflow_queue_consumers', `Consumers of a queue the process consumes, or of its dead-letter queue (${unknown})`, (s) => s.consumers);
   return read;

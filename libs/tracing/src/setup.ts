@@ -1,37 +1,11 @@
-import { context, diag, DiagLogLevel, type DiagLogFunction } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { setGlobalErrorHandler } from '@opentelemetry/core';
-import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OtlpProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  ConsoleSpanExporter,
-  SimpleSpanProcessor,
-  type Sampler,
-  type SpanExporter,
-  type SpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
-import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import type { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { ConfigError } from '@orderflow/config';
-import { Tracing } from './tracing';
+import { EXPORTERS, PROTOCOLS, type ExporterName, type Protocol, type Report, type TracingOptions, type TracingSettings } from './options';
+import type { Tracing } from './tracing';
+
+export type { Report, TracingOptions, TracingSettings } from './options';
 
 type Env = Record<string, string | undefined>;
-
-/** Where the SDK's own troubles go (an exporter whose collector is away): at most one line a minute. */
-export type Report = (message: string, meta: Record<string, unknown>) => void;
-
-const EXPORTERS = ['otlp', 'console', 'none'] as const;
-type ExporterName = (typeof EXPORTERS)[number];
-const PROTOCOLS = ['http/protobuf', 'http/json'] as const;
-type Protocol = (typeof PROTOCOLS)[number];
-
-/** What the OTEL_* variables ask for; undefined when tracing is off. */
-export interface TracingSettings {
-  exporters: Array<Exclude<ExporterName, 'none'>>;
-  protocol: Protocol;
-}
 
 /**
  * Reads the standard variables. Tracing is OFF unless asked for: `OTEL_TRACES_EXPORTER`
@@ -60,77 +34,19 @@ export function tracingSettings(env: Env = process.env): TracingSettings | undef
 }
 
 /**
- * Once per process, as the OpenTelemetry API's globals are: contexts follow async calls
- * (AsyncLocalStorage), and the SDK's own errors and warnings go to `report`.
+ * The SDK (sdk.ts), required when first needed: its modules and exporters are a noticeable part
+ * of a process's start-up, which a process with tracing off should not pay.
  */
-let globalsSet = false;
-let report: Report = (message, meta) => process.stderr.write(`${message} ${JSON.stringify(meta)}\n`);
-
-/** The SDK's troubles, one line a minute at most whatever their number (a collector away fails every export). */
-function throttled(intervalMs = 60_000): (message: string, detail?: unknown) => void {
-  let last = -Infinity;
-  let suppressed = 0;
-  return (message, detail) => {
-    const now = Date.now();
-    if (now - last < intervalMs) {
-      suppressed++;
-      return;
-    }
-    last = now;
-    report(`tracing: ${message}`, { ...(detail === undefined ? {} : { err: detail instanceof Error ? detail.message : String(detail) }), suppressedSinceLast: suppressed });
-    suppressed = 0;
-  };
-}
-
-function setGlobals(): void {
-  if (globalsSet) return;
-  globalsSet = true;
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  const log = throttled();
-  // An exporter that fails (no collector at the endpoint) reports here, never throws into a request.
-  setGlobalErrorHandler((err) => log('span export failed; spans are dropped until the collector answers', err));
-  const warn: DiagLogFunction = (message, ...args) => log(message, args[0]);
-  const quiet: DiagLogFunction = () => undefined;
-  diag.setLogger({ error: warn, warn, info: quiet, debug: quiet, verbose: quiet }, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
-}
-
-export interface TracingOptions {
-  /** `service.name`, unless OTEL_SERVICE_NAME names another. */
-  service: string;
-  /**
-   * Where ended spans go. `exporter`: each span exported as it ends (tests: an
-   * `InMemorySpanExporter`); `processors`: as given (the OTLP exporter behind a batch processor).
-   */
-  exporter?: SpanExporter;
-  processors?: SpanProcessor[];
-  /** Default: from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (parent-based, always on). */
-  sampler?: Sampler;
-  /** Where the SDK's own errors go (the process's last given; default stderr). */
-  report?: Report;
-}
+const sdk = (): typeof import('./sdk') => require('./sdk') as typeof import('./sdk');
 
 /** Tracing with the given exporters: see `tracingFromEnv` for a service's. */
 export function createTracing(o: TracingOptions): Tracing {
-  if (o.report) report = o.report;
-  setGlobals();
-  const resource = defaultResource()
-    .merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: o.service }))
-    // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win.
-    .merge(detectResources({ detectors: [envDetector] }));
-  const provider = new BasicTracerProvider({
-    resource,
-    ...(o.sampler ? { sampler: o.sampler } : {}),
-    spanProcessors: [...(o.exporter ? [new SimpleSpanProcessor(o.exporter)] : []), ...(o.processors ?? [])],
-  });
-  return new Tracing(String(resource.attributes[ATTR_SERVICE_NAME] ?? o.service), provider.getTracer('@orderflow/tracing'), provider);
+  return sdk().createTracing(o);
 }
 
-function processorsOf(settings: TracingSettings): SpanProcessor[] {
-  return settings.exporters.map((name) => {
-    if (name === 'console') return new SimpleSpanProcessor(new ConsoleSpanExporter());
-    // Batches leave on a timer, off the request's path; a full queue drops spans, never waits.
-    return new BatchSpanProcessor(settings.protocol === 'http/json' ? new OtlpJsonExporter() : new OtlpProtobufExporter());
-  });
+/** For tests: an exporter that keeps the spans in memory, as they end. */
+export function inMemorySpanExporter(): InMemorySpanExporter {
+  return sdk().inMemorySpanExporter();
 }
 
 /** One per service name and process: the payment gateway's client and the service share it. */
@@ -154,10 +70,13 @@ function settingsOrExit(): TracingSettings | undefined {
  * For the composition of a process: a bad value stops it (exit 78, the variable named).
  */
 export function tracingFromEnv(service: string, options: { report?: Report } = {}): Tracing | undefined {
-  if (options.report) report = options.report;
-  if (fromEnv.has(service)) return fromEnv.get(service);
+  if (fromEnv.has(service)) {
+    const made = fromEnv.get(service);
+    if (made && options.report) sdk().setReport(options.report);
+    return made;
+  }
   const settings = settingsOrExit();
-  const tracing = settings ? createTracing({ service, processors: processorsOf(settings), report: options.report }) : undefined;
+  const tracing = settings ? sdk().createTracing({ service, processors: sdk().processorsOf(settings), report: options.report }) : undefined;
   fromEnv.set(service, tracing);
   return tracing;
 }

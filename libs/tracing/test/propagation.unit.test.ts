@@ -1,6 +1,6 @@
-import { createTracing, InMemorySpanExporter, SpanKind, startBatch, startClient, startHandler, startPublish, startServer } from '../src';
+import { createTracing, inMemorySpanExporter, SpanKind, startBatch, startClient, startHandler, startPublish, startServer } from '../src';
 
-const exporter = new InMemorySpanExporter();
+const exporter = inMemorySpanExporter();
 const tracing = createTracing({ service: 'unit', exporter });
 const TRACE = '0af7651916cd43dd8448eb211c80319c';
 const PARENT = 'b7ad6b7169203331';

@@ -3,7 +3,7 @@ import type { SqlClient } from '@orderflow/db';
 import { requireRole } from '@orderflow/http';
 import type { Messaging } from '@orderflow/messaging';
 import { cachedFor } from '@orderflow/service';
-import { metricsSummary } from './metrics-summary';
+import { metricsSummary, sagaLookbackFor } from './metrics-summary';
 
 /**
  * How long one reading answers every caller: the reading counts the whole `orders` table, and
@@ -28,7 +28,7 @@ export function adminMetricsApi(deps: AdminMetricsDeps, cacheMs = ADMIN_METRICS_
       broker: deps.messaging.broker,
       topologyPrefix: deps.config.TOPOLOGY_PREFIX,
       now: deps.now,
-      ...(deps.config.ORDER_DEADLINE_S === undefined ? {} : { sagaLookbackS: 2 * deps.config.ORDER_DEADLINE_S }),
+      sagaLookbackS: sagaLookbackFor(deps.config.ORDER_DEADLINE_S),
     }),
   );
   return (router: Router): void => {

@@ -2,14 +2,13 @@ import { z } from 'zod';
 import type { SqlClient } from '@orderflow/db';
 import { timestamp } from '@orderflow/http';
 import type { Broker } from '@orderflow/messaging';
+import { ORDER_STATUSES, type OrderStatus } from '../decide';
 import { OUTCOME_EVENTS, OUTCOMES } from '../metrics';
 import { deadLetterDepths, SERVICES } from './broker';
 
 // The figures of GET /api/admin/metrics (docs/contract.md), each read where it is kept: the
 // orders' statuses and history in the order database, the dead letters in the broker. Reused by
 // GET /api/admin/system.
-
-export const ORDER_STATUSES = ['PENDING', 'STOCK_RESERVED', 'CONFIRMED', 'REJECTED', 'CANCELLED'] as const;
 
 /** The throughput windows, in minutes. */
 export const WINDOWS = { '1m': 1, '5m': 5, '15m': 15 } as const;
@@ -21,9 +20,12 @@ export const SAGA_SAMPLE = 5_000;
 /**
  * How long before the window an order whose saga ended in it may have been placed: twice the
  * default ORDER_DEADLINE_S (the sweeper ends every saga at its deadline, the margin covers a
- * sweeper that lags). GET /api/admin/metrics passes twice the configured one.
+ * sweeper that lags). The admin endpoints pass twice the configured one (`sagaLookbackFor`).
  */
 export const SAGA_LOOKBACK_S = 240;
+
+/** The lookback for a configured ORDER_DEADLINE_S (both admin endpoints read the saga with it). */
+export const sagaLookbackFor = (orderDeadlineS: number | undefined): number | undefined => (orderDeadlineS === undefined ? undefined : 2 * orderDeadlineS);
 
 const count = z.number().int().nonnegative();
 const seconds = z.number().nonnegative().nullable().meta({ description: 'Seconds; null when no order finished in the window' });
@@ -38,7 +40,7 @@ export const adminMetricsResponse = z.object({
   at: timestamp.meta({ description: 'When the figures were read' }),
   orders: z.object({
     total: count,
-    byStatus: z.object(Object.fromEntries(ORDER_STATUSES.map((s) => [s, count])) as Record<(typeof ORDER_STATUSES)[number], typeof count>),
+    byStatus: z.object(Object.fromEntries(ORDER_STATUSES.map((s) => [s, count])) as Record<OrderStatus, typeof count>),
   }),
   throughput: z.object({ '1m': throughputSchema, '5m': throughputSchema, '15m': throughputSchema }).meta({ description: 'Counts over the last 1, 5 and 15 minutes' }),
   saga: z
@@ -59,7 +61,7 @@ export type AdminMetrics = z.infer<typeof adminMetricsResponse>;
 
 /** Every order by its status: exact, so the whole table is counted (no index holds the status: status changes stay HOT updates). */
 export async function ordersByStatus(sql: SqlClient): Promise<AdminMetrics['orders']> {
-  const rows = await sql.$queryRawUnsafe<Array<{ status: (typeof ORDER_STATUSES)[number]; n: string }>>(`SELECT status::text AS status, count(*) AS n FROM orders GROUP BY status`);
+  const rows = await sql.$queryRawUnsafe<Array<{ status: OrderStatus; n: string }>>(`SELECT status::text AS status, count(*) AS n FROM orders GROUP BY status`);
   const byStatus = Object.fromEntries(ORDER_STATUSES.map((s) => [s, 0])) as AdminMetrics['orders']['byStatus'];
   for (const r of rows) byStatus[r.status] = Number(r.n);
   return { total: ORDER_STATUSES.reduce((n, s) => n + byStatus[s], 0), byStatus };

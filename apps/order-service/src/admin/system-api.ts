@@ -2,6 +2,7 @@ import type { Router } from 'express';
 import type { SqlClient } from '@orderflow/db';
 import { requireRole } from '@orderflow/http';
 import type { Messaging } from '@orderflow/messaging';
+import { sagaLookbackFor } from './metrics-summary';
 import { systemReader } from './system';
 import type { ProcessEndpoint } from './system-processes';
 
@@ -40,7 +41,7 @@ export function servedFresh<T>(read: () => Promise<T>, now: () => number = Date.
 export interface AdminSystemDeps {
   sql: SqlClient;
   messaging: Pick<Messaging<SqlClient>, 'broker'>;
-  config: { TOPOLOGY_PREFIX: string; SYSTEM_PROCESS_URLS: readonly ProcessEndpoint[] };
+  config: { TOPOLOGY_PREFIX: string; SYSTEM_PROCESS_URLS: readonly ProcessEndpoint[]; ORDER_DEADLINE_S?: number };
   now: () => Date;
 }
 
@@ -53,6 +54,7 @@ export function adminSystemApi(deps: AdminSystemDeps) {
       topologyPrefix: deps.config.TOPOLOGY_PREFIX,
       processes: deps.config.SYSTEM_PROCESS_URLS,
       now: deps.now,
+      sagaLookbackS: sagaLookbackFor(deps.config.ORDER_DEADLINE_S),
     }),
   );
   return (router: Router): void => {

@@ -46,6 +46,8 @@ export interface SystemDeps {
   topologyPrefix: string;
   processes: readonly ProcessEndpoint[];
   now: () => Date;
+  /** See `sagaLatency`'s `lookbackS`: the same as GET /api/admin/metrics's. */
+  sagaLookbackS?: number;
   /** Longest wait for one process (default 1 s): a process that takes longer is reported as not answering. */
   timeoutMs?: number;
 }
@@ -74,7 +76,7 @@ export function systemReader(deps: SystemDeps): () => Promise<AdminSystem> {
       // One after the other, on one connection (the one the pool keeps open while idle): a
       // second would be set up for them, which costs PostgreSQL more than the 1-minute count
       // takes — and both fit in the time the processes take to answer.
-      (async () => [(await throughput(deps.sql, at, ['1m']))['1m'], await sagaLatency(deps.sql, at)] as const)(),
+      (async () => [(await throughput(deps.sql, at, ['1m']))['1m'], await sagaLatency(deps.sql, at, { lookbackS: deps.sagaLookbackS })] as const)(),
     ]);
     const processes = answers.map(({ outboxLagSeconds: _lag, ...p }) => p);
     // A service's processes share its database and so its outbox: any of them that could tell.
